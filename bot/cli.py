@@ -1,0 +1,187 @@
+"""``arbot``: the command line for operators.
+
+arbot db upgrade
+arbot report atb [--as-of DATE] [--basis service|bill|due] [--buckets 30,60,...]
+                 [--by financial_class|location|guarantor|doctor|payer|patient_type]
+                 [--over DAYS] [--sort balance|name] [--disputed-current]
+                 [--currency USD] [--format text|csv|json]
+arbot audit verify
+arbot demo load [--patients N] [--seed N]
+arbot serve
+arbot scheduler
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
+
+from core.clock import SystemClock, today
+from core.db import Database
+from core.errors import ArbotError
+from core.settings import Settings
+
+Handler = Callable[[argparse.Namespace, Settings], Awaitable[int]]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="arbot", description="Accounts receivable by chat.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
+    db.add_parser("upgrade", help="apply every migration")
+
+    report = sub.add_parser("report", help="reports").add_subparsers(dest="action", required=True)
+    atb = report.add_parser("atb", help="aged trial balance")
+    atb.add_argument("--as-of", type=date.fromisoformat, help="YYYY-MM-DD (default: today)")
+    atb.add_argument("--basis", choices=["service", "bill", "due"], default="service")
+    atb.add_argument("--buckets", default="30,60,90,120,150,180")
+    atb.add_argument(
+        "--by",
+        choices=["financial_class", "location", "guarantor", "doctor", "payer", "patient_type"],
+    )
+    atb.add_argument("--over", type=int, metavar="DAYS")
+    atb.add_argument("--sort", choices=["balance", "name"], default="balance")
+    atb.add_argument("--disputed-current", action="store_true")
+    atb.add_argument("--location")
+    atb.add_argument("--currency")
+    atb.add_argument("--format", choices=["text", "csv", "json"], default="text")
+
+    audit = sub.add_parser("audit", help="audit trail").add_subparsers(
+        dest="action", required=True
+    )
+    audit.add_parser("verify", help="check the hash chain and the ledger's invariants")
+
+    demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="action", required=True)
+    load = demo.add_parser("load", help="load a demo clinic")
+    load.add_argument("--patients", type=int, default=300)
+    load.add_argument("--seed", type=int, default=7)
+
+    sub.add_parser("serve", help="run the web service (webhooks, /healthz)")
+    sub.add_parser("scheduler", help="run the scheduler process")
+    return parser
+
+
+async def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from core.db.migrate import upgrade
+
+    db = Database(settings.database_url)
+    try:
+        await upgrade(db)
+    finally:
+        await db.dispose()
+    print("database is up to date")
+    return 0
+
+
+async def _report_atb(args: argparse.Namespace, settings: Settings) -> int:
+    from core.ledger.aging import AtbQuery, Basis, GroupBy, aged_trial_balance, parse_bounds
+    from core.reports.atb import atb_csv, atb_json, atb_text
+
+    query = AtbQuery(
+        as_of=args.as_of or today(SystemClock()),
+        currency=args.currency or settings.currency,
+        basis=Basis(args.basis),
+        bounds=parse_bounds(args.buckets),
+        group_by=GroupBy(args.by) if args.by else None,
+        over_days=args.over,
+        disputed_current=args.disputed_current,
+        sort=args.sort,
+        location=args.location,
+    )
+    db = Database(settings.database_url)
+    try:
+        async with db.read() as conn:
+            atb = await aged_trial_balance(conn, query)
+    finally:
+        await db.dispose()
+    render = {"text": atb_text, "csv": atb_csv, "json": atb_json}[args.format]
+    sys.stdout.write(render(atb))
+    return 0
+
+
+async def _audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from core.db.audit import verify_chain
+    from core.ledger.invariants import check_invariants
+
+    db = Database(settings.database_url)
+    try:
+        async with db.read() as conn:
+            chain = await verify_chain(conn)
+            problems = await check_invariants(conn)
+    finally:
+        await db.dispose()
+    if chain.ok:
+        print(f"audit trail intact: {chain.records} records")
+    else:
+        print(f"audit trail BROKEN at record {chain.broken_at}: {chain.reason}")
+    for problem in problems:
+        print(f"ledger problem ({problem.source}) {problem.entity}: {problem.message}")
+    if not problems:
+        print("ledger invariants hold: every entry balances, subledger = control")
+    return 0 if chain.ok and not problems else 1
+
+
+async def _demo_load(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.demo import load_demo
+
+    db = Database(settings.database_url)
+    try:
+        summary = await load_demo(db, patients=args.patients, seed=args.seed)
+    finally:
+        await db.dispose()
+    print(summary)
+    return 0
+
+
+async def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from aiohttp import web
+
+    from bot.web import make_app
+
+    runner = web.AppRunner(make_app(settings))
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    print(f"arbot is serving on http://{settings.host}:{settings.port} (GET /healthz)")
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+    return 0
+
+
+async def _scheduler(args: argparse.Namespace, settings: Settings) -> int:
+    from scheduler.runner import run_forever
+
+    await run_forever(settings)
+    return 0
+
+
+HANDLERS: dict[tuple[str, str | None], Handler] = {
+    ("db", "upgrade"): _db_upgrade,
+    ("report", "atb"): _report_atb,
+    ("audit", "verify"): _audit_verify,
+    ("demo", "load"): _demo_load,
+    ("serve", None): _serve,
+    ("scheduler", None): _scheduler,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler = HANDLERS[(args.command, getattr(args, "action", None))]
+    try:
+        return asyncio.run(handler(args, Settings.from_env()))
+    except ArbotError as exc:
+        print(f"arbot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

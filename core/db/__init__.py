@@ -1,0 +1,125 @@
+"""Database basics: one engine, units of work, and the audit chain.
+
+A unit of work (:meth:`Database.transaction`) is one database transaction. Code inside
+it never commits; the unit of work commits at the end, after appending the audit
+records collected on the way. On SQLite every connection runs in WAL mode with
+``synchronous=FULL`` (a payment that arbot acknowledged must survive a power cut,
+because Stripe will not send it again) and foreign keys on; writers in one process
+queue on a lock instead of colliding on SQLite's file lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import CursorResult, event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from core.clock import Clock, SystemClock
+from core.db import audit
+from core.db.audit import AuditRecord
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=10000",
+)
+
+
+def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Transactions are begun by _on_sqlite_begin, not by the driver's implicit BEGIN.
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def _on_sqlite_begin(conn: Any) -> None:
+    # A write transaction takes SQLite's write lock at BEGIN, so a read inside it can
+    # never be overtaken by another process's commit (SQLITE_BUSY_SNAPSHOT).
+    immediate = conn.get_execution_options().get("sqlite_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The primary key of the row a single-row INSERT just wrote."""
+    key = result.inserted_primary_key
+    if key is None:  # pragma: no cover - every arbot table has an integer key
+        raise RuntimeError("the INSERT returned no primary key")
+    return int(key[0])
+
+
+def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        if ":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:"):
+            kwargs.setdefault("poolclass", StaticPool)
+        engine = create_async_engine(url, **kwargs)
+        event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
+        event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_async_engine(url, **kwargs)
+
+
+@dataclass(slots=True)
+class Tx:
+    """One open transaction: a connection plus the audit records it will append."""
+
+    conn: AsyncConnection
+    db: Database
+    pending_audit: list[AuditRecord] = field(default_factory=list)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.db.is_postgres
+
+    def audit(self, actor: str, source: str, action: str, subject: str, **detail: Any) -> None:
+        self.pending_audit.append(
+            AuditRecord(self.db.clock.now(), actor, source, action, subject, detail)
+        )
+
+
+class Database:
+    """The engine and the way in: ``async with db.transaction() as tx: ...``."""
+
+    def __init__(self, url: str, *, clock: Clock | None = None, **engine_kwargs: Any) -> None:
+        self.url = url
+        self.engine = make_engine(url, **engine_kwargs)
+        self.clock: Clock = clock or SystemClock()
+        self.is_postgres = self.engine.dialect.name == "postgresql"
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self.cache: dict[Any, Any] = {}
+        """Facts that never change once written (an account's currency, a GL code's id)."""
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """A write transaction, committed when the block ends without an exception."""
+        if self._write_lock is not None:
+            async with self._write_lock, self.engine.connect() as conn:
+                conn = await conn.execution_options(sqlite_immediate=True)
+                async with conn.begin():
+                    tx = Tx(conn, self)
+                    yield tx
+                    await audit.append(conn, tx.pending_audit)
+        else:
+            async with self.engine.begin() as conn:
+                tx = Tx(conn, self)
+                yield tx
+                await audit.append(conn, tx.pending_audit)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only connection (no audit, nothing committed)."""
+        async with self.engine.connect() as conn:
+            yield conn
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,272 @@
+"""Aging and the aged trial balance (ATB), computed from open items as of any date.
+
+An item's *age* is the number of days from its basis date to the as-of date: the
+service date by default, or the bill date, or the due date (AR-195), where items not
+yet due have a negative age and so fall in the first bucket as current. Buckets are
+given by their upper bounds: ``30,60,90,120,150,180`` means 0-30, 31-60, ... 151-180
+and over 180, the seven defaults (AR-192, AR-197, AR-198). Unapplied credits age by
+their own date, so every account's row sums to its balance and the ATB total is the
+A/R total. Disputed items can be aged as current (AR-196).
+
+All the arithmetic is one SQL aggregate over integer day numbers: items are never
+loaded into Python, only one row per account (and group) comes back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_EVEN, Decimal
+from enum import StrEnum
+from itertools import pairwise
+from typing import Any
+
+from sqlalchemy import (
+    Integer,
+    String,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.db.metadata import to_day
+from core.errors import ValidationError
+from core.ledger.items import _disputed
+from core.ledger.tables import allocation, ar_item, customer_account
+
+DEFAULT_BOUNDS = (30, 60, 90, 120, 150, 180)
+
+
+class Basis(StrEnum):
+    SERVICE = "service"
+    BILL = "bill"
+    DUE = "due"
+
+
+class GroupBy(StrEnum):
+    FINANCIAL_CLASS = "financial_class"
+    LOCATION = "location"
+    GUARANTOR = "guarantor"
+    DOCTOR = "doctor"
+    PAYER = "payer"
+    PATIENT_TYPE = "patient_type"
+
+
+def parse_bounds(text: str) -> tuple[int, ...]:
+    """``"30,60,90"`` -> (30, 60, 90): 1 to 8 increasing bounds, so 2 to 9 buckets."""
+    try:
+        bounds = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise ValidationError(
+            f"buckets must be whole days separated by commas, got {text!r}"
+        ) from exc
+    if not 1 <= len(bounds) <= 8:
+        raise ValidationError("give between 1 and 8 bucket bounds (2 to 9 buckets)")
+    if bounds[0] < 0 or any(b <= a for a, b in pairwise(bounds)):
+        raise ValidationError(f"bucket bounds must increase and not be negative: {text}")
+    return bounds
+
+
+def bucket_labels(bounds: tuple[int, ...]) -> list[str]:
+    labels, low = [], 0
+    for high in bounds:
+        labels.append(f"{low}-{high}")
+        low = high + 1
+    labels.append(f"over {bounds[-1]}")
+    return labels
+
+
+@dataclass(frozen=True, slots=True)
+class AtbQuery:
+    as_of: date
+    currency: str
+    basis: Basis = Basis.SERVICE
+    bounds: tuple[int, ...] = DEFAULT_BOUNDS
+    group_by: GroupBy | None = None
+    over_days: int | None = None
+    disputed_current: bool = False
+    sort: str = "balance"
+    location: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AtbRow:
+    account_id: int
+    number: str
+    name: str
+    group: str | None
+    amounts: tuple[int, ...]
+
+    @property
+    def total(self) -> int:
+        return sum(self.amounts)
+
+
+@dataclass(frozen=True, slots=True)
+class AtbBucket:
+    label: str
+    amount_minor: int
+    percent: Decimal
+    accounts: int
+
+
+@dataclass(slots=True)
+class Atb:
+    query: AtbQuery
+    buckets: list[AtbBucket]
+    total_minor: int
+    rows: list[AtbRow]
+    groups: dict[str, list[AtbBucket]] = field(default_factory=dict)
+
+
+def _basis_day(basis: Basis) -> Any:
+    column = {
+        Basis.SERVICE: ar_item.c.service_day,
+        Basis.BILL: ar_item.c.bill_day,
+        Basis.DUE: ar_item.c.due_day,
+    }[basis]
+    return type_coerce(column, Integer)
+
+
+def _item_group(group_by: GroupBy | None) -> Any:
+    if group_by is GroupBy.DOCTOR:
+        return func.coalesce(ar_item.c.doctor, "(none)")
+    if group_by is GroupBy.PAYER:
+        return func.coalesce(ar_item.c.payer, "self")
+    return cast(literal(None), String)
+
+
+def _amounts_query(q: AtbQuery) -> Any:
+    """Rows of (account, group, bucket, amount): items, plus allocations up to the date."""
+    day = to_day(q.as_of)
+    age = literal(day) - _basis_day(q.basis)
+    if q.disputed_current:
+        disputed = _disputed(q.as_of)
+        age = case((disputed.c.disputed.is_(True), 0), else_=age)
+    branches = [(age <= bound, index) for index, bound in enumerate(q.bounds)]
+    bucket = case(*branches, else_=len(q.bounds))
+    over = case((age > q.over_days, 1), else_=0) if q.over_days is not None else literal(0)
+    exists = type_coerce(ar_item.c.effective_day, Integer) <= day
+    cols = [
+        ar_item.c.account_id.label("account_id"),
+        _item_group(q.group_by).label("grp"),
+        bucket.label("bucket"),
+        over.label("old"),
+    ]
+    items = select(*cols, ar_item.c.amount_minor.label("amount")).where(
+        exists, ar_item.c.currency == q.currency
+    )
+    applied = (
+        select(*cols, allocation.c.amount_minor.label("amount"))
+        .select_from(allocation.join(ar_item, ar_item.c.id == allocation.c.item_id))
+        .where(
+            type_coerce(allocation.c.effective_day, Integer) <= day,
+            exists,
+            ar_item.c.currency == q.currency,
+        )
+    )
+    if q.disputed_current:
+        items = items.outerjoin(disputed, disputed.c.item_id == ar_item.c.id)
+        applied = applied.outerjoin(disputed, disputed.c.item_id == ar_item.c.id)
+    return union_all(items, applied).subquery("moves")
+
+
+def atb_statement(q: AtbQuery) -> Any:
+    moves = _amounts_query(q)
+    per_bucket = [
+        func.sum(case((moves.c.bucket == i, moves.c.amount), else_=0)).label(f"b{i}")
+        for i in range(len(q.bounds) + 1)
+    ]
+    per_account = (
+        select(
+            moves.c.account_id,
+            moves.c.grp,
+            *per_bucket,
+            func.sum(moves.c.amount).label("total"),
+            func.sum(case((moves.c.old == 1, moves.c.amount), else_=0)).label("old_amount"),
+        )
+        .group_by(moves.c.account_id, moves.c.grp)
+        .subquery("per_account")
+    )
+    ca = customer_account
+    guarantor = ca.alias("guarantor")
+    group_col = {
+        GroupBy.FINANCIAL_CLASS: ca.c.financial_class,
+        GroupBy.LOCATION: ca.c.location,
+        GroupBy.PATIENT_TYPE: func.coalesce(ca.c.patient_type, "(none)"),
+        GroupBy.GUARANTOR: guarantor.c.number,
+    }.get(q.group_by, per_account.c.grp)  # type: ignore[arg-type]
+    nonzero = [per_account.c[f"b{i}"] != 0 for i in range(len(q.bounds) + 1)]
+    statement = (
+        select(
+            per_account.c.account_id,
+            ca.c.number,
+            ca.c.name,
+            group_col.label("grp"),
+            *(per_account.c[f"b{i}"] for i in range(len(q.bounds) + 1)),
+        )
+        .join(ca, ca.c.id == per_account.c.account_id)
+        .join(guarantor, guarantor.c.id == func.coalesce(ca.c.guarantor_id, ca.c.id))
+        .where(_any(nonzero))
+    )
+    if q.over_days is not None:
+        statement = statement.where(per_account.c.old_amount > 0)
+    if q.location is not None:
+        statement = statement.where(ca.c.location == q.location)
+    order = (
+        [ca.c.sort_name, ca.c.id] if q.sort == "name" else [per_account.c.total.desc(), ca.c.id]
+    )
+    return statement.order_by(*order)
+
+
+def _any(conditions: list[Any]) -> Any:
+    return or_(*conditions) if conditions else false()
+
+
+def _summarise(rows: list[AtbRow], labels: list[str]) -> tuple[list[AtbBucket], int]:
+    n = len(labels)
+    amounts, counts = [0] * n, [0] * n
+    for row in rows:
+        for i, amount in enumerate(row.amounts):
+            if amount:
+                amounts[i] += amount
+                counts[i] += 1
+    total = sum(amounts)
+    buckets = [
+        AtbBucket(label, amounts[i], _percent(amounts[i], total), counts[i])
+        for i, label in enumerate(labels)
+    ]
+    return buckets, total
+
+
+def _percent(part: int, total: int) -> Decimal:
+    if total == 0:
+        return Decimal("0.00")
+    return (Decimal(part) * 100 / Decimal(total)).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
+
+
+async def aged_trial_balance(conn: AsyncConnection, q: AtbQuery) -> Atb:
+    """The ATB as of ``q.as_of``: summary buckets, per-account detail, per-group summaries."""
+    width = len(q.bounds) + 1
+    result = await conn.execute(atb_statement(q))
+    rows = [
+        AtbRow(r[0], r[1], r[2], r[3], tuple(int(x) for x in r[4 : 4 + width])) for r in result
+    ]
+    labels = bucket_labels(q.bounds)
+    buckets, total = _summarise(rows, labels)
+    atb = Atb(q, buckets, total, rows)
+    if q.group_by is not None:
+        grouped: dict[str, list[AtbRow]] = {}
+        for row in rows:
+            grouped.setdefault(row.group or "(none)", []).append(row)
+        atb.groups = {
+            key: _summarise(members, labels)[0] for key, members in sorted(grouped.items())
+        }
+    return atb

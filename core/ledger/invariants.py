@@ -1,0 +1,124 @@
+"""The ledger's invariants, checked from the stored rows alone.
+
+Tests call :func:`check_invariants` after every operation; ``arbot audit verify``
+runs it too. Each problem comes back as a value a report can list, not an exception.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.ledger.model import AR_CONTROL
+from core.ledger.tables import allocation, ar_item, gl_account, journal_entry, journal_line
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    source: str
+    message: str
+    entity: str
+
+
+async def check_invariants(conn: AsyncConnection) -> list[Violation]:
+    problems: list[Violation] = []
+    unbalanced = await conn.execute(
+        select(
+            journal_line.c.entry_id, journal_line.c.currency, func.sum(journal_line.c.amount_minor)
+        )
+        .group_by(journal_line.c.entry_id, journal_line.c.currency)
+        .having(func.sum(journal_line.c.amount_minor) != 0)
+    )
+    problems += [
+        Violation("journal", f"lines sum to {total} {cur}, not zero", f"entry {eid}")
+        for eid, cur, total in unbalanced
+    ]
+    counts = (
+        select(journal_line.c.entry_id, func.count().label("n"))
+        .group_by(journal_line.c.entry_id)
+        .subquery()
+    )
+    short = await conn.execute(
+        select(journal_entry.c.id, journal_entry.c.line_count, counts.c.n)
+        .outerjoin(counts, counts.c.entry_id == journal_entry.c.id)
+        .where(func.coalesce(counts.c.n, 0) != journal_entry.c.line_count)
+    )
+    problems += [
+        Violation("journal", f"has {n or 0} lines, header says {want}", f"entry {eid}")
+        for eid, want, n in short
+    ]
+    matches = await conn.execute(
+        select(allocation.c.application_id, allocation.c.match_no)
+        .group_by(allocation.c.application_id, allocation.c.match_no)
+        .having(func.sum(allocation.c.amount_minor) != 0)
+    )
+    problems += [
+        Violation("allocation", "match does not net to zero", f"application {a} match {m}")
+        for a, m in matches
+    ]
+    problems += await _subledger(conn)
+    problems += await _item_bounds(conn)
+    return problems
+
+
+async def _subledger(conn: AsyncConnection) -> list[Violation]:
+    problems = []
+    control = await conn.execute(
+        select(
+            journal_line.c.customer_account_id,
+            journal_line.c.currency,
+            func.sum(journal_line.c.amount_minor),
+            func.count(),
+        )
+        .join(gl_account, gl_account.c.id == journal_line.c.gl_account_id)
+        .where(gl_account.c.code == AR_CONTROL)
+        .group_by(journal_line.c.customer_account_id, journal_line.c.currency)
+    )
+    by_control = {(acct, cur): (total, n) for acct, cur, total, n in control}
+    items = await conn.execute(
+        select(
+            ar_item.c.account_id,
+            ar_item.c.currency,
+            func.sum(ar_item.c.amount_minor),
+            func.count(),
+        ).group_by(ar_item.c.account_id, ar_item.c.currency)
+    )
+    by_items = {(acct, cur): (total, n) for acct, cur, total, n in items}
+    for key in by_control.keys() | by_items.keys():
+        if by_control.get(key) != by_items.get(key):
+            problems.append(
+                Violation(
+                    "subledger",
+                    f"A/R control {by_control.get(key)} != items {by_items.get(key)}",
+                    f"account {key[0]} {key[1]}",
+                )
+            )
+    return problems
+
+
+async def _item_bounds(conn: AsyncConnection) -> list[Violation]:
+    applied = (
+        select(allocation.c.item_id, func.sum(allocation.c.amount_minor).label("applied"))
+        .group_by(allocation.c.item_id)
+        .subquery()
+    )
+    open_amount = ar_item.c.amount_minor + applied.c.applied
+    rows = await conn.execute(
+        select(ar_item.c.id, ar_item.c.amount_minor, open_amount)
+        .join(applied, applied.c.item_id == ar_item.c.id)
+        .where(
+            case(
+                (
+                    ar_item.c.amount_minor > 0,
+                    (open_amount < 0) | (open_amount > ar_item.c.amount_minor),
+                ),
+                else_=(open_amount > 0) | (open_amount < ar_item.c.amount_minor),
+            )
+        )
+    )
+    return [
+        Violation("item", f"open amount {left} outside 0..{amount}", f"item {iid}")
+        for iid, amount, left in rows
+    ]

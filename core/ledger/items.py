@@ -1,0 +1,322 @@
+"""Open items and allocations.
+
+An item's *open amount* as of a date is its amount plus every allocation to it
+effective on or before that date: a charge of 100 with 60 applied is open 40; a
+payment of -80 with 60 applied has -20 unapplied. Allocations are written in matches
+of two rows that net to zero, one on the debit item and one on the credit item; a
+match with a negative amount undoes an earlier one (a payment reversal reopening the
+items it paid, a reinstated item). Nothing is ever updated.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from sqlalchemy import and_, func, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.db import Tx, inserted_id
+from core.errors import InvalidState, NotFound, ValidationError
+from core.ledger.posting import DuplicateKey
+from core.ledger.tables import allocation, application, ar_item, item_dispute
+from core.money import Money
+
+
+class ItemStatus(StrEnum):
+    """Payment state shown to staff and patients (BI-06)."""
+
+    PENDING = "pending"
+    PARTLY_PAID = "partly_paid"
+    PAID = "paid"
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    id: int
+    entry_id: int
+    account_id: int
+    amount: Money
+    open: Money
+    effective_date: date
+    service_date: date
+    bill_date: date
+    due_date: date
+    disputed: bool
+    description: str
+
+    @property
+    def is_debit(self) -> bool:
+        return self.amount.minor > 0
+
+    @property
+    def status(self) -> ItemStatus:
+        if self.open.minor == 0:
+            return ItemStatus.PAID
+        return ItemStatus.PENDING if self.open == self.amount else ItemStatus.PARTLY_PAID
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """Apply ``amount_minor`` of a credit item to a debit item (negative: undo)."""
+
+    debit_item_id: int
+    credit_item_id: int
+    amount_minor: int
+
+
+def _applied(as_of: date | None):  # type: ignore[no-untyped-def]
+    query = select(allocation.c.item_id, func.sum(allocation.c.amount_minor).label("applied"))
+    if as_of is not None:
+        query = query.where(allocation.c.effective_day <= as_of)
+    return query.group_by(allocation.c.item_id).subquery()
+
+
+def _disputed(as_of: date | None):  # type: ignore[no-untyped-def]
+    latest = select(func.max(item_dispute.c.id).label("id")).group_by(item_dispute.c.item_id)
+    if as_of is not None:
+        latest = latest.where(item_dispute.c.effective_day <= as_of)
+    return (
+        select(item_dispute.c.item_id, item_dispute.c.disputed)
+        .where(item_dispute.c.id.in_(latest.scalar_subquery()))
+        .subquery()
+    )
+
+
+async def load_items(
+    conn: AsyncConnection,
+    *,
+    account_id: int | None = None,
+    item_ids: Iterable[int] | None = None,
+    as_of: date | None = None,
+    only_open: bool = False,
+) -> list[Item]:
+    """Items with their open amount as of ``as_of`` (all time when None), oldest first."""
+    applied, disputed = _applied(as_of), _disputed(as_of)
+    open_minor = ar_item.c.amount_minor + func.coalesce(applied.c.applied, 0)
+    query = (
+        select(
+            ar_item,
+            open_minor.label("open_minor"),
+            func.coalesce(disputed.c.disputed, False).label("is_disputed"),
+        )
+        .outerjoin(applied, applied.c.item_id == ar_item.c.id)
+        .outerjoin(disputed, disputed.c.item_id == ar_item.c.id)
+        .order_by(ar_item.c.service_day, ar_item.c.entry_id, ar_item.c.id)
+    )
+    if account_id is not None:
+        query = query.where(ar_item.c.account_id == account_id)
+    if item_ids is not None:
+        query = query.where(ar_item.c.id.in_(list(item_ids)))
+    if as_of is not None:
+        query = query.where(ar_item.c.effective_day <= as_of)
+    if only_open:
+        query = query.where(open_minor != 0)
+    rows = (await conn.execute(query)).mappings()
+    return [
+        Item(
+            id=r["id"],
+            entry_id=r["entry_id"],
+            account_id=r["account_id"],
+            amount=Money(r["amount_minor"], r["currency"]),
+            open=Money(int(r["open_minor"]), r["currency"]),
+            effective_date=r["effective_day"],
+            service_date=r["service_day"],
+            bill_date=r["bill_day"],
+            due_date=r["due_day"],
+            disputed=bool(r["is_disputed"]),
+            description=r["description"],
+        )
+        for r in rows
+    ]
+
+
+async def lock_account(tx: Tx, account_id: int) -> None:
+    """Serialise work on one account's items (PostgreSQL row lock; SQLite has one writer)."""
+    if tx.is_postgres:
+        found = (
+            await tx.conn.execute(
+                text("SELECT id FROM customer_account WHERE id = :id FOR UPDATE"),
+                {"id": account_id},
+            )
+        ).first()
+        if found is None:
+            raise NotFound(f"there is no customer account with id {account_id}")
+
+
+async def pair_balances(conn: AsyncConnection, item_id: int) -> dict[tuple[int, int], int]:
+    """Net amount applied between ``item_id`` and each item it is matched with,
+    keyed by (debit item, credit item)."""
+    debit_side, credit_side = allocation.alias("d"), allocation.alias("c")
+    rows = await conn.execute(
+        select(debit_side.c.item_id, credit_side.c.item_id, func.sum(credit_side.c.amount_minor))
+        .join(
+            credit_side,
+            and_(
+                credit_side.c.application_id == debit_side.c.application_id,
+                credit_side.c.match_no == debit_side.c.match_no,
+                credit_side.c.id != debit_side.c.id,
+            ),
+        )
+        .join(ar_item, ar_item.c.id == debit_side.c.item_id)
+        .where(ar_item.c.amount_minor > 0)
+        .where((debit_side.c.item_id == item_id) | (credit_side.c.item_id == item_id))
+        .group_by(debit_side.c.item_id, credit_side.c.item_id)
+    )
+    return {(d, c): int(n) for d, c, n in rows if n}
+
+
+async def allocate(
+    tx: Tx,
+    *,
+    account_id: int,
+    matches: Sequence[Match],
+    key: str,
+    method: str,
+    effective_date: date,
+    actor: str,
+    source: str,
+    entry_id: int | None = None,
+) -> int:
+    """Write one application of ``matches``; returns its id. Refuses over-application."""
+    if not matches:
+        raise ValidationError("nothing to apply")
+    try:
+        app_id = inserted_id(
+            await tx.conn.execute(
+                application.insert().values(
+                    idempotency_key=key,
+                    account_id=account_id,
+                    method=method,
+                    effective_day=effective_date,
+                    created_at=tx.db.clock.now(),
+                    actor=actor,
+                    source=source,
+                    entry_id=entry_id,
+                )
+            )
+        )
+    except IntegrityError as exc:
+        if "idempotency_key" in str(exc.orig):
+            raise DuplicateKey(key) from exc
+        raise NotFound(f"there is no customer account with id {account_id}") from exc
+    await lock_account(tx, account_id)
+    await _check(tx, account_id, matches, effective_date)
+    rows = []
+    for number, match in enumerate(matches, start=1):
+        rows.append(
+            {
+                "application_id": app_id,
+                "match_no": number,
+                "item_id": match.debit_item_id,
+                "amount_minor": -match.amount_minor,
+                "effective_day": effective_date,
+            }
+        )
+        rows.append(
+            {
+                "application_id": app_id,
+                "match_no": number,
+                "item_id": match.credit_item_id,
+                "amount_minor": match.amount_minor,
+                "effective_day": effective_date,
+            }
+        )
+    await tx.conn.execute(allocation.insert(), rows)
+    tx.audit(
+        actor,
+        source,
+        "ledger.apply",
+        f"A{app_id}",
+        account=account_id,
+        method=method,
+        matches=[[m.debit_item_id, m.credit_item_id, m.amount_minor] for m in matches],
+        key=key,
+    )
+    return app_id
+
+
+async def _check(tx: Tx, account_id: int, matches: Sequence[Match], day: date) -> None:
+    ids = {m.debit_item_id for m in matches} | {m.credit_item_id for m in matches}
+    items = {i.id: i for i in await load_items(tx.conn, item_ids=ids)}
+    open_now = {i: items[i].open.minor for i in items}
+    pairs: dict[tuple[int, int], int] = defaultdict(int)
+    for debit_id in {m.debit_item_id for m in matches if m.amount_minor < 0}:
+        pairs.update(await pair_balances(tx.conn, debit_id))
+    for m in matches:
+        for item_id in (m.debit_item_id, m.credit_item_id):
+            if item_id not in items or items[item_id].account_id != account_id:
+                raise NotFound(f"item {item_id} is not on account {account_id}")
+        debit, credit = items[m.debit_item_id], items[m.credit_item_id]
+        if not debit.is_debit or credit.is_debit:
+            raise ValidationError(f"item {debit.id} must be a debit and {credit.id} a credit")
+        if debit.amount.currency != credit.amount.currency:
+            raise ValidationError("cannot apply across currencies")
+        if m.amount_minor == 0:
+            raise ValidationError("an allocation cannot be zero")
+        if day < max(debit.effective_date, credit.effective_date):
+            raise ValidationError(f"cannot apply before both items exist ({day})")
+        pairs[(debit.id, credit.id)] += m.amount_minor
+        open_now[debit.id] -= m.amount_minor
+        open_now[credit.id] += m.amount_minor
+        if pairs[(debit.id, credit.id)] < 0:
+            raise InvalidState(f"cannot undo more than was applied from {credit.id} to {debit.id}")
+        if not 0 <= open_now[debit.id] <= debit.amount.minor:
+            raise InvalidState(
+                f"item {debit.id} has {Money(debit.open.minor, debit.amount.currency)} open; "
+                "cannot apply more than that"
+            )
+        if not credit.amount.minor <= open_now[credit.id] <= 0:
+            raise InvalidState(
+                f"credit {credit.id} has {Money(-credit.open.minor, credit.amount.currency)} "
+                "unapplied; cannot apply more than that"
+            )
+
+
+async def set_disputed(
+    tx: Tx,
+    item_id: int,
+    disputed: bool,
+    *,
+    effective_date: date,
+    actor: str,
+    source: str,
+    reason: str,
+) -> None:
+    """Flag or clear an item's dispute (AR-078); the history is kept (AR-046)."""
+    if not reason.strip():
+        raise ValidationError("a reason is required to flag or clear a dispute")
+    try:
+        await tx.conn.execute(
+            item_dispute.insert().values(
+                item_id=item_id,
+                disputed=disputed,
+                effective_day=effective_date,
+                at=tx.db.clock.now(),
+                actor=actor,
+                reason=reason,
+            )
+        )
+    except IntegrityError as exc:
+        raise NotFound(f"there is no item {item_id}") from exc
+    tx.audit(
+        actor,
+        source,
+        "ledger.dispute" if disputed else "ledger.undispute",
+        f"item {item_id}",
+        reason=reason,
+    )
+
+
+async def balance(conn: AsyncConnection, account_id: int, as_of: date | None = None) -> int:
+    """The account's balance in minor units: what it owes, less its unapplied credits."""
+    query = select(func.coalesce(func.sum(ar_item.c.amount_minor), 0)).where(
+        ar_item.c.account_id == account_id
+    )
+    if as_of is not None:
+        query = query.where(ar_item.c.effective_day <= as_of)
+    return int((await conn.execute(query)).scalar_one())

@@ -1,0 +1,335 @@
+"""Posting: the one place journal entries, their lines and their A/R items are written.
+
+A posting is idempotent: the entry's header, with its unique idempotency key, is the
+transaction's first write; a second posting with the same key fails on that unique
+index, the transaction rolls back, and the caller gets the original entry back
+(``replayed=True``) with nothing written. A key reused for a different entry is an
+:class:`~core.errors.IdempotencyConflict`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.db import Database, Tx, inserted_id
+from core.errors import IdempotencyConflict, NotFound, PeriodClosed, ValidationError
+from core.ledger.model import AR_CONTROL, EntryDraft, Kind, PostedEntry, PostedLine
+from core.ledger.tables import (
+    ar_item,
+    customer_account,
+    entry_type,
+    gl_account,
+    journal_entry,
+    journal_line,
+    reason_code,
+)
+from core.money import Money
+
+
+class DuplicateKey(Exception):
+    """Raised inside a transaction when its idempotency key was already used."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+@dataclass(frozen=True, slots=True)
+class GlAccount:
+    id: int
+    code: str
+    role: str
+
+
+async def _chart(
+    conn: AsyncConnection, db: Database, codes: Iterable[str]
+) -> dict[str, GlAccount]:
+    chart: dict[str, GlAccount] = db.cache.setdefault("chart", {})
+    if any(code not in chart for code in codes):
+        rows = await conn.execute(select(gl_account.c.id, gl_account.c.code, gl_account.c.role))
+        chart.update({r.code: GlAccount(r.id, r.code, r.role) for r in rows})
+    return chart
+
+
+async def gl_account_id(conn: AsyncConnection, db: Database, code: str) -> int:
+    chart = await _chart(conn, db, [code])
+    if code not in chart:
+        raise NotFound(f"there is no GL account {code} in the chart of accounts")
+    return chart[code].id
+
+
+async def entry_kind(conn: AsyncConnection, db: Database, code: str) -> Kind:
+    kinds: dict[str, Kind] = db.cache.setdefault("entry_types", {})
+    if code not in kinds:
+        rows = await conn.execute(select(entry_type.c.code, entry_type.c.kind))
+        kinds.update({r.code: Kind(r.kind) for r in rows})
+    if code not in kinds:
+        raise ValidationError(f"{code!r} is not a defined entry type")
+    return kinds[code]
+
+
+async def account_currencies(
+    conn: AsyncConnection, db: Database, account_ids: Iterable[int]
+) -> dict[int, str]:
+    """Currency of each account; an account's currency never changes, so it is cached."""
+    known: dict[int, str] = db.cache.setdefault("account_currency", {})
+    wanted = set(account_ids)
+    missing = wanted - known.keys()
+    if missing:
+        rows = await conn.execute(
+            select(customer_account.c.id, customer_account.c.currency).where(
+                customer_account.c.id.in_(missing)
+            )
+        )
+        known.update({r.id: r.currency for r in rows})
+        unknown = missing - known.keys()
+        if unknown:
+            raise NotFound(f"there is no customer account with id {min(unknown)}")
+    return {i: known[i] for i in wanted}
+
+
+async def _validate(tx: Tx, draft: EntryDraft) -> tuple[Kind, dict[str, GlAccount]]:
+    conn, db = tx.conn, tx.db
+    kind = await entry_kind(conn, db, draft.entry_type)
+    chart = await _chart(conn, db, [ln.gl for ln in draft.lines])
+    for line in draft.lines:
+        if line.gl not in chart:
+            raise NotFound(f"there is no GL account {line.gl} in the chart of accounts")
+    accounts = await account_currencies(
+        conn, db, [ln.account_id for ln in draft.lines if ln.account_id is not None]
+    )
+    for line in draft.lines:
+        if line.account_id is not None and accounts[line.account_id] != line.amount.currency:
+            raise ValidationError(
+                f"account {line.account_id} is kept in {accounts[line.account_id]}, "
+                f"not {line.amount.currency}"
+            )
+    if draft.reason_code is not None:
+        known = db.cache.setdefault("reason_codes", set())
+        if draft.reason_code not in known:
+            rows = await conn.execute(select(reason_code.c.code))
+            known.update(r.code for r in rows)
+        if draft.reason_code not in known:
+            raise ValidationError(f"{draft.reason_code!r} is not a defined reason code")
+    return kind, chart
+
+
+def _translate(exc: DBAPIError, draft: EntryDraft) -> Exception:
+    message = str(exc.orig) if exc.orig is not None else str(exc)
+    if "idempotency_key" in message:
+        return DuplicateKey(draft.idempotency_key)
+    if "period_closed" in message:
+        return PeriodClosed(
+            f"{draft.effective_date.isoformat()} falls in a closed fiscal period; "
+            "post a correction dated in an open period instead"
+        )
+    if "reverses_id" in message:
+        return ValidationError(f"entry {draft.reverses_id} has already been reversed")
+    return exc
+
+
+async def post_entry(tx: Tx, draft: EntryDraft) -> PostedEntry:
+    """Write ``draft`` inside ``tx``; raises :class:`DuplicateKey` if its key was used."""
+    kind, chart = await _validate(tx, draft)
+    now = tx.db.clock.now()
+    try:
+        entry_id = inserted_id(
+            await tx.conn.execute(
+                journal_entry.insert().values(
+                    idempotency_key=draft.idempotency_key,
+                    fingerprint=draft.fingerprint(),
+                    entry_type=draft.entry_type,
+                    kind=kind.value,
+                    reason_code=draft.reason_code,
+                    effective_day=draft.effective_date,
+                    posted_at=now,
+                    actor=draft.actor,
+                    source=draft.source,
+                    memo=draft.memo,
+                    reference=draft.reference,
+                    reverses_id=draft.reverses_id,
+                    line_count=len(draft.lines),
+                )
+            )
+        )
+    except (IntegrityError, DBAPIError) as exc:
+        raise _translate(exc, draft) from exc
+    line_rows = [
+        {
+            "entry_id": entry_id,
+            "gl_account_id": chart[ln.gl].id,
+            "customer_account_id": ln.account_id,
+            "currency": ln.amount.currency,
+            "amount_minor": ln.amount.minor,
+        }
+        for ln in draft.lines
+    ]
+    line_ids = (
+        (
+            await tx.conn.execute(
+                journal_line.insert().returning(journal_line.c.id, sort_by_parameter_order=True),
+                line_rows,
+            )
+        )
+        .scalars()
+        .all()
+    )
+    item_ids = await _insert_items(tx, draft, entry_id, line_ids)
+    posted = PostedEntry(
+        id=entry_id,
+        idempotency_key=draft.idempotency_key,
+        entry_type=draft.entry_type,
+        kind=kind,
+        effective_date=draft.effective_date,
+        posted_at=now,
+        actor=draft.actor,
+        source=draft.source,
+        memo=draft.memo,
+        reason_code=draft.reason_code,
+        reference=draft.reference,
+        reverses_id=draft.reverses_id,
+        lines=tuple(
+            PostedLine(lid, ln.gl, ln.amount, ln.account_id, item_ids.get(i))
+            for i, (lid, ln) in enumerate(zip(line_ids, draft.lines, strict=True))
+        ),
+    )
+    tx.audit(
+        draft.actor,
+        draft.source,
+        "ledger.post",
+        posted.number,
+        type=draft.entry_type,
+        date=draft.effective_date.isoformat(),
+        lines=[[ln.gl, ln.account_id, str(ln.amount), ln.amount.currency] for ln in draft.lines],
+        reverses=draft.reverses_id,
+        reason=draft.reason_code,
+        key=draft.idempotency_key,
+    )
+    return posted
+
+
+async def _insert_items(
+    tx: Tx, draft: EntryDraft, entry_id: int, line_ids: list[int]
+) -> dict[int, int]:
+    """One A/R item per line on the control account; returns line index -> item id."""
+    day = draft.effective_date
+    rows, positions = [], []
+    for index, (line_id, line) in enumerate(zip(line_ids, draft.lines, strict=True)):
+        if line.gl != AR_CONTROL:
+            continue
+        terms = line.item
+        bill = terms.bill_date or day
+        due = terms.due_date or bill
+        if due < bill:
+            raise ValidationError(f"the due date {due} is before the bill date {bill}")
+        rows.append(
+            {
+                "line_id": line_id,
+                "entry_id": entry_id,
+                "account_id": line.account_id,
+                "currency": line.amount.currency,
+                "amount_minor": line.amount.minor,
+                "effective_day": day,
+                "service_day": terms.service_date or day,
+                "bill_day": bill,
+                "due_day": due,
+                "doctor": terms.doctor,
+                "payer": terms.payer,
+                "ref_item_id": terms.ref_item_id,
+                "description": terms.description[:200],
+            }
+        )
+        positions.append(index)
+    if not rows:
+        return {}
+    ids = (
+        (
+            await tx.conn.execute(
+                ar_item.insert().returning(ar_item.c.id, sort_by_parameter_order=True), rows
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return dict(zip(positions, ids, strict=True))
+
+
+async def load_entry(
+    conn: AsyncConnection, *, entry_id: int | None = None, key: str | None = None
+) -> PostedEntry:
+    """Read a posted entry back, by id or by idempotency key."""
+    query = select(journal_entry)
+    query = query.where(
+        journal_entry.c.id == entry_id if key is None else journal_entry.c.idempotency_key == key
+    )
+    head = (await conn.execute(query)).mappings().first()
+    if head is None:
+        raise NotFound(f"there is no journal entry {entry_id if key is None else key!r}")
+    lines = (
+        await conn.execute(
+            select(
+                journal_line.c.id,
+                gl_account.c.code,
+                journal_line.c.amount_minor,
+                journal_line.c.currency,
+                journal_line.c.customer_account_id,
+                ar_item.c.id.label("item_id"),
+            )
+            .join(gl_account, gl_account.c.id == journal_line.c.gl_account_id)
+            .outerjoin(ar_item, ar_item.c.line_id == journal_line.c.id)
+            .where(journal_line.c.entry_id == head["id"])
+            .order_by(journal_line.c.id)
+        )
+    ).all()
+    return PostedEntry(
+        id=head["id"],
+        idempotency_key=head["idempotency_key"],
+        entry_type=head["entry_type"],
+        kind=Kind(head["kind"]),
+        effective_date=head["effective_day"],
+        posted_at=head["posted_at"],
+        actor=head["actor"],
+        source=head["source"],
+        memo=head["memo"],
+        reason_code=head["reason_code"],
+        reference=head["reference"],
+        reverses_id=head["reverses_id"],
+        lines=tuple(
+            PostedLine(
+                r.id, r.code, Money(r.amount_minor, r.currency), r.customer_account_id, r.item_id
+            )
+            for r in lines
+        ),
+        replayed=key is not None,
+    )
+
+
+async def replay(conn: AsyncConnection, key: str, fingerprint: str | None) -> PostedEntry:
+    """The entry first posted under ``key``; refuses a key reused for other content."""
+    entry = await load_entry(conn, key=key)
+    if fingerprint is not None:
+        stored = (
+            await conn.execute(
+                select(journal_entry.c.fingerprint).where(journal_entry.c.id == entry.id)
+            )
+        ).scalar_one()
+        if stored != fingerprint:
+            raise IdempotencyConflict(
+                f"idempotency key {key!r} was already used for a different entry ({entry.number})"
+            )
+    return entry
+
+
+async def post(db: Database, draft: EntryDraft) -> PostedEntry:
+    """Post one entry in its own transaction; a replayed key returns the original."""
+    try:
+        async with db.transaction() as tx:
+            return await post_entry(tx, draft)
+    except DuplicateKey:
+        async with db.read() as conn:
+            return await replay(conn, draft.idempotency_key, draft.fingerprint())

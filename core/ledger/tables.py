@@ -1,0 +1,214 @@
+"""The ledger's tables.
+
+``journal_entry``/``journal_line`` are the double-entry journal. Each line on the A/R
+control account names a customer account (the subledger) and becomes one ``ar_item``:
+a charge or debit memo (positive, an open item) or a payment or credit (negative,
+unapplied until matched). ``allocation`` rows match credits to debits; each match is
+two rows (debit side negative, credit side positive) that sum to zero, effective on a
+date, so any item's open amount as of any date is its amount plus its allocations up
+to that date. Nothing here is ever updated or deleted: corrections are new rows.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from core.db.metadata import Currency, DayNumber, Minor, UtcDateTime, metadata
+
+gl_account = Table(
+    "gl_account",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code", String(20), nullable=False, unique=True),
+    Column("name", String(120), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("role", String(30), nullable=False),
+    Column("category", String(30)),
+    Column("active", Boolean, nullable=False, server_default="1"),
+    CheckConstraint(
+        "kind IN ('asset','liability','revenue','contra_revenue','expense')", name="kind"
+    ),
+)
+
+payment_terms = Table(
+    "payment_terms",
+    metadata,
+    Column("code", String(20), primary_key=True),
+    Column("description", String(120), nullable=False),
+    Column("net_days", Integer, nullable=False),
+    CheckConstraint("net_days >= 0", name="net_days"),
+)
+
+customer_account = Table(
+    "customer_account",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("number", String(40), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("sort_name", String(200), nullable=False),
+    Column("customer_type", String(20), nullable=False, server_default="patient"),
+    Column("currency", Currency, nullable=False),
+    Column("financial_class", String(30), nullable=False, server_default="self_pay"),
+    Column("location", String(30), nullable=False, server_default="main"),
+    Column("patient_type", String(2)),
+    Column("guarantor_id", Integer, ForeignKey("customer_account.id")),
+    Column("terms_code", String(20), ForeignKey("payment_terms.code"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("patient_type IS NULL OR patient_type IN ('IP','OP')", name="patient_type"),
+    Index("ix_customer_account_sort_name", "sort_name"),
+)
+
+entry_type = Table(
+    "entry_type",
+    metadata,
+    Column("code", String(30), primary_key=True),
+    Column("kind", String(30), nullable=False),
+    Column("description", String(120), nullable=False),
+    Column("active", Boolean, nullable=False, server_default="1"),
+)
+
+reason_code = Table(
+    "reason_code",
+    metadata,
+    Column("code", String(30), primary_key=True),
+    Column("description", String(120), nullable=False),
+    Column("kind", String(30)),
+    Column("active", Boolean, nullable=False, server_default="1"),
+)
+
+fiscal_period = Table(
+    "fiscal_period",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(20), nullable=False, unique=True),
+    Column("start_day", DayNumber, nullable=False),
+    Column("end_day", DayNumber, nullable=False),
+    Column("closed_at", UtcDateTime),
+    Column("closed_by", String(120)),
+    CheckConstraint("start_day <= end_day", name="range"),
+)
+
+journal_entry = Table(
+    "journal_entry",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("idempotency_key", String(200), nullable=False, unique=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("entry_type", String(30), ForeignKey("entry_type.code"), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("reason_code", String(30), ForeignKey("reason_code.code")),
+    Column("effective_day", DayNumber, nullable=False),
+    Column("posted_at", UtcDateTime, nullable=False),
+    Column("actor", String(120), nullable=False),
+    Column("source", String(40), nullable=False),
+    Column("memo", Text, nullable=False, server_default=""),
+    Column("reference", String(120)),
+    Column("reverses_id", Integer, ForeignKey("journal_entry.id"), unique=True),
+    Column("line_count", Integer, nullable=False),
+    CheckConstraint("line_count >= 2", name="two_lines"),
+    CheckConstraint("length(idempotency_key) > 0", name="key"),
+    CheckConstraint("reverses_id IS NULL OR reverses_id < id", name="reverses_earlier"),
+)
+
+journal_line = Table(
+    "journal_line",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("entry_id", Integer, ForeignKey("journal_entry.id"), nullable=False),
+    Column("gl_account_id", Integer, ForeignKey("gl_account.id"), nullable=False),
+    Column("customer_account_id", Integer, ForeignKey("customer_account.id")),
+    Column("currency", Currency, nullable=False),
+    Column("amount_minor", Minor, nullable=False),
+    CheckConstraint("amount_minor <> 0", name="nonzero"),
+    CheckConstraint(
+        "amount_minor BETWEEN -999999999999999 AND 999999999999999", name="fifteen_digits"
+    ),
+    CheckConstraint("length(currency) = 3", name="currency"),
+    Index("ix_journal_line_entry_id", "entry_id"),
+    Index("ix_journal_line_gl", "gl_account_id", "customer_account_id"),
+)
+
+ar_item = Table(
+    "ar_item",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("line_id", Integer, ForeignKey("journal_line.id"), nullable=False, unique=True),
+    Column("entry_id", Integer, ForeignKey("journal_entry.id"), nullable=False),
+    Column("account_id", Integer, ForeignKey("customer_account.id"), nullable=False),
+    Column("currency", Currency, nullable=False),
+    Column("amount_minor", Minor, nullable=False),
+    Column("effective_day", DayNumber, nullable=False),
+    Column("service_day", DayNumber, nullable=False),
+    Column("bill_day", DayNumber, nullable=False),
+    Column("due_day", DayNumber, nullable=False),
+    Column("doctor", String(60)),
+    Column("payer", String(30)),
+    Column("ref_item_id", Integer, ForeignKey("ar_item.id")),
+    Column("description", String(200), nullable=False, server_default=""),
+    CheckConstraint("amount_minor <> 0", name="nonzero"),
+    CheckConstraint("bill_day <= due_day", name="due_after_bill"),
+    Index("ix_ar_item_account", "account_id", "effective_day"),
+)
+
+application = Table(
+    "application",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("idempotency_key", String(200), nullable=False, unique=True),
+    Column("account_id", Integer, ForeignKey("customer_account.id"), nullable=False),
+    Column("method", String(60), nullable=False),
+    Column("effective_day", DayNumber, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("actor", String(120), nullable=False),
+    Column("source", String(40), nullable=False),
+    Column("entry_id", Integer, ForeignKey("journal_entry.id")),
+)
+
+allocation = Table(
+    "allocation",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("application_id", Integer, ForeignKey("application.id"), nullable=False),
+    Column("match_no", Integer, nullable=False),
+    Column("item_id", Integer, ForeignKey("ar_item.id"), nullable=False),
+    Column("amount_minor", Minor, nullable=False),
+    Column("effective_day", DayNumber, nullable=False),
+    CheckConstraint("amount_minor <> 0", name="nonzero"),
+    UniqueConstraint("application_id", "match_no", "item_id"),
+    Index("ix_allocation_item", "item_id", "effective_day", "amount_minor"),
+)
+
+item_dispute = Table(
+    "item_dispute",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_id", Integer, ForeignKey("ar_item.id"), nullable=False),
+    Column("disputed", Boolean, nullable=False),
+    Column("effective_day", DayNumber, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(120), nullable=False),
+    Column("reason", String(200), nullable=False),
+    Index("ix_item_dispute_item", "item_id", "id"),
+)
+
+IMMUTABLE_TABLES = (
+    "journal_entry",
+    "journal_line",
+    "ar_item",
+    "application",
+    "allocation",
+    "item_dispute",
+    "audit_log",
+)
+"""Tables whose rows are never updated or deleted, in any database."""

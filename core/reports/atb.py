@@ -1,0 +1,99 @@
+"""The aged trial balance as text, CSV and JSON (AR-156, AR-183..AR-192).
+
+JSON shape (a contract for integrations)::
+
+    {"as_of": "2026-06-30", "currency": "USD", "basis": "service",
+     "buckets": [{"label": "0-30", "amount": "120.00", "percent": "12.50", "accounts": 3}],
+     "total": "960.00",
+     "accounts": [{"number": "A0000001", "name": "...", "group": null,
+                   "buckets": ["120.00", ...], "total": "120.00"}],
+     "groups": {"self_pay": [{"label": ..., "amount": ..., "percent": ..., "accounts": ...}]}}
+
+``groups`` appears only when the ATB is grouped (``--by``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from core.ledger.aging import Atb, AtbBucket, bucket_labels
+from core.money import Money
+from core.reports.render import render
+
+
+def _bucket_json(bucket: AtbBucket, currency: str) -> dict[str, Any]:
+    return {
+        "label": bucket.label,
+        "amount": str(Money(bucket.amount_minor, currency)),
+        "percent": str(bucket.percent),
+        "accounts": bucket.accounts,
+    }
+
+
+def atb_json(atb: Atb) -> str:
+    q, cur = atb.query, atb.query.currency
+    body: dict[str, Any] = {
+        "as_of": q.as_of.isoformat(),
+        "currency": cur,
+        "basis": q.basis.value,
+        "buckets": [_bucket_json(b, cur) for b in atb.buckets],
+        "total": str(Money(atb.total_minor, cur)),
+        "accounts": [
+            {
+                "number": row.number,
+                "name": row.name,
+                "group": row.group,
+                "buckets": [str(Money(a, cur)) for a in row.amounts],
+                "total": str(Money(row.total, cur)),
+            }
+            for row in atb.rows
+        ],
+    }
+    if q.group_by is not None:
+        body["group_by"] = q.group_by.value
+        body["groups"] = {
+            key: [_bucket_json(b, cur) for b in buckets] for key, buckets in atb.groups.items()
+        }
+    return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+
+
+def atb_csv(atb: Atb) -> str:
+    """One row per account (and group): the full detail for a spreadsheet."""
+    cur = atb.query.currency
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        ["account_number", "account_name", "group", *bucket_labels(atb.query.bounds), "total"]
+    )
+    for row in atb.rows:
+        writer.writerow(
+            [
+                row.number,
+                row.name,
+                row.group or "",
+                *(str(Money(a, cur)) for a in row.amounts),
+                str(Money(row.total, cur)),
+            ]
+        )
+    return out.getvalue()
+
+
+def atb_text(atb: Atb, *, top: int = 10, locale: str = "en_US") -> str:
+    cur = atb.query.currency
+    return render(
+        "reports/atb.txt.j2",
+        locale,
+        atb=atb,
+        q=atb.query,
+        total=Money(atb.total_minor, cur),
+        buckets=[(b, Money(b.amount_minor, cur)) for b in atb.buckets],
+        top=[(r, Money(r.total, cur)) for r in sorted(atb.rows, key=lambda r: -r.total)[:top]],
+        groups=[
+            (key, [(b, Money(b.amount_minor, cur)) for b in buckets])
+            for key, buckets in atb.groups.items()
+        ],
+        accounts=len({r.account_id for r in atb.rows}),
+    )

@@ -1,0 +1,358 @@
+"""Adjustments: write-offs, reversals and corrections, closing and reopening items.
+
+Nothing posted is ever changed. A reversal is a new entry with every line negated that
+points at the original (AR-119, AR-028); the items the original had paid or cleared
+reopen, and the original and its reversal are matched to each other so both close.
+A prior-period correction is a reversal dated in the current, open period plus the
+corrected entry, both referring to the original (AR-123).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.auth import Actor, Permission, require
+from core.db import Database, Tx
+from core.errors import InvalidState, NotFound, PermissionDenied, ValidationError
+from core.ledger.accounts import load_account
+from core.ledger.cash import unwind_matches
+from core.ledger.items import Match, allocate, load_items, set_disputed
+from core.ledger.model import EntryDraft, ItemTerms, Kind, Line, PostedEntry
+from core.ledger.posting import load_entry, post_entry, replay
+from core.money import Money
+from core.services import run_once
+from core.services.payments import write_off_item
+
+WRITE_OFF_TYPES = ("WO_ADMIN", "WO_SMALL", "WO_BAD_DEBT")
+
+
+async def write_off(
+    db: Database,
+    actor: Actor,
+    *,
+    account_id: int,
+    key: str,
+    on: date,
+    reason: str,
+    note: str,
+    amount: Money | None = None,
+    item_id: int | None = None,
+    entry_type: str = "WO_ADMIN",
+    source: str = "staff",
+) -> list[PostedEntry]:
+    """Write off one item, or ``amount`` (``None``: everything open) oldest item first.
+
+    A reason code and a note are required (AR-026); the actor must hold the approval
+    permission and the amount must be within their approval limit (AR-088).
+    """
+    if entry_type not in WRITE_OFF_TYPES:
+        raise ValidationError(
+            f"{entry_type!r} is not a write-off type ({', '.join(WRITE_OFF_TYPES)})"
+        )
+    if not note.strip():
+        raise ValidationError("a write-off needs a note saying why")
+    async with db.read() as conn:
+        account = await load_account(conn, account_id=account_id)
+        items = [
+            i
+            for i in await load_items(conn, account_id=account_id, only_open=True)
+            if i.is_debit and i.effective_date <= on and (item_id is None or i.id == item_id)
+        ]
+    require(actor, Permission.APPROVE_WRITE_OFF, account.location)
+    if item_id is not None and not items:
+        raise NotFound(f"item {item_id} is not an open charge on account {account.number}")
+    total = sum(i.open.minor for i in items)
+    wanted = total if amount is None else amount.minor
+    if wanted <= 0 or wanted > total:
+        open_total = Money(total, account.currency)
+        raise ValidationError(
+            f"cannot write off {Money(wanted, account.currency)}: {open_total} is open"
+        )
+    limit = actor.approval_limit_minor
+    if actor.kind == "staff" and limit is not None and wanted > limit:
+        raise PermissionDenied(
+            f"{Money(wanted, account.currency)} is above {actor.name}'s approval limit of "
+            f"{Money(limit, account.currency)}"
+        )
+
+    async def work(tx: Tx) -> list[PostedEntry]:
+        left, posted = wanted, list[PostedEntry]()
+        for item in items:
+            take = min(left, item.open.minor)
+            if take <= 0:
+                break
+            posted.append(
+                await write_off_item(
+                    tx,
+                    actor_label=actor.label,
+                    account_id=account_id,
+                    item_id=item.id,
+                    amount=Money(take, account.currency),
+                    entry_type=entry_type,
+                    reason=reason,
+                    memo=note,
+                    key=key if not posted else f"{key}/{item.id}",
+                    on=on,
+                    source=source,
+                )
+            )
+            left -= take
+        return posted
+
+    async def again(conn: AsyncConnection) -> list[PostedEntry]:
+        return [await load_entry(conn, key=key)]
+
+    return await run_once(db, work, again)
+
+
+def _reversal_type(kind: Kind) -> str:
+    return "PAYMENT_REVERSAL" if kind in (Kind.PAYMENT, Kind.PREPAYMENT) else "REVERSAL"
+
+
+async def reverse_entry(
+    db: Database,
+    actor: Actor,
+    *,
+    entry_id: int,
+    on: date,
+    key: str,
+    reason: str,
+    memo: str = "",
+    source: str = "staff",
+) -> PostedEntry:
+    """Reverse ``entry_id`` with a new entry dated ``on``; reopen what it had matched."""
+    async with db.read() as conn:
+        original = await load_entry(conn, entry_id=entry_id)
+        accounts = {ln.account_id for ln in original.lines if ln.account_id is not None}
+        locations: list[str | None] = [
+            (await load_account(conn, account_id=a)).location for a in accounts
+        ]
+    for location in locations or [None]:
+        require(actor, Permission.REVERSE_ENTRY, location)
+    if on < original.effective_date:
+        raise ValidationError(
+            f"a reversal cannot be dated {on}, before {original.number} ({original.effective_date})"
+        )
+    if original.reverses_id is not None:
+        raise InvalidState(f"{original.number} is itself a reversal; post the entry again instead")
+    draft = EntryDraft(
+        entry_type=_reversal_type(original.kind),
+        effective_date=on,
+        idempotency_key=key,
+        actor=actor.label,
+        source=source,
+        memo=memo or f"reversal of {original.number}",
+        reason_code=reason,
+        reference=original.number,
+        reverses_id=original.id,
+        lines=tuple(
+            Line(
+                ln.gl,
+                -ln.amount,
+                ln.account_id,
+                ItemTerms(ref_item_id=ln.item_id, description=f"reversal of {original.number}"),
+            )
+            for ln in original.lines
+        ),
+    )
+
+    async def work(tx: Tx) -> PostedEntry:
+        reversal = await post_entry(tx, draft)
+        pairs = zip(original.item_ids, reversal.item_ids, strict=True)
+        for (old_id, new_id), account_id in zip(pairs, _item_accounts(original), strict=True):
+            [old] = await load_items(tx.conn, item_ids=[old_id])
+            matches = await unwind_matches(tx, old)
+            debit, credit = (old_id, new_id) if old.is_debit else (new_id, old_id)
+            matches.append(Match(debit, credit, abs(old.amount.minor)))
+            await allocate(
+                tx,
+                account_id=account_id,
+                matches=matches,
+                key=f"{key}/unwind/{old_id}",
+                method="reversal",
+                effective_date=on,
+                actor=actor.label,
+                source=source,
+                entry_id=reversal.id,
+            )
+        return reversal
+
+    async def again(conn: AsyncConnection) -> PostedEntry:
+        return await replay(conn, key, draft.fingerprint())
+
+    return await run_once(db, work, again)
+
+
+def _item_accounts(entry: PostedEntry) -> list[int]:
+    return [ln.account_id for ln in entry.lines if ln.item_id is not None and ln.account_id]
+
+
+async def correct_entry(
+    db: Database,
+    actor: Actor,
+    *,
+    entry_id: int,
+    corrected: Sequence[Line],
+    on: date,
+    key: str,
+    reason: str = "PRIOR_PERIOD",
+    memo: str = "",
+    source: str = "staff",
+) -> tuple[PostedEntry, PostedEntry]:
+    """Correct a posted entry, even one in a closed period: reverse it in the current
+    period, then post ``corrected`` in its place; both refer to the original (AR-123)."""
+    reversal = await reverse_entry(
+        db,
+        actor,
+        entry_id=entry_id,
+        on=on,
+        key=f"{key}/reverse",
+        reason=reason,
+        memo=memo,
+        source=source,
+    )
+    async with db.read() as conn:
+        original = await load_entry(conn, entry_id=entry_id)
+    draft = EntryDraft(
+        entry_type=original.entry_type,
+        effective_date=on,
+        idempotency_key=key,
+        actor=actor.label,
+        source=source,
+        memo=memo or f"corrects {original.number}",
+        reason_code=reason,
+        reference=original.number,
+        lines=tuple(corrected),
+    )
+
+    async def work(tx: Tx) -> PostedEntry:
+        return await post_entry(tx, draft)
+
+    async def again(conn: AsyncConnection) -> PostedEntry:
+        return await replay(conn, key, draft.fingerprint())
+
+    return reversal, await run_once(db, work, again)
+
+
+async def close_items(
+    db: Database,
+    actor: Actor,
+    *,
+    account_id: int,
+    debit_ids: Sequence[int],
+    credit_ids: Sequence[int],
+    on: date,
+    key: str,
+    source: str = "staff",
+) -> int:
+    """Close picked debits against picked credits that net to zero (AR-014, AR-075)."""
+    async with db.read() as conn:
+        account = await load_account(conn, account_id=account_id)
+        items = {i.id: i for i in await load_items(conn, item_ids=[*debit_ids, *credit_ids])}
+    require(actor, Permission.APPLY_CASH, account.location)
+    debits = [items[i] for i in debit_ids if i in items and items[i].is_debit]
+    credits = [items[i] for i in credit_ids if i in items and not items[i].is_debit]
+    if len(debits) != len(debit_ids) or len(credits) != len(credit_ids):
+        raise ValidationError("pick open charges as debits and payments or credits as credits")
+    owed, paid = sum(d.open.minor for d in debits), -sum(c.open.minor for c in credits)
+    if owed != paid or owed == 0:
+        raise ValidationError(
+            f"the picked items do not net to zero: debits {Money(owed, account.currency)}, "
+            f"credits {Money(paid, account.currency)}"
+        )
+    matches, supply = [], [[c.id, -c.open.minor] for c in credits]
+    for debit in debits:
+        need = debit.open.minor
+        for slot in supply:
+            take = min(need, slot[1])
+            if take:
+                matches.append(Match(debit.id, slot[0], take))
+                slot[1] -= take
+                need -= take
+
+    async def work(tx: Tx) -> int:
+        return await allocate(
+            tx,
+            account_id=account_id,
+            matches=matches,
+            key=key,
+            method="close_by_pick",
+            effective_date=on,
+            actor=actor.label,
+            source=source,
+        )
+
+    async def again(conn: AsyncConnection) -> int:
+        raise InvalidState(f"items were already closed under key {key!r}")
+
+    return await run_once(db, work, again)
+
+
+async def reinstate_item(
+    db: Database,
+    actor: Actor,
+    *,
+    item_id: int,
+    on: date,
+    key: str,
+    source: str = "staff",
+) -> int | None:
+    """Reopen a closed item: undo its matches; the credits go back to unapplied (AR-015)."""
+    async with db.read() as conn:
+        found = await load_items(conn, item_ids=[item_id])
+        if not found:
+            raise NotFound(f"there is no item {item_id}")
+        account = await load_account(conn, account_id=found[0].account_id)
+    require(actor, Permission.REVERSE_ENTRY, account.location)
+
+    async def work(tx: Tx) -> int | None:
+        matches = await unwind_matches(tx, found[0])
+        if not matches:
+            raise InvalidState(f"item {item_id} is not matched with anything")
+        return await allocate(
+            tx,
+            account_id=account.id,
+            matches=matches,
+            key=key,
+            method="reinstate",
+            effective_date=on,
+            actor=actor.label,
+            source=source,
+        )
+
+    async def again(conn: AsyncConnection) -> int | None:
+        return None
+
+    return await run_once(db, work, again)
+
+
+async def dispute_item(
+    db: Database,
+    actor: Actor,
+    *,
+    item_id: int,
+    disputed: bool,
+    on: date,
+    reason: str,
+    source: str = "staff",
+) -> None:
+    """Flag an item as disputed, or clear the flag (AR-078); kept with its date (AR-046)."""
+    async with db.read() as conn:
+        found = await load_items(conn, item_ids=[item_id])
+        if not found:
+            raise NotFound(f"there is no item {item_id}")
+        account = await load_account(conn, account_id=found[0].account_id)
+    require(actor, Permission.DISPUTE, account.location)
+    async with db.transaction() as tx:
+        await set_disputed(
+            tx,
+            item_id,
+            disputed,
+            effective_date=on,
+            actor=actor.label,
+            source=source,
+            reason=reason,
+        )

@@ -1,0 +1,86 @@
+"""Posting charges to a patient's account (AR-002, AR-064, AR-077)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.auth import Actor, Permission, require
+from core.db import Database, Tx
+from core.errors import NotFound, ValidationError
+from core.ledger.accounts import load_account
+from core.ledger.model import AR_CONTROL, EntryDraft, ItemTerms, Line, PostedEntry
+from core.ledger.posting import post_entry, replay
+from core.ledger.tables import gl_account
+from core.money import Money
+from core.services import run_once
+
+
+async def revenue_account(db: Database, category: str) -> str:
+    """The revenue GL code for a service category (consultation, imaging, lab ...)."""
+    async with db.read() as conn:
+        code = (
+            await conn.execute(
+                select(gl_account.c.code).where(
+                    gl_account.c.role == "revenue", gl_account.c.category == category
+                )
+            )
+        ).scalar()
+    if code is None:
+        raise NotFound(f"no revenue account is set up for the category {category!r}")
+    return str(code)
+
+
+async def post_charge(
+    db: Database,
+    actor: Actor,
+    *,
+    account_id: int,
+    amount: Money,
+    service_date: date,
+    key: str,
+    category: str = "consultation",
+    bill_date: date | None = None,
+    doctor: str | None = None,
+    payer: str | None = None,
+    description: str = "",
+    entry_type: str = "CHARGE",
+    source: str = "staff",
+    reference: str | None = None,
+) -> PostedEntry:
+    """Debit the account, credit revenue; the item is due per the account's terms."""
+    if amount.minor <= 0:
+        raise ValidationError(f"a charge must be greater than zero, got {amount}")
+    async with db.read() as conn:
+        account = await load_account(conn, account_id=account_id)
+    require(actor, Permission.POST_CHARGE, account.location)
+    revenue = await revenue_account(db, category)
+    billed = bill_date or service_date
+    terms = ItemTerms(
+        service_date=service_date,
+        bill_date=billed,
+        due_date=billed + timedelta(days=account.net_days),
+        doctor=doctor,
+        payer=payer,
+        description=description,
+    )
+    draft = EntryDraft(
+        entry_type=entry_type,
+        effective_date=billed,
+        idempotency_key=key,
+        actor=actor.label,
+        source=source,
+        memo=description,
+        reference=reference,
+        lines=(Line(AR_CONTROL, amount, account_id, terms), Line(revenue, -amount)),
+    )
+
+    async def work(tx: Tx) -> PostedEntry:
+        return await post_entry(tx, draft)
+
+    async def again(conn: AsyncConnection) -> PostedEntry:
+        return await replay(conn, key, draft.fingerprint())
+
+    return await run_once(db, work, again)

@@ -1,0 +1,320 @@
+"""Receiving money: payments with automatic cash application, and refunds of credits.
+
+Posting a receipt and applying it is one step (AR-003, AR-080): the payment entry and
+its application are one transaction under one idempotency key, so a webhook delivered
+twice, or a clerk pressing twice, records one payment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.auth import Actor, Permission, require
+from core.db import Database, Tx
+from core.errors import InvalidState, ValidationError
+from core.ledger.accounts import Account, load_account
+from core.ledger.application import DEFAULT_ORDER, Placement, Plan, Rule
+from core.ledger.cash import apply_credits
+from core.ledger.items import Match, allocate, load_items
+from core.ledger.model import AR_CONTROL, EntryDraft, ItemTerms, Line, PostedEntry
+from core.ledger.posting import post_entry, replay
+from core.ledger.tables import allocation, application
+from core.money import Money
+from core.services import run_once
+
+
+@dataclass(frozen=True, slots=True)
+class Tolerance:
+    """Leftovers at or below this are written off as small balances (AR-024, AR-091)."""
+
+    amount_minor: int = 0
+    percent: int = 0
+
+    def allows(self, leftover_minor: int, payment_minor: int) -> bool:
+        by_percent = leftover_minor * 100 <= payment_minor * self.percent
+        return leftover_minor > 0 and (leftover_minor <= self.amount_minor or by_percent)
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentResult:
+    entry: PostedEntry
+    placements: tuple[Placement, ...]
+    exceptions: tuple[str, ...] = ()
+    write_offs: tuple[PostedEntry, ...] = field(default_factory=tuple)
+
+    @property
+    def applied(self) -> Money:
+        currency = self.entry.lines[0].amount.currency
+        return Money(sum(p.amount_minor for p in self.placements), currency)
+
+    @property
+    def unapplied(self) -> Money:
+        received = abs(self.entry.lines[0].amount)
+        return received - self.applied
+
+
+async def _account(db: Database, actor: Actor, account_id: int, permission: Permission) -> Account:
+    async with db.read() as conn:
+        account = await load_account(conn, account_id=account_id)
+    require(actor, permission, account.location)
+    return account
+
+
+async def record_payment(
+    db: Database,
+    actor: Actor,
+    *,
+    account_id: int,
+    amount: Money,
+    received_on: date,
+    key: str,
+    method: str,
+    reference: str | None = None,
+    destination: str = "1000",
+    rules: Sequence[Rule] = DEFAULT_ORDER,
+    tolerance: Tolerance | None = None,
+    source: str = "staff",
+    entry_type: str = "PAYMENT",
+) -> PaymentResult:
+    """Post a receipt and apply it by ``rules``; what no rule places stays unapplied."""
+    if amount.minor <= 0:
+        raise ValidationError(f"a payment must be greater than zero, got {amount}")
+    await _account(db, actor, account_id, Permission.RECORD_PAYMENT)
+    draft = EntryDraft(
+        entry_type=entry_type,
+        effective_date=received_on,
+        idempotency_key=key,
+        actor=actor.label,
+        source=source,
+        memo=method,
+        reference=reference,
+        lines=(
+            Line(destination, amount),
+            Line(AR_CONTROL, -amount, account_id, ItemTerms(description=method)),
+        ),
+    )
+
+    async def work(tx: Tx) -> PaymentResult:
+        entry = await post_entry(tx, draft)
+        credit = entry.item_ids
+        _, plan = await apply_credits(
+            tx,
+            account_id=account_id,
+            rules=rules,
+            key=f"{key}/apply",
+            on=received_on,
+            actor=actor.label,
+            source=source,
+            credit_ids=credit,
+            entry_id=entry.id,
+        )
+        write_offs = await _small_balances(
+            tx, actor, account_id, plan, amount, tolerance, key, received_on, source
+        )
+        return PaymentResult(entry, tuple(plan.placements), tuple(plan.exceptions), write_offs)
+
+    async def again(conn: AsyncConnection) -> PaymentResult:
+        entry = await replay(conn, key, draft.fingerprint())
+        return PaymentResult(entry, tuple(await applied_by(conn, f"{key}/apply")))
+
+    return await run_once(db, work, again)
+
+
+async def applied_by(conn: AsyncConnection, key: str) -> list[Placement]:
+    """What the application written under ``key`` placed on which debit items."""
+    rows = await conn.execute(
+        select(allocation.c.item_id, allocation.c.amount_minor, application.c.method)
+        .join(application, application.c.id == allocation.c.application_id)
+        .where(application.c.idempotency_key == key, allocation.c.amount_minor < 0)
+        .order_by(allocation.c.id)
+    )
+    return [Placement(item_id, -amount, method) for item_id, amount, method in rows]
+
+
+async def _small_balances(
+    tx: Tx,
+    actor: Actor,
+    account_id: int,
+    plan: Plan,
+    payment: Money,
+    tolerance: Tolerance | None,
+    key: str,
+    on: date,
+    source: str,
+) -> tuple[PostedEntry, ...]:
+    if tolerance is None or not plan.placements:
+        return ()
+    touched = [p.item_id for p in plan.placements]
+    entries = []
+    for item in await load_items(tx.conn, item_ids=touched, only_open=True):
+        if not tolerance.allows(item.open.minor, payment.minor):
+            continue
+        entries.append(
+            await write_off_item(
+                tx,
+                actor_label=actor.label,
+                account_id=account_id,
+                item_id=item.id,
+                amount=item.open,
+                entry_type="WO_SMALL",
+                reason="SMALL_BALANCE",
+                memo="small balance within tolerance",
+                key=f"{key}/small-balance/{item.id}",
+                on=on,
+                source=source,
+            )
+        )
+    return tuple(entries)
+
+
+async def write_off_item(
+    tx: Tx,
+    *,
+    actor_label: str,
+    account_id: int,
+    item_id: int,
+    amount: Money,
+    entry_type: str,
+    reason: str,
+    memo: str,
+    key: str,
+    on: date,
+    source: str,
+) -> PostedEntry:
+    """Post a write-off of ``amount`` and match it to the item it clears."""
+    expense = "6200" if entry_type == "WO_BAD_DEBT" else "6100"
+    draft = EntryDraft(
+        entry_type=entry_type,
+        effective_date=on,
+        idempotency_key=key,
+        actor=actor_label,
+        source=source,
+        memo=memo,
+        reason_code=reason,
+        lines=(
+            Line(expense, amount),
+            Line(
+                AR_CONTROL, -amount, account_id, ItemTerms(ref_item_id=item_id, description=memo)
+            ),
+        ),
+    )
+    entry = await post_entry(tx, draft)
+    await allocate(
+        tx,
+        account_id=account_id,
+        matches=[Match(item_id, entry.item_ids[0], amount.minor)],
+        key=f"{key}/apply",
+        method="write_off",
+        effective_date=on,
+        actor=actor_label,
+        source=source,
+        entry_id=entry.id,
+    )
+    return entry
+
+
+async def apply_unapplied(
+    db: Database,
+    actor: Actor,
+    *,
+    account_id: int,
+    key: str,
+    on: date,
+    rules: Sequence[Rule] = DEFAULT_ORDER,
+    source: str = "staff",
+) -> Plan:
+    """Run the application rules over the account's unapplied cash (AR-018, AR-020)."""
+    await _account(db, actor, account_id, Permission.APPLY_CASH)
+
+    async def work(tx: Tx) -> Plan:
+        _, plan = await apply_credits(
+            tx,
+            account_id=account_id,
+            rules=rules,
+            key=key,
+            on=on,
+            actor=actor.label,
+            source=source,
+        )
+        return plan
+
+    async def again(conn: AsyncConnection) -> Plan:
+        placed = await applied_by(conn, key)
+        return Plan(placements=placed, exceptions=["already applied under this key"])
+
+    return await run_once(db, work, again)
+
+
+async def refund_credit(
+    db: Database,
+    actor: Actor,
+    *,
+    account_id: int,
+    amount: Money,
+    on: date,
+    key: str,
+    reason: str = "CREDIT_BALANCE",
+    pay_from: str = "2200",
+    memo: str = "",
+    source: str = "staff",
+) -> PostedEntry:
+    """Refund part or all of an account's credit balance (AR-058).
+
+    ``pay_from`` is the refunds-payable account (a cheque from A/P) or the cash
+    account the gateway refund leaves from. The refund is matched to the oldest
+    unapplied credits, so it can never refund more than the account holds.
+    """
+    if amount.minor <= 0:
+        raise ValidationError(f"a refund must be greater than zero, got {amount}")
+    await _account(db, actor, account_id, Permission.REFUND)
+    draft = EntryDraft(
+        entry_type="REFUND",
+        effective_date=on,
+        idempotency_key=key,
+        actor=actor.label,
+        source=source,
+        memo=memo,
+        reason_code=reason,
+        lines=(
+            Line(AR_CONTROL, amount, account_id, ItemTerms(description="refund")),
+            Line(pay_from, -amount),
+        ),
+    )
+
+    async def work(tx: Tx) -> PostedEntry:
+        entry = await post_entry(tx, draft)
+        credits = [
+            i
+            for i in await load_items(tx.conn, account_id=account_id, only_open=True)
+            if not i.is_debit and i.effective_date <= on
+        ]
+        if -sum(c.open.minor for c in credits) < amount.minor:
+            raise InvalidState(f"the account's credit balance is less than {amount}")
+        need, matches = amount.minor, []
+        for credit in credits:
+            take = min(need, -credit.open.minor)
+            if take:
+                matches.append(Match(entry.item_ids[0], credit.id, take))
+                need -= take
+        await allocate(
+            tx,
+            account_id=account_id,
+            matches=matches,
+            key=f"{key}/apply",
+            method="refund",
+            effective_date=on,
+            actor=actor.label,
+            source=source,
+            entry_id=entry.id,
+        )
+        return entry
+
+    async def again(conn: AsyncConnection) -> PostedEntry:
+        return await replay(conn, key, draft.fingerprint())
+
+    return await run_once(db, work, again)

@@ -1,0 +1,58 @@
+"""One settings object, read once from the environment (12-factor).
+
+Every external base URL is configurable so that tests and local development talk to
+fakes on 127.0.0.1. Secrets are never defaulted and never logged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///arbot.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    currency: str = "USD"
+    telegram_bot_token: str = ""
+    telegram_webhook_secret: str = ""
+    telegram_api_base: str = "https://api.telegram.org"
+    slack_bot_token: str = ""
+    slack_signing_secret: str = ""
+    slack_app_token: str = ""
+    slack_api_url: str = "https://slack.com/api/"
+    stripe_secret_key: str = ""
+    stripe_webhook_secret: str = ""
+    stripe_api_base: str = "https://api.stripe.com"
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from_number: str = ""
+    twilio_api_base: str = "https://api.twilio.com"
+    public_base_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read ``DATABASE_URL``, ``PORT`` ... (upper-case field names; ``ARBOT_CURRENCY``)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            name = "ARBOT_CURRENCY" if f.name == "currency" else f.name.upper()
+            if name in env and env[name] != "":
+                raw = env[name]
+                values[f.name] = int(raw) if f.type in ("int", int) else raw
+        return cls(**values)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        secret = ("token", "secret", "key", "auth")
+        parts = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            hidden = value and any(word in f.name for word in secret)
+            parts.append(f"{f.name}={'***' if hidden else repr(value)}")
+        shown = ", ".join(parts)
+        return f"Settings({shown})"

@@ -1,0 +1,101 @@
+"""Test harness: every ``db`` test runs on SQLite and, when ``ARBOT_TEST_POSTGRES_URL``
+is set, on PostgreSQL too. After each test the whole ledger is checked (the style's
+autouse invariant check: SQLite cannot defer a balance trigger, so the suite does)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from core.clock import FixedClock
+from core.db import Database
+from core.db.audit import verify_chain
+from core.db.migrate import upgrade
+from core.ledger.invariants import check_invariants
+
+PG_URL = os.environ.get("ARBOT_TEST_POSTGRES_URL", "")
+DATA_TABLES = (
+    "audit_log",
+    "item_dispute",
+    "allocation",
+    "application",
+    "ar_item",
+    "journal_line",
+    "journal_entry",
+    "customer_account",
+    "fiscal_period",
+    "staff_user",
+)
+
+
+def _migrate(url: str) -> None:
+    async def run() -> None:
+        db = Database(url)
+        try:
+            if db.is_postgres:
+                async with db.engine.begin() as conn:
+                    await conn.execute(text("DROP SCHEMA public CASCADE"))
+                    await conn.execute(text("CREATE SCHEMA public"))
+            await upgrade(db)
+        finally:
+            await db.dispose()
+
+    # Session fixtures may be first asked for inside a running test loop: use a thread.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    _migrate(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_ready() -> str:
+    if not PG_URL:
+        pytest.skip("PostgreSQL tests need ARBOT_TEST_POSTGRES_URL (CI sets it)")
+    _migrate(PG_URL)
+    return PG_URL
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime(2026, 6, 30, 15, 0, tzinfo=UTC))
+
+
+async def make_db(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path, clock: FixedClock
+) -> Database:
+    if kind == "sqlite":
+        path = tmp_path / "arbot.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return Database(f"sqlite+aiosqlite:///{path}", clock=clock)
+    url = request.getfixturevalue("postgres_ready")
+    db = Database(url, clock=clock)
+    async with db.engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
+    return db
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def db(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: FixedClock
+) -> AsyncIterator[Database]:
+    database = await make_db(request.param, request, tmp_path, clock)
+    try:
+        yield database
+        async with database.read() as conn:
+            assert await check_invariants(conn) == []
+            assert (await verify_chain(conn)).ok
+    finally:
+        await database.dispose()
