@@ -134,7 +134,8 @@ async def reverse_entry(
         require(actor, Permission.REVERSE_ENTRY, location)
     if on < original.effective_date:
         raise ValidationError(
-            f"a reversal cannot be dated {on}, before {original.number} ({original.effective_date})"
+            f"a reversal cannot be dated {on}, "
+            f"before {original.number} ({original.effective_date})"
         )
     if original.reverses_id is not None:
         raise InvalidState(f"{original.number} is itself a reversal; post the entry again instead")
