@@ -1,0 +1,144 @@
+"""The database itself refuses what the ledger must never hold.
+
+These tests go around the ORM with raw SQL, as an attacker or a buggy script would,
+and must see the database refuse (style: a constraint at every layer)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from core.db import Database
+from core.db.metadata import to_day
+from core.errors import PeriodClosed
+from core.services.charges import post_charge
+from core.services.periods import close_period, open_period
+from tests.core.helpers import ADMIN, open_account, usd
+
+ENTRY = text(
+    "INSERT INTO journal_entry (id, idempotency_key, fingerprint, entry_type, kind, "
+    "effective_day, posted_at, actor, source, memo, line_count) VALUES "
+    "(:id, :key, 'f', 'CHARGE', 'charge', :day, CURRENT_TIMESTAMP, 'raw', 'raw', '', :n)"
+)
+LINE = text(
+    "INSERT INTO journal_line (entry_id, gl_account_id, customer_account_id, currency, "
+    "amount_minor) VALUES (:entry, (SELECT id FROM gl_account WHERE code = :gl), :acct, "
+    "'USD', :amount)"
+)
+
+
+def _entry(entry_id: int, n: int = 2, day: date = date(2026, 6, 1)) -> dict[str, object]:
+    return {"id": entry_id, "key": f"raw-{entry_id}", "day": to_day(day), "n": n}
+
+
+async def _charge(db: Database) -> int:
+    account = await open_account(db)
+    entry = await post_charge(
+        db, ADMIN, account_id=account.id, amount=usd("10"), service_date=date(2026, 6, 1), key="c"
+    )
+    return entry.id
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE journal_line SET amount_minor = amount_minor * 2",
+        "DELETE FROM journal_line",
+        "UPDATE journal_entry SET memo = 'edited'",
+        "DELETE FROM journal_entry",
+        "UPDATE ar_item SET amount_minor = 1",
+        "DELETE FROM audit_log",
+    ],
+)
+async def test_posted_rows_cannot_be_changed(db: Database, statement: str) -> None:
+    """AR-053, AR-119: history is never edited, in any database."""
+    await _charge(db)
+    with pytest.raises(DBAPIError, match="immutable"):
+        async with db.engine.begin() as conn:
+            await conn.execute(text(statement))
+
+
+async def test_zero_lines_and_single_line_entries_are_refused_by_check(db: Database) -> None:
+    account = await open_account(db)
+    with pytest.raises(DBAPIError, match="nonzero"):
+        async with db.engine.begin() as conn:
+            await conn.execute(ENTRY, _entry(900))
+            await conn.execute(LINE, {"entry": 900, "gl": "1100", "acct": account.id, "amount": 0})
+    with pytest.raises(DBAPIError, match="two_lines"):
+        async with db.engine.begin() as conn:
+            await conn.execute(ENTRY, _entry(901, n=1))
+
+
+async def test_a_closed_period_refuses_postings(db: Database) -> None:
+    """AR-123: once May is closed, nothing more is dated in May."""
+    account = await open_account(db)
+    await open_period(db, ADMIN, name="2026-05", start=date(2026, 5, 1), end=date(2026, 5, 31))
+    await close_period(db, ADMIN, name="2026-05")
+
+    with pytest.raises(PeriodClosed, match="2026-05-20 falls in a closed fiscal period"):
+        await post_charge(
+            db,
+            ADMIN,
+            account_id=account.id,
+            amount=usd("10"),
+            service_date=date(2026, 5, 20),
+            key="late",
+        )
+    with pytest.raises(DBAPIError, match="period_closed"):
+        async with db.engine.begin() as conn:
+            await conn.execute(ENTRY, _entry(902, day=date(2026, 5, 31)))
+    # June is open.
+    await post_charge(
+        db,
+        ADMIN,
+        account_id=account.id,
+        amount=usd("10"),
+        service_date=date(2026, 6, 1),
+        key="june",
+    )
+
+
+@pytest.fixture
+def postgres_only(db: Database) -> Database:
+    if not db.is_postgres:
+        pytest.skip("SQLite cannot defer a trigger to COMMIT; the invariant check covers it")
+    return db
+
+
+async def test_postgres_refuses_an_unbalanced_entry_at_commit(postgres_only: Database) -> None:
+    account = await open_account(postgres_only)
+    with pytest.raises(DBAPIError, match="unbalanced_entry"):
+        async with postgres_only.engine.begin() as conn:
+            await conn.execute(ENTRY, _entry(903))
+            await conn.execute(
+                LINE, {"entry": 903, "gl": "1100", "acct": account.id, "amount": 100}
+            )
+            await conn.execute(LINE, {"entry": 903, "gl": "4000", "acct": None, "amount": -50})
+
+
+async def test_postgres_refuses_an_entry_missing_its_lines(postgres_only: Database) -> None:
+    with pytest.raises(DBAPIError, match="lacks its lines"):
+        async with postgres_only.engine.begin() as conn:
+            await conn.execute(ENTRY, _entry(904, n=2))
+
+
+async def test_postgres_refuses_an_allocation_that_does_not_net(postgres_only: Database) -> None:
+    await _charge(postgres_only)
+    with pytest.raises(DBAPIError, match="unbalanced_match"):
+        async with postgres_only.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO application (id, idempotency_key, account_id, method, "
+                    "effective_day, created_at, actor, source) VALUES (900, 'raw-app', 1, 'raw', "
+                    f"{to_day(date(2026, 6, 2))}, CURRENT_TIMESTAMP, 'raw', 'raw')"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO allocation (application_id, match_no, item_id, amount_minor, "
+                    f"effective_day) VALUES (900, 1, 1, -500, {to_day(date(2026, 6, 2))})"
+                )
+            )
