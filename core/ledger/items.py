@@ -23,7 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.db import Tx, inserted_id
 from core.errors import InvalidState, NotFound, ValidationError
 from core.ledger.posting import DuplicateKey
-from core.ledger.tables import allocation, application, ar_item, item_dispute
+from core.ledger.tables import (
+    allocation,
+    application,
+    ar_item,
+    gl_account,
+    item_dispute,
+    journal_line,
+)
 from core.money import Money
 
 
@@ -319,4 +326,15 @@ async def balance(conn: AsyncConnection, account_id: int, as_of: date | None = N
     )
     if as_of is not None:
         query = query.where(ar_item.c.effective_day <= as_of)
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def gl_balance(conn: AsyncConnection, code: str, account_id: int) -> int:
+    """Sum of the lines on GL account ``code`` tagged with customer ``account_id``
+    (for example what a patient still has in prepayments, as a negative number)."""
+    query = (
+        select(func.coalesce(func.sum(journal_line.c.amount_minor), 0))
+        .join(gl_account, gl_account.c.id == journal_line.c.gl_account_id)
+        .where(gl_account.c.code == code, journal_line.c.customer_account_id == account_id)
+    )
     return int((await conn.execute(query)).scalar_one())

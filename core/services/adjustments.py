@@ -21,12 +21,10 @@ from core.ledger.accounts import load_account
 from core.ledger.cash import unwind_matches
 from core.ledger.items import Match, allocate, load_items, set_disputed
 from core.ledger.model import EntryDraft, ItemTerms, Kind, Line, PostedEntry
-from core.ledger.posting import load_entry, post_entry, replay
+from core.ledger.posting import entry_kind, load_entry, post_entry, replay
 from core.money import Money
 from core.services import run_once
 from core.services.payments import write_off_item
-
-WRITE_OFF_TYPES = ("WO_ADMIN", "WO_SMALL", "WO_BAD_DEBT")
 
 
 async def write_off(
@@ -48,13 +46,11 @@ async def write_off(
     A reason code and a note are required (AR-026); the actor must hold the approval
     permission and the amount must be within their approval limit (AR-088).
     """
-    if entry_type not in WRITE_OFF_TYPES:
-        raise ValidationError(
-            f"{entry_type!r} is not a write-off type ({', '.join(WRITE_OFF_TYPES)})"
-        )
     if not note.strip():
         raise ValidationError("a write-off needs a note saying why")
     async with db.read() as conn:
+        if await entry_kind(conn, db, entry_type) not in (Kind.WRITE_OFF, Kind.BAD_DEBT):
+            raise ValidationError(f"{entry_type!r} is not a write-off or bad-debt entry type")
         account = await load_account(conn, account_id=account_id)
         items = [
             i
@@ -109,7 +105,10 @@ async def write_off(
 
 
 def _reversal_type(kind: Kind) -> str:
-    return "PAYMENT_REVERSAL" if kind in (Kind.PAYMENT, Kind.PREPAYMENT) else "REVERSAL"
+    if kind in (Kind.PAYMENT, Kind.PREPAYMENT):
+        return "PAYMENT_REVERSAL"
+    # Reversing a transfer to bad debt reinstates the account (AR-111).
+    return "REINSTATE" if kind is Kind.BAD_DEBT else "REVERSAL"
 
 
 async def reverse_entry(

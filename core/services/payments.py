@@ -21,8 +21,8 @@ from core.ledger.accounts import Account, load_account
 from core.ledger.application import DEFAULT_ORDER, Placement, Plan, Rule
 from core.ledger.cash import apply_credits
 from core.ledger.items import Match, allocate, load_items
-from core.ledger.model import AR_CONTROL, EntryDraft, ItemTerms, Line, PostedEntry
-from core.ledger.posting import post_entry, replay
+from core.ledger.model import AR_CONTROL, EntryDraft, ItemTerms, Kind, Line, PostedEntry
+from core.ledger.posting import entry_kind, post_entry, replay
 from core.ledger.tables import allocation, application
 from core.money import Money
 from core.services import run_once
@@ -187,7 +187,8 @@ async def write_off_item(
     source: str,
 ) -> PostedEntry:
     """Post a write-off of ``amount`` and match it to the item it clears."""
-    expense = "6200" if entry_type == "WO_BAD_DEBT" else "6100"
+    bad_debt = await entry_kind(tx.conn, tx.db, entry_type) is Kind.BAD_DEBT
+    expense = "6200" if bad_debt else "6100"
     draft = EntryDraft(
         entry_type=entry_type,
         effective_date=on,
