@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
@@ -148,16 +149,25 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     await site.start()
     print(f"arbot is serving on http://{settings.host}:{settings.port} (GET /healthz)")
     try:
-        await asyncio.Event().wait()
+        await _until_terminated()
     finally:
         await runner.cleanup()
     return 0
 
 
+async def _until_terminated() -> None:
+    """Wait for SIGTERM or SIGINT (what a Procfile platform or Ctrl-C sends)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+
+
 async def _scheduler(args: argparse.Namespace, settings: Settings) -> int:
     from scheduler.runner import run_forever
 
-    await run_forever(settings)
+    await run_forever(settings, _until_terminated)
     return 0
 
 

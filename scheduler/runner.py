@@ -7,7 +7,6 @@ that a Procfile deployment is already shaped the way it will run.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -21,13 +20,13 @@ JOBS: dict[str, tuple[Callable[[], Awaitable[None]], dict[str, object]]] = {}
 """Job name -> (coroutine function, APScheduler trigger arguments)."""
 
 
-async def run_forever(settings: Settings) -> None:
+async def run_forever(settings: Settings, until: Callable[[], Awaitable[None]]) -> None:
     scheduler = AsyncIOScheduler()
     for name, (job, trigger) in JOBS.items():
         scheduler.add_job(job, id=name, name=name, replace_existing=True, **trigger)
     scheduler.start()
     print(f"arbot scheduler running with {len(JOBS)} job(s)")
     try:
-        await asyncio.Event().wait()
+        await until()
     finally:
         scheduler.shutdown(wait=False)
