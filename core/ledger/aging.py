@@ -230,11 +230,22 @@ def _any(conditions: list[Any]) -> Any:
     return or_(*conditions) if conditions else false()
 
 
+def per_account(rows: list[AtbRow]) -> dict[int, list[int]]:
+    """Bucket amounts per account, adding up an account's rows when grouped by item
+    (doctor, payer) so that one patient counts once."""
+    merged: dict[int, list[int]] = {}
+    for row in rows:
+        into = merged.setdefault(row.account_id, [0] * len(row.amounts))
+        for i, amount in enumerate(row.amounts):
+            into[i] += amount
+    return merged
+
+
 def _summarise(rows: list[AtbRow], labels: list[str]) -> tuple[list[AtbBucket], int]:
     n = len(labels)
     amounts, counts = [0] * n, [0] * n
-    for row in rows:
-        for i, amount in enumerate(row.amounts):
+    for merged in per_account(rows).values():
+        for i, amount in enumerate(merged):
             if amount:
                 amounts[i] += amount
                 counts[i] += 1

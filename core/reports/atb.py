@@ -19,7 +19,7 @@ import io
 import json
 from typing import Any
 
-from core.ledger.aging import Atb, AtbBucket, bucket_labels
+from core.ledger.aging import Atb, AtbBucket, AtbRow, bucket_labels, per_account
 from core.money import Money
 from core.reports.render import render
 
@@ -81,6 +81,16 @@ def atb_csv(atb: Atb) -> str:
     return out.getvalue()
 
 
+def _top(atb: Atb, count: int) -> list[tuple[AtbRow, Money]]:
+    """The largest balances, one line per account even when the ATB is grouped by item."""
+    first: dict[int, AtbRow] = {}
+    for row in atb.rows:
+        first.setdefault(row.account_id, row)
+    totals = {acct: sum(amounts) for acct, amounts in per_account(atb.rows).items()}
+    ranked = sorted(totals, key=lambda acct: (-totals[acct], acct))[:count]
+    return [(first[acct], Money(totals[acct], atb.query.currency)) for acct in ranked]
+
+
 def atb_text(atb: Atb, *, top: int = 10, locale: str = "en_US") -> str:
     cur = atb.query.currency
     return render(
@@ -90,7 +100,7 @@ def atb_text(atb: Atb, *, top: int = 10, locale: str = "en_US") -> str:
         q=atb.query,
         total=Money(atb.total_minor, cur),
         buckets=[(b, Money(b.amount_minor, cur)) for b in atb.buckets],
-        top=[(r, Money(r.total, cur)) for r in sorted(atb.rows, key=lambda r: -r.total)[:top]],
+        top=_top(atb, top),
         groups=[
             (key, [(b, Money(b.amount_minor, cur)) for b in buckets])
             for key, buckets in atb.groups.items()

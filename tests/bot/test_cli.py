@@ -1,0 +1,241 @@
+"""``arbot`` as an operator runs it: migrate, load the demo clinic, read the ATB in each
+format, verify the audit trail. In-process through ``bot.cli.main`` (which runs its own
+event loop, so these tests are plain functions) against a SQLite file per test.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import sqlite3
+from collections.abc import Callable
+from contextlib import redirect_stdout
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.cli import main
+from core.clock import SystemClock, today
+from core.ledger.accounts import sort_name
+
+SEVEN = ["0-30", "31-60", "61-90", "91-120", "121-150", "151-180", "over 180"]
+AS_OF = today(SystemClock()).isoformat()  # the demo's dates are relative to today
+
+
+@dataclass(frozen=True, slots=True)
+class Demo:
+    path: Path
+    upgrade_out: str
+    load_out: str
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+def no_floats(text: str) -> Any:
+    raise AssertionError(f"the JSON carries a float: {text}")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    """One demo clinic of 20 patients, built once; each test works on its own copy."""
+    path = tmp_path_factory.mktemp("cli") / "arbot.db"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{path}")
+        mp.delenv("ARBOT_CURRENCY", raising=False)
+        upgrade, load = io.StringIO(), io.StringIO()
+        with redirect_stdout(upgrade):
+            assert main(["db", "upgrade"]) == 0
+        with redirect_stdout(load):
+            assert main(["demo", "load", "--patients", "20"]) == 0
+    return Demo(path, upgrade.getvalue(), load.getvalue())
+
+
+@pytest.fixture
+def arbot(
+    demo: Demo,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Callable[..., Run]:
+    path = tmp_path / "arbot.db"
+    shutil.copy(demo.path, path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{path}")
+    monkeypatch.delenv("ARBOT_CURRENCY", raising=False)
+    capsys.readouterr()
+
+    def run(*argv: str) -> Run:
+        code = main(list(argv))
+        captured = capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    return run
+
+
+def atb_json(arbot: Callable[..., Run], *options: str) -> Any:
+    result = arbot("report", "atb", "--as-of", AS_OF, "--format", "json", *options)
+    assert (result.code, result.err) == (0, "")
+    return json.loads(result.out, parse_float=no_floats)
+
+
+def test_upgrade_and_demo_load_say_what_they_did(demo: Demo) -> None:
+    """AR-183: the two set-up steps of ``make demo`` report success."""
+    assert demo.upgrade_out == "database is up to date\n"
+    assert demo.load_out.startswith("demo clinic loaded: 20 patients, ")
+
+
+def test_json_total_is_the_sum_of_the_accounts(arbot: Callable[..., Run]) -> None:
+    """AR-156, AR-183: the JSON contract; its total adds up across accounts and buckets."""
+    body = atb_json(arbot)
+
+    assert set(body) == {"as_of", "currency", "basis", "buckets", "total", "accounts"}
+    assert (body["as_of"], body["currency"], body["basis"]) == (AS_OF, "USD", "service")
+    assert [b["label"] for b in body["buckets"]] == SEVEN
+    total = Decimal(body["total"])
+    assert total > 0 and body["accounts"]
+    assert sum(Decimal(a["total"]) for a in body["accounts"]) == total
+    assert sum(Decimal(b["amount"]) for b in body["buckets"]) == total
+    for account in body["accounts"]:
+        assert sum(Decimal(v) for v in account["buckets"]) == Decimal(account["total"])
+    totals = [Decimal(a["total"]) for a in body["accounts"]]
+    assert totals == sorted(totals, reverse=True)
+
+
+def test_csv_has_the_documented_columns_and_the_same_total(arbot: Callable[..., Run]) -> None:
+    """AR-156: ``account_number,account_name,group,<labels>,total``, one row per account."""
+    body = atb_json(arbot)
+    result = arbot("report", "atb", "--as-of", AS_OF, "--format", "csv")
+
+    header, *rows = list(csv.reader(io.StringIO(result.out)))
+    assert result.code == 0
+    assert header == ["account_number", "account_name", "group", *SEVEN, "total"]
+    assert [r[0] for r in rows] == [a["number"] for a in body["accounts"]]
+    assert sum(Decimal(r[-1]) for r in rows) == Decimal(body["total"])
+
+
+def test_text_report_shows_buckets_total_and_top_accounts(arbot: Callable[..., Run]) -> None:
+    """AR-183, AR-186: the table a manager reads, with the same total as the JSON."""
+    body = atb_json(arbot)
+    result = arbot("report", "atb", "--as-of", AS_OF)
+
+    lines = result.out.splitlines()
+    assert result.code == 0
+    assert lines[0].startswith("Aged trial balance as of ")
+    assert lines[0].endswith("(USD, aged by service date)")
+    assert [line.split()[0] for line in lines[3:9]] == SEVEN[:6]
+    total = next(line for line in lines if line.startswith("Total")).split()
+    assert total[1] == f"{Decimal(body['total']):,}"
+    top = lines[lines.index("Top accounts by balance") + 1 :]
+    assert [line.split()[0] for line in top] == [a["number"] for a in body["accounts"][:10]]
+
+
+def test_by_financial_class_groups_add_up_to_the_total(arbot: Callable[..., Run]) -> None:
+    """AR-188: ``--by financial_class`` adds per-class buckets that sum to the total."""
+    body = atb_json(arbot, "--by", "financial_class")
+
+    assert body["group_by"] == "financial_class"
+    assert set(body["groups"]) <= {
+        "self_pay",
+        "commercial",
+        "medicare",
+        "medicaid",
+        "workers_comp",
+    }
+    assert {a["group"] for a in body["accounts"]} == set(body["groups"])
+    grouped = sum(Decimal(b["amount"]) for buckets in body["groups"].values() for b in buckets)
+    assert grouped == Decimal(body["total"])
+
+
+def test_custom_buckets_give_three_columns_and_the_same_total(arbot: Callable[..., Run]) -> None:
+    """AR-192, AR-197: ``--buckets 30,60`` is 0-30, 31-60 and over 60."""
+    default = atb_json(arbot)
+    three = atb_json(arbot, "--buckets", "30,60")
+
+    assert [b["label"] for b in three["buckets"]] == ["0-30", "31-60", "over 60"]
+    assert three["total"] == default["total"]
+    assert three["buckets"][:2] == default["buckets"][:2]
+
+
+def test_bad_buckets_exit_2_with_a_message_and_no_report(arbot: Callable[..., Run]) -> None:
+    """AR-197: ``--buckets 60,30`` is refused with a sentence on stderr, nothing on stdout."""
+    result = arbot("report", "atb", "--buckets", "60,30", "--format", "json")
+
+    assert result.code == 2
+    assert result.out == ""
+    assert result.err == "arbot: bucket bounds must increase and not be negative: 60,30\n"
+
+
+def test_over_90_keeps_accounts_owing_something_older_than_90_days(
+    arbot: Callable[..., Run],
+) -> None:
+    """AR-191: ``--over 90`` keeps exactly the accounts with money past 90 days."""
+    everyone = atb_json(arbot)
+    old = atb_json(arbot, "--over", "90")
+
+    def past_90(account: dict[str, Any]) -> Decimal:
+        return sum((Decimal(v) for v in account["buckets"][3:]), Decimal(0))
+
+    expected = [a["number"] for a in everyone["accounts"] if past_90(a) > 0]
+    assert expected and len(expected) < len(everyone["accounts"])
+    assert [a["number"] for a in old["accounts"]] == expected
+
+
+def test_sort_by_name_orders_by_surname(arbot: Callable[..., Run]) -> None:
+    """AR-187: ``--sort name`` lists accounts by surname, then first name."""
+    by_name = atb_json(arbot, "--sort", "name")
+    keys = [sort_name(a["name"]) for a in by_name["accounts"]]
+
+    assert keys == sorted(keys)
+    assert len(by_name["accounts"]) == len(atb_json(arbot)["accounts"])
+
+
+def test_another_currency_has_nothing_owed(arbot: Callable[..., Run]) -> None:
+    """AR-183: the demo clinic bills in USD; a EUR report is empty, not an error."""
+    body = atb_json(arbot, "--currency", "EUR")
+
+    assert (body["currency"], body["total"], body["accounts"]) == ("EUR", "0.00", [])
+
+
+def test_audit_verify_on_a_clean_database(arbot: Callable[..., Run]) -> None:
+    """AR-012, BI-17: exit 0, the chain is intact and the ledger invariants hold."""
+    result = arbot("audit", "verify")
+
+    assert result.code == 0
+    lines = result.out.splitlines()
+    assert lines[0].startswith("audit trail intact: ") and lines[0].endswith(" records")
+    assert int(lines[0].split()[3]) > 100
+    assert lines[1] == "ledger invariants hold: every entry balances, subledger = control"
+
+
+def test_audit_verify_names_the_record_someone_edited(
+    arbot: Callable[..., Run], tmp_path: Path
+) -> None:
+    """BI-17: with the file edited behind arbot's back, verify exits 1 and names record 5."""
+    with sqlite3.connect(tmp_path / "arbot.db") as conn:
+        conn.execute("DROP TRIGGER audit_log_no_update")
+        conn.execute("UPDATE audit_log SET actor = 'nobody' WHERE seq = 5")
+    conn.close()
+
+    result = arbot("audit", "verify")
+
+    assert result.code == 1
+    assert "audit trail BROKEN at record 5: its content does not match its hash" in result.out
+
+
+def test_loading_the_demo_twice_changes_nothing(arbot: Callable[..., Run]) -> None:
+    """The demo loader is idempotent: a second run says so and posts nothing."""
+    before = arbot("audit", "verify").out
+
+    again = arbot("demo", "load", "--patients", "20")
+
+    assert (again.code, again.out) == (0, "demo clinic already loaded; nothing to do\n")
+    assert arbot("audit", "verify").out == before
