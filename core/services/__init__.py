@@ -14,7 +14,9 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.db import Database, Tx
-from core.ledger.posting import DuplicateKey
+from core.ledger.items import Match, allocate
+from core.ledger.model import EntryDraft, PostedEntry
+from core.ledger.posting import DuplicateKey, post_entry, replay
 
 T = TypeVar("T")
 
@@ -31,3 +33,41 @@ async def run_once(
     except DuplicateKey:
         async with db.read() as conn:
             return await replay(conn)
+
+
+FollowUp = Callable[[Tx, PostedEntry], Awaitable[object]]
+
+
+async def post_once(db: Database, draft: EntryDraft, then: FollowUp | None = None) -> PostedEntry:
+    """Post ``draft`` (and run ``then`` in the same transaction) once per idempotency key;
+    a replay returns the original entry, a key reused for other content is refused."""
+
+    async def work(tx: Tx) -> PostedEntry:
+        entry = await post_entry(tx, draft)
+        if then is not None:
+            await then(tx, entry)
+        return entry
+
+    async def again(conn: AsyncConnection) -> PostedEntry:
+        return await replay(conn, draft.idempotency_key, draft.fingerprint())
+
+    return await run_once(db, work, again)
+
+
+async def match_credit(
+    tx: Tx, entry: PostedEntry, item_id: int, amount_minor: int, method: str
+) -> int:
+    """Match the credit item ``entry`` just created to the open charge ``item_id``."""
+    credit = next(ln for ln in entry.lines if ln.item_id is not None and ln.amount.minor < 0)
+    assert credit.item_id is not None and credit.account_id is not None
+    return await allocate(
+        tx,
+        account_id=credit.account_id,
+        matches=[Match(item_id, credit.item_id, amount_minor)],
+        key=f"{entry.idempotency_key}/apply",
+        method=method,
+        effective_date=entry.effective_date,
+        actor=entry.actor,
+        source=entry.source,
+        entry_id=entry.id,
+    )

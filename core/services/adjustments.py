@@ -23,7 +23,7 @@ from core.ledger.items import Match, allocate, load_items, set_disputed
 from core.ledger.model import EntryDraft, ItemTerms, Kind, Line, PostedEntry
 from core.ledger.posting import entry_kind, load_entry, post_entry, replay
 from core.money import Money
-from core.services import run_once
+from core.services import post_once, run_once
 from core.services.payments import write_off_item
 
 
@@ -228,13 +228,7 @@ async def correct_entry(
         lines=tuple(corrected),
     )
 
-    async def work(tx: Tx) -> PostedEntry:
-        return await post_entry(tx, draft)
-
-    async def again(conn: AsyncConnection) -> PostedEntry:
-        return await replay(conn, key, draft.fingerprint())
-
-    return reversal, await run_once(db, work, again)
+    return reversal, await post_once(db, draft)
 
 
 async def close_items(

@@ -5,17 +5,15 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Actor, Permission, require
-from core.db import Database, Tx
+from core.db import Database
 from core.errors import NotFound, ValidationError
 from core.ledger.accounts import load_account
 from core.ledger.model import AR_CONTROL, EntryDraft, ItemTerms, Line, PostedEntry
-from core.ledger.posting import post_entry, replay
 from core.ledger.tables import gl_account
 from core.money import Money
-from core.services import run_once
+from core.services import post_once
 
 
 async def revenue_account(db: Database, category: str) -> str:
@@ -77,10 +75,4 @@ async def post_charge(
         lines=(Line(AR_CONTROL, amount, account_id, terms), Line(revenue, -amount)),
     )
 
-    async def work(tx: Tx) -> PostedEntry:
-        return await post_entry(tx, draft)
-
-    async def again(conn: AsyncConnection) -> PostedEntry:
-        return await replay(conn, key, draft.fingerprint())
-
-    return await run_once(db, work, again)
+    return await post_once(db, draft)

@@ -18,11 +18,10 @@ from core.auth import Actor, Permission, require
 from core.db import Database, Tx
 from core.errors import InvalidState, NotFound, ValidationError
 from core.ledger.accounts import load_account
-from core.ledger.items import Item, Match, allocate, gl_balance, load_items, lock_account
+from core.ledger.items import Item, gl_balance, load_items, lock_account
 from core.ledger.model import AR_CONTROL, EntryDraft, ItemTerms, Line, PostedEntry
-from core.ledger.posting import post_entry, replay
 from core.money import Money
-from core.services import run_once
+from core.services import match_credit, post_once
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,26 +94,11 @@ async def post_memo(
         lines=(Line(AR_CONTROL, signed, account_id, terms), Line(kind.gl, -signed)),
     )
 
-    async def work(tx: Tx) -> PostedEntry:
-        entry = await post_entry(tx, draft)
-        if kind.credit and item_id is not None:
-            await allocate(
-                tx,
-                account_id=account_id,
-                matches=[Match(item_id, entry.item_ids[0], amount.minor)],
-                key=f"{key}/apply",
-                method=memo_type.lower(),
-                effective_date=on,
-                actor=actor.label,
-                source=source,
-                entry_id=entry.id,
-            )
-        return entry
+    async def apply(tx: Tx, entry: PostedEntry) -> object:
+        assert target is not None
+        return await match_credit(tx, entry, target.id, amount.minor, memo_type.lower())
 
-    async def again(conn: AsyncConnection) -> PostedEntry:
-        return await replay(conn, key, draft.fingerprint())
-
-    return await run_once(db, work, again)
+    return await post_once(db, draft, apply if kind.credit else None)
 
 
 async def transfer_item(
@@ -172,25 +156,10 @@ async def transfer_item(
         ),
     )
 
-    async def work(tx: Tx) -> PostedEntry:
-        entry = await post_entry(tx, draft)
-        await allocate(
-            tx,
-            account_id=source_account.id,
-            matches=[Match(item_id, entry.item_ids[0], moved.minor)],
-            key=f"{key}/apply",
-            method="transfer",
-            effective_date=on,
-            actor=actor.label,
-            source=source,
-            entry_id=entry.id,
-        )
-        return entry
+    async def apply(tx: Tx, entry: PostedEntry) -> object:
+        return await match_credit(tx, entry, item_id, moved.minor, "transfer")
 
-    async def again(conn: AsyncConnection) -> PostedEntry:
-        return await replay(conn, key, draft.fingerprint())
-
-    return await run_once(db, work, again)
+    return await post_once(db, draft, apply)
 
 
 async def receive_prepayment(
@@ -223,13 +192,7 @@ async def receive_prepayment(
         lines=(Line(destination, amount), Line("2100", -amount, account_id)),
     )
 
-    async def work(tx: Tx) -> PostedEntry:
-        return await post_entry(tx, draft)
-
-    async def again(conn: AsyncConnection) -> PostedEntry:
-        return await replay(conn, key, draft.fingerprint())
-
-    return await run_once(db, work, again)
+    return await post_once(db, draft)
 
 
 async def use_prepayment(
@@ -267,28 +230,13 @@ async def use_prepayment(
         ),
     )
 
-    async def work(tx: Tx) -> PostedEntry:
-        entry = await post_entry(tx, draft)
+    async def apply(tx: Tx, entry: PostedEntry) -> object:
         await lock_account(tx, account.id)
         held = -await gl_balance(tx.conn, "2100", account.id) + amount.minor
         if held < amount.minor:
             raise InvalidState(
                 f"only {Money(held, amount.currency)} is held in prepayments, not {amount}"
             )
-        await allocate(
-            tx,
-            account_id=account.id,
-            matches=[Match(item_id, entry.item_ids[0], amount.minor)],
-            key=f"{key}/apply",
-            method="prepayment",
-            effective_date=on,
-            actor=actor.label,
-            source=source,
-            entry_id=entry.id,
-        )
-        return entry
+        return await match_credit(tx, entry, item_id, amount.minor, "prepayment")
 
-    async def again(conn: AsyncConnection) -> PostedEntry:
-        return await replay(conn, key, draft.fingerprint())
-
-    return await run_once(db, work, again)
+    return await post_once(db, draft, apply)

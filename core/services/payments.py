@@ -25,7 +25,7 @@ from core.ledger.model import AR_CONTROL, EntryDraft, ItemTerms, Kind, Line, Pos
 from core.ledger.posting import entry_kind, post_entry, replay
 from core.ledger.tables import allocation, application
 from core.money import Money
-from core.services import run_once
+from core.services import match_credit, run_once
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,17 +205,7 @@ async def write_off_item(
         ),
     )
     entry = await post_entry(tx, draft)
-    await allocate(
-        tx,
-        account_id=account_id,
-        matches=[Match(item_id, entry.item_ids[0], amount.minor)],
-        key=f"{key}/apply",
-        method="write_off",
-        effective_date=on,
-        actor=actor_label,
-        source=source,
-        entry_id=entry.id,
-    )
+    await match_credit(tx, entry, item_id, amount.minor, "write_off")
     return entry
 
 
