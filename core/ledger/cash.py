@@ -8,7 +8,7 @@ from datetime import date
 
 from core.db import Tx
 from core.ledger.application import Plan, Rule, plan_application
-from core.ledger.items import Item, Match, allocate, load_items, pair_balances
+from core.ledger.items import Item, Match, allocate, load_items, lock_account, pair_balances
 
 
 def matches_for(plan: Plan, credits: Sequence[Item]) -> list[Match]:
@@ -42,6 +42,7 @@ async def apply_credits(
     entry_id: int | None = None,
 ) -> tuple[int | None, Plan]:
     """Apply the account's unapplied credits (or just ``credit_ids``) to its open debits."""
+    await lock_account(tx, account_id)
     items = await load_items(tx.conn, account_id=account_id, only_open=True)
     credits = [i for i in items if not i.is_debit and (credit_ids is None or i.id in credit_ids)]
     # Only what existed on the application date can be paid by it.

@@ -143,11 +143,15 @@ async def load_items(
 
 
 async def lock_account(tx: Tx, account_id: int) -> None:
-    """Serialise work on one account's items (PostgreSQL row lock; SQLite has one writer)."""
+    """Serialise work on one account's items (PostgreSQL row lock; SQLite has one writer).
+
+    Call it before reading the items a decision depends on. NO KEY UPDATE, because the
+    foreign keys of rows just inserted for the account already hold KEY SHARE on it:
+    two writers both asking FOR UPDATE on top of that deadlock."""
     if tx.is_postgres:
         found = (
             await tx.conn.execute(
-                text("SELECT id FROM customer_account WHERE id = :id FOR UPDATE"),
+                text("SELECT id FROM customer_account WHERE id = :id FOR NO KEY UPDATE"),
                 {"id": account_id},
             )
         ).first()

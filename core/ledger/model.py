@@ -140,7 +140,7 @@ class EntryDraft:
 
 @dataclass(frozen=True, slots=True)
 class PostedLine:
-    id: int
+    line_no: int
     gl: str
     amount: Money
     account_id: int | None

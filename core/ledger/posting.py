@@ -30,6 +30,11 @@ from core.ledger.tables import (
 )
 from core.money import Money
 
+# Built once: a statement made per call costs more than the INSERT it sends (benchmark).
+_INSERT_ENTRY = journal_entry.insert()
+_INSERT_LINE = journal_line.insert()
+_INSERT_ITEM = ar_item.insert()
+
 
 class DuplicateKey(Exception):
     """Raised inside a transaction when its idempotency key was already used."""
@@ -140,46 +145,41 @@ async def post_entry(tx: Tx, draft: EntryDraft) -> PostedEntry:
     try:
         entry_id = inserted_id(
             await tx.conn.execute(
-                journal_entry.insert().values(
-                    idempotency_key=draft.idempotency_key,
-                    fingerprint=draft.fingerprint(),
-                    entry_type=draft.entry_type,
-                    kind=kind.value,
-                    reason_code=draft.reason_code,
-                    effective_day=draft.effective_date,
-                    posted_at=now,
-                    actor=draft.actor,
-                    source=draft.source,
-                    memo=draft.memo,
-                    reference=draft.reference,
-                    reverses_id=draft.reverses_id,
-                    line_count=len(draft.lines),
-                )
+                _INSERT_ENTRY,
+                {
+                    "idempotency_key": draft.idempotency_key,
+                    "fingerprint": draft.fingerprint(),
+                    "entry_type": draft.entry_type,
+                    "kind": kind.value,
+                    "reason_code": draft.reason_code,
+                    "effective_day": draft.effective_date,
+                    "posted_at": now,
+                    "actor": draft.actor,
+                    "source": draft.source,
+                    "memo": draft.memo,
+                    "reference": draft.reference,
+                    "reverses_id": draft.reverses_id,
+                    "line_count": len(draft.lines),
+                },
             )
         )
     except (IntegrityError, DBAPIError) as exc:
         raise _translate(exc, draft) from exc
-    line_rows = [
-        {
-            "entry_id": entry_id,
-            "gl_account_id": chart[ln.gl].id,
-            "customer_account_id": ln.account_id,
-            "currency": ln.amount.currency,
-            "amount_minor": ln.amount.minor,
-        }
-        for ln in draft.lines
-    ]
-    line_ids = (
-        (
-            await tx.conn.execute(
-                journal_line.insert().returning(journal_line.c.id, sort_by_parameter_order=True),
-                line_rows,
-            )
-        )
-        .scalars()
-        .all()
+    await tx.conn.execute(
+        _INSERT_LINE,
+        [
+            {
+                "entry_id": entry_id,
+                "line_no": line_no,
+                "gl_account_id": chart[ln.gl].id,
+                "customer_account_id": ln.account_id,
+                "currency": ln.amount.currency,
+                "amount_minor": ln.amount.minor,
+            }
+            for line_no, ln in enumerate(draft.lines, start=1)
+        ],
     )
-    item_ids = await _insert_items(tx, draft, entry_id, line_ids)
+    item_ids = await _insert_items(tx, draft, entry_id)
     posted = PostedEntry(
         id=entry_id,
         idempotency_key=draft.idempotency_key,
@@ -194,8 +194,8 @@ async def post_entry(tx: Tx, draft: EntryDraft) -> PostedEntry:
         reference=draft.reference,
         reverses_id=draft.reverses_id,
         lines=tuple(
-            PostedLine(lid, ln.gl, ln.amount, ln.account_id, item_ids.get(i))
-            for i, (lid, ln) in enumerate(zip(line_ids, draft.lines, strict=True))
+            PostedLine(line_no, ln.gl, ln.amount, ln.account_id, item_ids.get(line_no))
+            for line_no, ln in enumerate(draft.lines, start=1)
         ),
     )
     tx.audit(
@@ -213,13 +213,12 @@ async def post_entry(tx: Tx, draft: EntryDraft) -> PostedEntry:
     return posted
 
 
-async def _insert_items(
-    tx: Tx, draft: EntryDraft, entry_id: int, line_ids: list[int]
-) -> dict[int, int]:
-    """One A/R item per line on the control account; returns line index -> item id."""
+async def _insert_items(tx: Tx, draft: EntryDraft, entry_id: int) -> dict[int, int]:
+    """One A/R item per line on the control account; returns line number -> item id."""
     day = draft.effective_date
-    rows, positions = [], []
-    for index, (line_id, line) in enumerate(zip(line_ids, draft.lines, strict=True)):
+    rows: list[dict[str, object]] = []
+    numbers: list[int] = []
+    for line_no, line in enumerate(draft.lines, start=1):
         if line.gl != AR_CONTROL:
             continue
         terms = line.item
@@ -229,8 +228,8 @@ async def _insert_items(
             raise ValidationError(f"the due date {due} is before the bill date {bill}")
         rows.append(
             {
-                "line_id": line_id,
                 "entry_id": entry_id,
+                "line_no": line_no,
                 "account_id": line.account_id,
                 "currency": line.amount.currency,
                 "amount_minor": line.amount.minor,
@@ -244,19 +243,15 @@ async def _insert_items(
                 "description": terms.description[:200],
             }
         )
-        positions.append(index)
+        numbers.append(line_no)
+    # One item (a charge, a payment) is the common case: a plain INSERT, no RETURNING.
+    if len(rows) == 1:
+        return {numbers[0]: inserted_id(await tx.conn.execute(_INSERT_ITEM, rows[0]))}
     if not rows:
         return {}
-    ids = (
-        (
-            await tx.conn.execute(
-                ar_item.insert().returning(ar_item.c.id, sort_by_parameter_order=True), rows
-            )
-        )
-        .scalars()
-        .all()
-    )
-    return dict(zip(positions, ids, strict=True))
+    returning = ar_item.insert().returning(ar_item.c.id, sort_by_parameter_order=True)
+    ids = (await tx.conn.execute(returning, rows)).scalars().all()
+    return dict(zip(numbers, ids, strict=True))
 
 
 async def load_entry(
@@ -273,7 +268,7 @@ async def load_entry(
     lines = (
         await conn.execute(
             select(
-                journal_line.c.id,
+                journal_line.c.line_no,
                 gl_account.c.code,
                 journal_line.c.amount_minor,
                 journal_line.c.currency,
@@ -281,9 +276,13 @@ async def load_entry(
                 ar_item.c.id.label("item_id"),
             )
             .join(gl_account, gl_account.c.id == journal_line.c.gl_account_id)
-            .outerjoin(ar_item, ar_item.c.line_id == journal_line.c.id)
+            .outerjoin(
+                ar_item,
+                (ar_item.c.entry_id == journal_line.c.entry_id)
+                & (ar_item.c.line_no == journal_line.c.line_no),
+            )
             .where(journal_line.c.entry_id == head["id"])
-            .order_by(journal_line.c.id)
+            .order_by(journal_line.c.line_no)
         )
     ).all()
     return PostedEntry(
@@ -301,7 +300,11 @@ async def load_entry(
         reverses_id=head["reverses_id"],
         lines=tuple(
             PostedLine(
-                r.id, r.code, Money(r.amount_minor, r.currency), r.customer_account_id, r.item_id
+                r.line_no,
+                r.code,
+                Money(r.amount_minor, r.currency),
+                r.customer_account_id,
+                r.item_id,
             )
             for r in lines
         ),

@@ -16,6 +16,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -126,6 +127,7 @@ journal_line = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("entry_id", Integer, ForeignKey("journal_entry.id"), nullable=False),
+    Column("line_no", Integer, nullable=False),
     Column("gl_account_id", Integer, ForeignKey("gl_account.id"), nullable=False),
     Column("customer_account_id", Integer, ForeignKey("customer_account.id")),
     Column("currency", Currency, nullable=False),
@@ -135,7 +137,7 @@ journal_line = Table(
         "amount_minor BETWEEN -999999999999999 AND 999999999999999", name="fifteen_digits"
     ),
     CheckConstraint("length(currency) = 3", name="currency"),
-    Index("ix_journal_line_entry_id", "entry_id"),
+    UniqueConstraint("entry_id", "line_no"),
     Index("ix_journal_line_gl", "gl_account_id", "customer_account_id"),
 )
 
@@ -143,8 +145,8 @@ ar_item = Table(
     "ar_item",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("line_id", Integer, ForeignKey("journal_line.id"), nullable=False, unique=True),
     Column("entry_id", Integer, ForeignKey("journal_entry.id"), nullable=False),
+    Column("line_no", Integer, nullable=False),
     Column("account_id", Integer, ForeignKey("customer_account.id"), nullable=False),
     Column("currency", Currency, nullable=False),
     Column("amount_minor", Minor, nullable=False),
@@ -158,6 +160,10 @@ ar_item = Table(
     Column("description", String(200), nullable=False, server_default=""),
     CheckConstraint("amount_minor <> 0", name="nonzero"),
     CheckConstraint("bill_day <= due_day", name="due_after_bill"),
+    UniqueConstraint("entry_id", "line_no"),
+    ForeignKeyConstraint(
+        ["entry_id", "line_no"], ["journal_line.entry_id", "journal_line.line_no"]
+    ),
     Index("ix_ar_item_account", "account_id", "effective_day"),
 )
 

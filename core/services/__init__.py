@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.db import Database, Tx
 from core.ledger.items import Match, allocate
 from core.ledger.model import EntryDraft, PostedEntry
-from core.ledger.posting import DuplicateKey, post_entry, replay
+from core.ledger.posting import DuplicateKey, load_entry, post_entry, replay
+from core.ledger.tables import application, journal_entry
 
 T = TypeVar("T")
 
@@ -71,3 +73,28 @@ async def match_credit(
         source=entry.source,
         entry_id=entry.id,
     )
+
+
+async def prior_entry(db: Database, key: str) -> PostedEntry | None:
+    """The entry already posted under ``key``, if any.
+
+    Services whose checks read the account's current state (what is open, what is
+    unapplied) look here first: once the first request has been carried out those
+    checks would fail, yet a replay must return the first result, not an error."""
+    async with db.read() as conn:
+        found = (
+            await conn.execute(
+                select(journal_entry.c.id).where(journal_entry.c.idempotency_key == key)
+            )
+        ).scalar()
+        return None if found is None else await load_entry(conn, key=key)
+
+
+async def prior_application(db: Database, key: str) -> int | None:
+    """The application already written under ``key``, if any (see :func:`prior_entry`)."""
+    async with db.read() as conn:
+        found = await conn.execute(
+            select(application.c.id).where(application.c.idempotency_key == key)
+        )
+        application_id: int | None = found.scalar()
+        return application_id

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Actor, Permission, require
@@ -19,11 +20,12 @@ from core.db import Database, Tx
 from core.errors import InvalidState, NotFound, PermissionDenied, ValidationError
 from core.ledger.accounts import load_account
 from core.ledger.cash import unwind_matches
-from core.ledger.items import Match, allocate, load_items, set_disputed
+from core.ledger.items import Match, allocate, load_items, lock_account, set_disputed
 from core.ledger.model import EntryDraft, ItemTerms, Kind, Line, PostedEntry
 from core.ledger.posting import entry_kind, load_entry, post_entry, replay
+from core.ledger.tables import ar_item, journal_entry
 from core.money import Money
-from core.services import post_once, run_once
+from core.services import post_once, prior_application, prior_entry, run_once
 from core.services.payments import write_off_item
 
 
@@ -48,6 +50,8 @@ async def write_off(
     """
     if not note.strip():
         raise ValidationError("a write-off needs a note saying why")
+    if (done := await prior_entry(db, key)) is not None:
+        return [done]
     async with db.read() as conn:
         if await entry_kind(conn, db, entry_type) not in (Kind.WRITE_OFF, Kind.BAD_DEBT):
             raise ValidationError(f"{entry_type!r} is not a write-off or bad-debt entry type")
@@ -75,9 +79,16 @@ async def write_off(
         )
 
     async def work(tx: Tx) -> list[PostedEntry]:
+        await lock_account(tx, account_id)
+        fresh = {
+            i.id: i.open.minor for i in await load_items(tx.conn, item_ids=[i.id for i in items])
+        }
+        if sum(fresh.values()) < wanted:
+            now_open = Money(sum(fresh.values()), account.currency)
+            raise InvalidState(f"only {now_open} is open now; look at the account again")
         left, posted = wanted, list[PostedEntry]()
         for item in items:
-            take = min(left, item.open.minor)
+            take = min(left, fresh[item.id])
             if take <= 0:
                 break
             posted.append(
@@ -123,6 +134,8 @@ async def reverse_entry(
     source: str = "staff",
 ) -> PostedEntry:
     """Reverse ``entry_id`` with a new entry dated ``on``; reopen what it had matched."""
+    if (done := await prior_entry(db, key)) is not None:
+        return done
     async with db.read() as conn:
         original = await load_entry(conn, entry_id=entry_id)
         accounts = {ln.account_id for ln in original.lines if ln.account_id is not None}
@@ -161,10 +174,15 @@ async def reverse_entry(
 
     async def work(tx: Tx) -> PostedEntry:
         reversal = await post_entry(tx, draft)
+        for account_id in sorted(set(_item_accounts(original))):
+            await lock_account(tx, account_id)
         pairs = zip(original.item_ids, reversal.item_ids, strict=True)
         for (old_id, new_id), account_id in zip(pairs, _item_accounts(original), strict=True):
             [old] = await load_items(tx.conn, item_ids=[old_id])
             matches = await unwind_matches(tx, old)
+            await _refuse_noncash_credits(
+                tx, [m.credit_item_id for m in matches if m.credit_item_id != old_id]
+            )
             debit, credit = (old_id, new_id) if old.is_debit else (new_id, old_id)
             matches.append(Match(debit, credit, abs(old.amount.minor)))
             await allocate(
@@ -184,6 +202,34 @@ async def reverse_entry(
         return await replay(conn, key, draft.fingerprint())
 
     return await run_once(db, work, again)
+
+
+NONCASH_CREDITS = (
+    Kind.WRITE_OFF,
+    Kind.BAD_DEBT,
+    Kind.DISCOUNT,
+    Kind.CONTRACTUAL,
+    Kind.CREDIT_MEMO,
+    Kind.TRANSFER,
+    Kind.PREPAYMENT,
+)
+
+
+async def _refuse_noncash_credits(tx: Tx, credit_item_ids: list[int]) -> None:
+    """A charge can fall back to 'unpaid', but a write-off or discount matched to it must
+    not turn into a credit the patient could be refunded in cash: reverse those first."""
+    if not credit_item_ids:
+        return
+    rows = await tx.conn.execute(
+        select(journal_entry.c.id, journal_entry.c.kind)
+        .join(ar_item, ar_item.c.entry_id == journal_entry.c.id)
+        .where(ar_item.c.id.in_(credit_item_ids))
+    )
+    blocking = sorted(f"T{eid:08d}" for eid, kind in rows if Kind(kind) in NONCASH_CREDITS)
+    if blocking:
+        raise InvalidState(
+            f"the item is settled by {', '.join(blocking)}; reverse that first, then this entry"
+        )
 
 
 def _item_accounts(entry: PostedEntry) -> list[int]:
@@ -280,7 +326,9 @@ async def close_items(
         )
 
     async def again(conn: AsyncConnection) -> int:
-        raise InvalidState(f"items were already closed under key {key!r}")
+        done = await prior_application(db, key)
+        assert done is not None
+        return done
 
     return await run_once(db, work, again)
 
@@ -301,9 +349,13 @@ async def reinstate_item(
             raise NotFound(f"there is no item {item_id}")
         account = await load_account(conn, account_id=found[0].account_id)
     require(actor, Permission.REVERSE_ENTRY, account.location)
+    if (done := await prior_application(db, key)) is not None:
+        return done
 
     async def work(tx: Tx) -> int | None:
-        matches = await unwind_matches(tx, found[0])
+        await lock_account(tx, account.id)
+        [item] = await load_items(tx.conn, item_ids=[item_id])
+        matches = await unwind_matches(tx, item)
         if not matches:
             raise InvalidState(f"item {item_id} is not matched with anything")
         return await allocate(

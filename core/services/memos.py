@@ -21,7 +21,7 @@ from core.ledger.accounts import load_account
 from core.ledger.items import Item, gl_balance, load_items, lock_account
 from core.ledger.model import AR_CONTROL, EntryDraft, ItemTerms, Line, PostedEntry
 from core.money import Money
-from core.services import match_credit, post_once
+from core.services import match_credit, post_once, prior_entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,8 @@ async def post_memo(
     source: str = "staff",
 ) -> PostedEntry:
     """Post a memo. Credit memos need the item they reduce and never exceed it."""
+    if (done := await prior_entry(db, key)) is not None:
+        return done
     kind = MEMOS.get(memo_type)
     if kind is None:
         raise ValidationError(f"{memo_type!r} is not a memo type ({', '.join(MEMOS)})")
@@ -115,6 +117,8 @@ async def transfer_item(
 ) -> PostedEntry:
     """Move (part of) an open charge to another account: the patient's share to the
     guarantor, or the insurer's denied share back to the patient (AR-074, BI-12)."""
+    if (done := await prior_entry(db, key)) is not None:
+        return done
     async with db.read() as conn:
         item = await _item(conn, item_id)
         source_account = await load_account(conn, account_id=item.account_id)
@@ -206,6 +210,8 @@ async def use_prepayment(
     source: str = "staff",
 ) -> PostedEntry:
     """Use ``amount`` of the account's prepayment against a billed item (AR-087)."""
+    if (done := await prior_entry(db, key)) is not None:
+        return done
     async with db.read() as conn:
         item = await _item(conn, item_id)
         account = await load_account(conn, account_id=item.account_id)

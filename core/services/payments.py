@@ -20,7 +20,7 @@ from core.errors import InvalidState, ValidationError
 from core.ledger.accounts import Account, load_account
 from core.ledger.application import DEFAULT_ORDER, Placement, Plan, Rule
 from core.ledger.cash import apply_credits
-from core.ledger.items import Match, allocate, load_items
+from core.ledger.items import Match, allocate, load_items, lock_account
 from core.ledger.model import AR_CONTROL, EntryDraft, ItemTerms, Kind, Line, PostedEntry
 from core.ledger.posting import entry_kind, post_entry, replay
 from core.ledger.tables import allocation, application
@@ -279,6 +279,7 @@ async def refund_credit(
 
     async def work(tx: Tx) -> PostedEntry:
         entry = await post_entry(tx, draft)
+        await lock_account(tx, account_id)
         credits = [
             i
             for i in await load_items(tx.conn, account_id=account_id, only_open=True)

@@ -210,6 +210,7 @@ def upgrade() -> None:
         "journal_line",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("entry_id", sa.Integer(), nullable=False),
+        sa.Column("line_no", sa.Integer(), nullable=False),
         sa.Column("gl_account_id", sa.Integer(), nullable=False),
         sa.Column("customer_account_id", sa.Integer(), nullable=True),
         sa.Column("currency", sa.String(length=3), nullable=False),
@@ -236,8 +237,8 @@ def upgrade() -> None:
             name=op.f("fk_journal_line_gl_account_id_gl_account"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_journal_line")),
+        sa.UniqueConstraint("entry_id", "line_no", name=op.f("uq_journal_line_entry_id_line_no")),
     )
-    op.create_index("ix_journal_line_entry_id", "journal_line", ["entry_id"], unique=False)
     op.create_index(
         "ix_journal_line_gl",
         "journal_line",
@@ -248,8 +249,8 @@ def upgrade() -> None:
     op.create_table(
         "ar_item",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("line_id", sa.Integer(), nullable=False),
         sa.Column("entry_id", sa.Integer(), nullable=False),
+        sa.Column("line_no", sa.Integer(), nullable=False),
         sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column(
@@ -274,13 +275,15 @@ def upgrade() -> None:
             ["entry_id"], ["journal_entry.id"], name=op.f("fk_ar_item_entry_id_journal_entry")
         ),
         sa.ForeignKeyConstraint(
-            ["line_id"], ["journal_line.id"], name=op.f("fk_ar_item_line_id_journal_line")
+            ["entry_id", "line_no"],
+            ["journal_line.entry_id", "journal_line.line_no"],
+            name=op.f("fk_ar_item_entry_id_journal_line"),
         ),
         sa.ForeignKeyConstraint(
             ["ref_item_id"], ["ar_item.id"], name=op.f("fk_ar_item_ref_item_id_ar_item")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ar_item")),
-        sa.UniqueConstraint("line_id", name=op.f("uq_ar_item_line_id")),
+        sa.UniqueConstraint("entry_id", "line_no", name=op.f("uq_ar_item_entry_id_line_no")),
     )
     op.create_index("ix_ar_item_account", "ar_item", ["account_id", "effective_day"], unique=False)
 

@@ -24,9 +24,9 @@ ENTRY = text(
     "(:id, :key, 'f', 'CHARGE', 'charge', :day, CURRENT_TIMESTAMP, 'raw', 'raw', '', :n)"
 )
 LINE = text(
-    "INSERT INTO journal_line (entry_id, gl_account_id, customer_account_id, currency, "
-    "amount_minor) VALUES (:entry, (SELECT id FROM gl_account WHERE code = :gl), :acct, "
-    "'USD', :amount)"
+    "INSERT INTO journal_line (entry_id, line_no, gl_account_id, customer_account_id, "
+    "currency, amount_minor) VALUES (:entry, :no, (SELECT id FROM gl_account WHERE code = :gl), "
+    ":acct, 'USD', :amount)"
 )
 
 
@@ -66,7 +66,9 @@ async def test_zero_lines_and_single_line_entries_are_refused_by_check(db: Datab
     with pytest.raises(DBAPIError, match="nonzero"):
         async with db.engine.begin() as conn:
             await conn.execute(ENTRY, _entry(900))
-            await conn.execute(LINE, {"entry": 900, "gl": "1100", "acct": account.id, "amount": 0})
+            await conn.execute(
+                LINE, {"entry": 900, "no": 1, "gl": "1100", "acct": account.id, "amount": 0}
+            )
     with pytest.raises(DBAPIError, match="two_lines"):
         async with db.engine.begin() as conn:
             await conn.execute(ENTRY, _entry(901, n=1))
@@ -114,9 +116,11 @@ async def test_postgres_refuses_an_unbalanced_entry_at_commit(postgres_only: Dat
         async with postgres_only.engine.begin() as conn:
             await conn.execute(ENTRY, _entry(903))
             await conn.execute(
-                LINE, {"entry": 903, "gl": "1100", "acct": account.id, "amount": 100}
+                LINE, {"entry": 903, "no": 1, "gl": "1100", "acct": account.id, "amount": 100}
             )
-            await conn.execute(LINE, {"entry": 903, "gl": "4000", "acct": None, "amount": -50})
+            await conn.execute(
+                LINE, {"entry": 903, "no": 2, "gl": "4000", "acct": None, "amount": -50}
+            )
 
 
 async def test_postgres_refuses_an_entry_missing_its_lines(postgres_only: Database) -> None:
