@@ -39,6 +39,10 @@ audit_log = Table(
 )
 
 
+_HEAD = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+_APPEND = audit_log.insert()
+
+
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
     at: datetime
@@ -88,11 +92,7 @@ async def append(conn: AsyncConnection, records: list[AuditRecord]) -> None:
         return
     if conn.dialect.name == "postgresql":
         await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-    head = (
-        await conn.execute(
-            select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
-        )
-    ).first()
+    head = (await conn.execute(_HEAD)).first()
     seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
     rows = []
     for record in records:
@@ -109,7 +109,7 @@ async def append(conn: AsyncConnection, records: list[AuditRecord]) -> None:
         digest = _digest(seq, prev, {**row, "at": _at_text(record.at)})
         rows.append({**row, "seq": seq, "prev_hash": prev, "hash": digest})
         prev = digest
-    await conn.execute(audit_log.insert(), rows)
+    await conn.execute(_APPEND, rows)
 
 
 async def verify_chain(conn: AsyncConnection, batch: int = 5000) -> ChainReport:

@@ -1,0 +1,237 @@
+"""ATB over 1,000,000 charges: ``aged_trial_balance`` against one hand-written SQL query.
+
+Each measurement runs in its own subprocess (``python -m benchmarks.run --child ...``),
+so the peak RSS it reports belongs to that one ATB: the kernel's high-water mark
+(VmHWM), reset just before the query, read just after. The API side runs on the cached
+database exactly as migrated; the hand-written side runs on a copy that also has
+:data:`HAND_INDEX` (a covering index for its query). They are separate files because
+SQLite would use that index for core's query too, and it changes core's plan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from benchmarks.atb_data import AS_OF, CACHE
+from core.db import SQLITE_PRAGMAS
+from core.db.metadata import to_day
+from core.ledger.aging import DEFAULT_BOUNDS
+
+HAND_COPY = CACHE.with_name(CACHE.stem + "-hand.db")
+HAND_INDEX = (
+    "CREATE INDEX ix_bench_ar_item_atb ON ar_item"
+    " (currency, account_id, effective_day, service_day, amount_minor)"
+)
+
+
+def hand_sql(as_of: date, currency: str, bounds: tuple[int, ...] = DEFAULT_BOUNDS) -> str:
+    """The ATB by hand: per account, open amounts by service-date age bucket.
+
+    Items and allocations are summed separately (an item's open amount is its amount
+    plus its allocations up to the date, and both sums are linear), each into
+    *cumulative* buckets ``age <= bound`` written as ``service_day >= day - bound`` so
+    the age is never computed; the per-bucket figures are differences of neighbours.
+    Items stream through the covering index in account order (no sort); allocations
+    are read in item order and looked up by primary key.
+    """
+    day = to_day(as_of)
+    n = len(bounds)
+    if not (currency.isalpha() and len(currency) == 3):
+        raise ValueError(f"not a currency code: {currency!r}")
+
+    def cumulative(service_day: str, amount: str) -> str:
+        parts = [
+            f"sum(CASE WHEN {service_day} >= {day - b} THEN {amount} ELSE 0 END) AS c{k}"
+            for k, b in enumerate(bounds)
+        ]
+        return ", ".join([*parts, f"sum({amount}) AS c{n}"])
+
+    buckets = ", ".join(["p.c0"] + [f"p.c{k} - p.c{k - 1}" for k in range(1, n + 1)])
+    nonzero = " OR ".join(["p.c0 <> 0"] + [f"p.c{k} <> p.c{k - 1}" for k in range(1, n + 1)])
+    sums = ", ".join(f"sum(c{k}) AS c{k}" for k in range(n + 1))
+    return f"""
+WITH items AS (
+  SELECT account_id, {cumulative("service_day", "amount_minor")}
+  FROM ar_item
+  WHERE currency = '{currency}' AND effective_day <= {day}
+  GROUP BY account_id
+), applied AS (
+  SELECT i.account_id AS account_id, {cumulative("i.service_day", "a.amount_minor")}
+  FROM allocation a CROSS JOIN ar_item i ON i.id = a.item_id
+  WHERE a.effective_day <= {day} AND i.effective_day <= {day} AND i.currency = '{currency}'
+  GROUP BY i.account_id
+), p AS (
+  SELECT account_id, {sums}
+  FROM (SELECT * FROM items UNION ALL SELECT * FROM applied)
+  GROUP BY account_id
+)
+SELECT p.account_id, ca.number, ca.name, NULL AS grp, {buckets}
+FROM p JOIN customer_account ca ON ca.id = p.account_id
+WHERE {nonzero}
+ORDER BY p.c{n} DESC, ca.id
+""".strip()
+
+
+def ensure_hand_copy() -> Path:
+    """The cached database plus :data:`HAND_INDEX`, rebuilt when older than the cache."""
+    if HAND_COPY.exists() and HAND_COPY.stat().st_mtime >= CACHE.stat().st_mtime:
+        return HAND_COPY
+    partial = HAND_COPY.with_suffix(".partial")
+    shutil.copyfile(CACHE, partial)
+    conn = sqlite3.connect(partial, isolation_level=None)
+    conn.execute(HAND_INDEX)
+    conn.close()
+    partial.replace(HAND_COPY)
+    return HAND_COPY
+
+
+def copy_with_index(index_sql: str) -> Path:
+    """A fresh copy of the cached database with ``index_sql`` applied (for --try-index)."""
+    path = CACHE.with_name(CACHE.stem + "-try.db")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(CACHE, path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute(index_sql)
+    conn.close()
+    return path
+
+
+def core_sql(as_of: date, currency: str) -> str:
+    from sqlalchemy.dialects import sqlite
+
+    from core.ledger.aging import AtbQuery, atb_statement
+
+    statement = atb_statement(AtbQuery(as_of=as_of, currency=currency))
+    return str(statement.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+
+
+def query_plan(path: Path, sql: str) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql)]
+    finally:
+        conn.close()
+
+
+# --- the measured step, run inside a child process -------------------------------------
+
+
+def _rss() -> int:
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
+def _reset_peak() -> bool:
+    """Start the kernel's RSS high-water mark afresh (Linux; False where unsupported)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def _peak() -> int:
+    """Peak RSS of this process: VmHWM on Linux. Not ``ru_maxrss``: Linux carries that
+    over from the parent across fork and exec, so a child of a big parent reports the
+    parent's size."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
+def _summary(rows: list[tuple[int, str, str, tuple[int, ...]]]) -> dict[str, Any]:
+    width = len(DEFAULT_BOUNDS) + 1
+    buckets = [sum(r[3][i] for r in rows) for i in range(width)]
+    return {
+        "accounts": len(rows),
+        "total": sum(buckets),
+        "buckets": buckets,
+        "digest": hashlib.sha256(repr(rows).encode()).hexdigest()[:16],
+    }
+
+
+async def _api(path: Path) -> dict[str, Any]:
+    from sqlalchemy import text
+
+    from core.db import Database
+    from core.ledger.aging import AtbQuery, aged_trial_balance
+
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    try:
+        async with db.read() as conn:
+            await conn.execute(text("SELECT 1"))
+            rss_before, reset = _rss(), _reset_peak()
+            began = time.perf_counter()
+            atb = await aged_trial_balance(conn, AtbQuery(as_of=AS_OF, currency="USD"))
+            seconds = time.perf_counter() - began
+            peak = _peak()
+        rows = [(r.account_id, r.number, r.name, r.amounts) for r in atb.rows]
+        result = _summary(rows)
+        if result["total"] != atb.total_minor:  # core's own summary agrees with its rows
+            raise RuntimeError("ATB total disagrees with its rows")
+    finally:
+        await db.dispose()
+    return {
+        **result,
+        "seconds": seconds,
+        "rss_before": rss_before,
+        "peak_reset": reset,
+        "peak": peak,
+    }
+
+
+def _hand(path: Path) -> dict[str, Any]:
+    sql = hand_sql(AS_OF, "USD")
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma in SQLITE_PRAGMAS:
+        conn.execute(pragma)
+    conn.execute("SELECT 1").fetchall()
+    rss_before, reset = _rss(), _reset_peak()
+    began = time.perf_counter()
+    fetched = conn.execute(sql).fetchall()
+    seconds = time.perf_counter() - began
+    peak = _peak()
+    conn.close()
+    rows = [(r[0], r[1], r[2], tuple(r[4:])) for r in fetched]
+    return {
+        **_summary(rows),
+        "seconds": seconds,
+        "rss_before": rss_before,
+        "peak_reset": reset,
+        "peak": peak,
+    }
+
+
+def child(mode: str, path: str) -> None:
+    result = asyncio.run(_api(Path(path))) if mode == "api" else _hand(Path(path))
+    print(json.dumps(result))
+
+
+def run_child(mode: str, path: Path) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--child", mode, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"ATB child ({mode}) failed:\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
