@@ -35,7 +35,7 @@ from core.db import Database
 from core.db.metadata import from_day, to_day
 from core.db.migrate import upgrade
 
-VERSION = "v2"
+VERSION = "v3"
 CACHE = Path(f"/tmp/arbot-bench-atb-{VERSION}.db")
 AS_OF = date(2026, 6, 30)
 AS_DAY = to_day(AS_OF)
@@ -187,10 +187,18 @@ def _fill(path: Path) -> dict[str, int]:
             yield (2 * aid - 1, aid, 1, item_of[(0, ref)], -applied, day)
             yield (2 * aid, aid, 1, item_of[(1, ref)], applied, day)
 
-    conn.executemany(
+    # Allocation rows carry copies of their item's account, currency and dates.
+    conn.execute(
+        "CREATE TEMP TABLE alloc_in (id, application_id, match_no, item_id, amount_minor,"
+        " effective_day)"
+    )
+    conn.executemany("INSERT INTO alloc_in VALUES (?, ?, ?, ?, ?, ?)", allocations())
+    conn.execute(
         "INSERT INTO allocation (id, application_id, match_no, item_id, amount_minor,"
-        " effective_day) VALUES (?, ?, ?, ?, ?, ?)",
-        allocations(),
+        " effective_day, account_id, currency, service_day, bill_day, due_day)"
+        " SELECT a.id, a.application_id, a.match_no, a.item_id, a.amount_minor,"
+        " a.effective_day, i.account_id, i.currency, i.service_day, i.bill_day, i.due_day"
+        " FROM alloc_in a JOIN ar_item i ON i.id = a.item_id ORDER BY a.id"
     )
     conn.execute("COMMIT")
     conn.execute("PRAGMA journal_mode=WAL")

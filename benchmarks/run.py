@@ -202,7 +202,7 @@ def bench_atb(runs: int, try_index: str | None, show_sql: bool) -> AtbResult:
     if not CACHE.exists():  # in a process of its own, so this one stays small
         subprocess.run([sys.executable, "-m", "benchmarks.atb_data"], check=True)
     hand_db = atb.ensure_hand_copy()
-    print(f"  data: {CACHE} (API, schema as migrated); {hand_db} (+ {atb.HAND_INDEX})")
+    print(f"  data: {CACHE}, schema as migrated, read by both sides")
     if show_sql:
         core = atb.core_sql(AS_OF, "USD")
         hand = atb.hand_sql(AS_OF, "USD")

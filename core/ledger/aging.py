@@ -131,72 +131,62 @@ class Atb:
     groups: dict[str, list[AtbBucket]] = field(default_factory=dict)
 
 
-def _basis_day(basis: Basis) -> Any:
-    column = {
-        Basis.SERVICE: ar_item.c.service_day,
-        Basis.BILL: ar_item.c.bill_day,
-        Basis.DUE: ar_item.c.due_day,
-    }[basis]
-    return type_coerce(column, Integer)
+def _basis(table: Any, basis: Basis) -> Any:
+    return type_coerce(table.c[f"{basis.value}_day"], Integer)
 
 
 def _item_group(group_by: GroupBy | None) -> Any:
     if group_by is GroupBy.DOCTOR:
         return func.coalesce(ar_item.c.doctor, "(none)")
-    if group_by is GroupBy.PAYER:
-        return func.coalesce(ar_item.c.payer, "self")
-    return cast(literal(None), String)
+    return func.coalesce(ar_item.c.payer, "self")
 
 
-def _amounts_query(q: AtbQuery) -> Any:
-    """Rows of (account, group, bucket, amount): items, plus allocations up to the date."""
+def _half(q: AtbQuery, table: Any) -> Any:
+    """Per account (and item group): bucket sums of ``table``'s amounts as of the date.
+
+    ``table`` is ``ar_item`` (what each item added) or ``allocation`` (what was matched
+    to it since, carrying copies of its item's account, currency and dates). Each half
+    is summed straight off its covering index, in account order, without a sort."""
     day = to_day(q.as_of)
-    age = literal(day) - _basis_day(q.basis)
+    basis = _basis(table, q.basis)
+    query = select(table.c.account_id.label("account_id"))
     if q.disputed_current:
         disputed = _disputed(q.as_of)
-        age = case((disputed.c.disputed.is_(True), 0), else_=age)
-    branches = [(age <= bound, index) for index, bound in enumerate(q.bounds)]
-    bucket = case(*branches, else_=len(q.bounds))
-    over = case((age > q.over_days, 1), else_=0) if q.over_days is not None else literal(0)
-    exists = type_coerce(ar_item.c.effective_day, Integer) <= day
-    # Only what the query asks for: every extra column is work on each of a million rows.
-    cols = [ar_item.c.account_id.label("account_id"), bucket.label("bucket")]
+        item_key = table.c.id if table is ar_item else table.c.item_id
+        query = query.outerjoin(disputed, disputed.c.item_id == item_key)
+        basis = case((disputed.c.disputed.is_(True), day), else_=basis)
+    keys = [table.c.account_id]
     if q.group_by in ITEM_GROUPS:
-        cols.append(_item_group(q.group_by).label("grp"))
+        if table is not ar_item:
+            query = query.join(ar_item, ar_item.c.id == table.c.item_id)
+        keys.append(_item_group(q.group_by))
+        query = query.add_columns(keys[-1].label("grp"))
+    amount = table.c.amount_minor
+    # Cumulative sums c_k = what is at most bound_k days old (age <= bound is
+    # basis >= day - bound: one comparison a row); buckets are their differences.
+    cumulative = [
+        func.sum(case((basis >= day - bound, amount), else_=0)).label(f"c{k}")
+        for k, bound in enumerate(q.bounds)
+    ]
+    query = query.add_columns(*cumulative, func.sum(amount).label(f"c{len(q.bounds)}"))
     if q.over_days is not None:
-        cols.append(over.label("old"))
-    items = select(*cols, ar_item.c.amount_minor.label("amount")).where(
-        exists, ar_item.c.currency == q.currency
-    )
-    applied = (
-        select(*cols, allocation.c.amount_minor.label("amount"))
-        .select_from(allocation.join(ar_item, ar_item.c.id == allocation.c.item_id))
-        .where(
-            type_coerce(allocation.c.effective_day, Integer) <= day,
-            exists,
-            ar_item.c.currency == q.currency,
-        )
-    )
-    if q.disputed_current:
-        items = items.outerjoin(disputed, disputed.c.item_id == ar_item.c.id)
-        applied = applied.outerjoin(disputed, disputed.c.item_id == ar_item.c.id)
-    return union_all(items, applied).subquery("moves")
+        old = func.sum(case((basis < day - q.over_days, amount), else_=0))
+        query = query.add_columns(old.label("old_amount"))
+    return query.where(
+        table.c.currency == q.currency, type_coerce(table.c.effective_day, Integer) <= day
+    ).group_by(*keys)
 
 
 def atb_statement(q: AtbQuery) -> Any:
-    moves = _amounts_query(q)
-    per_bucket = [
-        func.sum(case((moves.c.bucket == i, moves.c.amount), else_=0)).label(f"b{i}")
-        for i in range(len(q.bounds) + 1)
-    ]
+    width = len(q.bounds) + 1
+    moves = union_all(_half(q, ar_item), _half(q, allocation)).subquery("moves")
     item_grouped = q.group_by in ITEM_GROUPS
     keys = [moves.c.account_id, *([moves.c.grp] if item_grouped else [])]
-    extra = [func.sum(moves.c.amount).label("total")]
+    sums = [func.sum(moves.c[f"c{i}"]).label(f"c{i}") for i in range(width)]
+    extra = []
     if q.over_days is not None:
-        extra.append(
-            func.sum(case((moves.c.old == 1, moves.c.amount), else_=0)).label("old_amount")
-        )
-    per_account = select(*keys, *per_bucket, *extra).group_by(*keys).subquery("per_account")
+        extra.append(func.sum(moves.c.old_amount).label("old_amount"))
+    per_account = select(*keys, *sums, *extra).group_by(*keys).subquery("per_account")
     ca = customer_account
     guarantor = ca.alias("guarantor")
     group_col = {
@@ -205,17 +195,12 @@ def atb_statement(q: AtbQuery) -> Any:
         GroupBy.PATIENT_TYPE: func.coalesce(ca.c.patient_type, "(none)"),
         GroupBy.GUARANTOR: guarantor.c.number,
     }.get(q.group_by, per_account.c.grp if item_grouped else cast(literal(None), String))  # type: ignore[arg-type]
-    nonzero = [per_account.c[f"b{i}"] != 0 for i in range(len(q.bounds) + 1)]
+    cumulative = [per_account.c[f"c{i}"] for i in range(width)]
+    buckets = [cumulative[0]] + [b - a for a, b in pairwise(cumulative)]
     statement = (
-        select(
-            per_account.c.account_id,
-            ca.c.number,
-            ca.c.name,
-            group_col.label("grp"),
-            *(per_account.c[f"b{i}"] for i in range(len(q.bounds) + 1)),
-        )
+        select(per_account.c.account_id, ca.c.number, ca.c.name, group_col.label("grp"), *buckets)
         .join(ca, ca.c.id == per_account.c.account_id)
-        .where(_any(nonzero))
+        .where(_any([b != 0 for b in buckets]))
     )
     if q.group_by is GroupBy.GUARANTOR:
         statement = statement.join(
@@ -225,9 +210,8 @@ def atb_statement(q: AtbQuery) -> Any:
         statement = statement.where(per_account.c.old_amount > 0)
     if q.location is not None:
         statement = statement.where(ca.c.location == q.location)
-    order = (
-        [ca.c.sort_name, ca.c.id] if q.sort == "name" else [per_account.c.total.desc(), ca.c.id]
-    )
+    balance = cumulative[-1]
+    order = [ca.c.sort_name, ca.c.id] if q.sort == "name" else [balance.desc(), ca.c.id]
     return statement.order_by(*order)
 
 

@@ -58,6 +58,21 @@ async def check_invariants(conn: AsyncConnection) -> list[Violation]:
         Violation("allocation", "match does not net to zero", f"application {a} match {m}")
         for a, m in matches
     ]
+    copies = await conn.execute(
+        select(allocation.c.id)
+        .join(ar_item, ar_item.c.id == allocation.c.item_id)
+        .where(
+            (allocation.c.account_id != ar_item.c.account_id)
+            | (allocation.c.currency != ar_item.c.currency)
+            | (allocation.c.service_day != ar_item.c.service_day)
+            | (allocation.c.bill_day != ar_item.c.bill_day)
+            | (allocation.c.due_day != ar_item.c.due_day)
+        )
+    )
+    problems += [
+        Violation("allocation", "its copy of the item's account or dates differs", f"row {a}")
+        for (a,) in copies
+    ]
     problems += await _subledger(conn)
     problems += await _item_bounds(conn)
     return problems

@@ -216,27 +216,27 @@ async def allocate(
             raise DuplicateKey(key) from exc
         raise NotFound(f"there is no customer account with id {account_id}") from exc
     await lock_account(tx, account_id)
-    await _check(tx, account_id, matches, effective_date)
+    items = await _check(tx, account_id, matches, effective_date)
+
+    def side(number: int, item_id: int, amount_minor: int) -> dict[str, object]:
+        item = items[item_id]
+        return {
+            "application_id": app_id,
+            "match_no": number,
+            "item_id": item_id,
+            "amount_minor": amount_minor,
+            "effective_day": effective_date,
+            "account_id": account_id,
+            "currency": item.amount.currency,
+            "service_day": item.service_date,
+            "bill_day": item.bill_date,
+            "due_day": item.due_date,
+        }
+
     rows = []
     for number, match in enumerate(matches, start=1):
-        rows.append(
-            {
-                "application_id": app_id,
-                "match_no": number,
-                "item_id": match.debit_item_id,
-                "amount_minor": -match.amount_minor,
-                "effective_day": effective_date,
-            }
-        )
-        rows.append(
-            {
-                "application_id": app_id,
-                "match_no": number,
-                "item_id": match.credit_item_id,
-                "amount_minor": match.amount_minor,
-                "effective_day": effective_date,
-            }
-        )
+        rows.append(side(number, match.debit_item_id, -match.amount_minor))
+        rows.append(side(number, match.credit_item_id, match.amount_minor))
     await tx.conn.execute(allocation.insert(), rows)
     tx.audit(
         actor,
@@ -251,7 +251,9 @@ async def allocate(
     return app_id
 
 
-async def _check(tx: Tx, account_id: int, matches: Sequence[Match], day: date) -> None:
+async def _check(tx: Tx, account_id: int, matches: Sequence[Match], day: date) -> dict[int, Item]:
+    """Refuse matches that would over-apply an item or undo more than was applied;
+    return the items involved."""
     ids = {m.debit_item_id for m in matches} | {m.credit_item_id for m in matches}
     items = {i.id: i for i in await load_items(tx.conn, item_ids=ids)}
     open_now = {i: items[i].open.minor for i in items}
@@ -286,6 +288,7 @@ async def _check(tx: Tx, account_id: int, matches: Sequence[Match], day: date) -
                 f"credit {credit.id} has {Money(-credit.open.minor, credit.amount.currency)} "
                 "unapplied; cannot apply more than that"
             )
+    return items
 
 
 async def set_disputed(

@@ -165,6 +165,9 @@ ar_item = Table(
         ["entry_id", "line_no"], ["journal_line.entry_id", "journal_line.line_no"]
     ),
     Index("ix_ar_item_account", "account_id", "effective_day"),
+    Index(
+        "ix_ar_item_atb", "currency", "account_id", "effective_day", "service_day", "amount_minor"
+    ),
 )
 
 application = Table(
@@ -190,9 +193,24 @@ allocation = Table(
     Column("item_id", Integer, ForeignKey("ar_item.id"), nullable=False),
     Column("amount_minor", Minor, nullable=False),
     Column("effective_day", DayNumber, nullable=False),
+    # Copies of the item's own facts, which never change: aging sums allocations per
+    # account and bucket without looking each item up (make bench: 2.3 s -> 1.3 s).
+    Column("account_id", Integer, ForeignKey("customer_account.id"), nullable=False),
+    Column("currency", Currency, nullable=False),
+    Column("service_day", DayNumber, nullable=False),
+    Column("bill_day", DayNumber, nullable=False),
+    Column("due_day", DayNumber, nullable=False),
     CheckConstraint("amount_minor <> 0", name="nonzero"),
     UniqueConstraint("application_id", "match_no", "item_id"),
     Index("ix_allocation_item", "item_id", "effective_day", "amount_minor"),
+    Index(
+        "ix_allocation_atb",
+        "currency",
+        "account_id",
+        "effective_day",
+        "service_day",
+        "amount_minor",
+    ),
 )
 
 item_dispute = Table(

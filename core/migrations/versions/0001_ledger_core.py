@@ -286,6 +286,12 @@ def upgrade() -> None:
         sa.UniqueConstraint("entry_id", "line_no", name=op.f("uq_ar_item_entry_id_line_no")),
     )
     op.create_index("ix_ar_item_account", "ar_item", ["account_id", "effective_day"], unique=False)
+    op.create_index(
+        "ix_ar_item_atb",
+        "ar_item",
+        ["currency", "account_id", "effective_day", "service_day", "amount_minor"],
+        unique=False,
+    )
 
     op.create_table(
         "allocation",
@@ -297,7 +303,17 @@ def upgrade() -> None:
             "amount_minor", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("effective_day", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("service_day", sa.Integer(), nullable=False),
+        sa.Column("bill_day", sa.Integer(), nullable=False),
+        sa.Column("due_day", sa.Integer(), nullable=False),
         sa.CheckConstraint("amount_minor <> 0", name=op.f("ck_allocation_nonzero")),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["customer_account.id"],
+            name=op.f("fk_allocation_account_id_customer_account"),
+        ),
         sa.ForeignKeyConstraint(
             ["application_id"],
             ["application.id"],
@@ -318,6 +334,13 @@ def upgrade() -> None:
         "ix_allocation_item",
         "allocation",
         ["item_id", "effective_day", "amount_minor"],
+        unique=False,
+    )
+
+    op.create_index(
+        "ix_allocation_atb",
+        "allocation",
+        ["currency", "account_id", "effective_day", "service_day", "amount_minor"],
         unique=False,
     )
 

@@ -143,6 +143,8 @@ async def test_postgres_refuses_an_allocation_that_does_not_net(postgres_only: D
             await conn.execute(
                 text(
                     "INSERT INTO allocation (application_id, match_no, item_id, amount_minor, "
-                    f"effective_day) VALUES (900, 1, 1, -500, {to_day(date(2026, 6, 2))})"
+                    "effective_day, account_id, currency, service_day, bill_day, due_day) "
+                    f"SELECT 900, 1, id, -500, {to_day(date(2026, 6, 2))}, account_id, "
+                    "currency, service_day, bill_day, due_day FROM ar_item WHERE id = 1"
                 )
             )
