@@ -254,7 +254,7 @@ def _percent(part: int, total: int) -> Decimal:
 
 async def aged_trial_balance(conn: AsyncConnection, q: AtbQuery) -> Atb:
     """The ATB as of ``q.as_of``: summary buckets, per-account detail, per-group summaries."""
-    result = (await conn.execute(atb_statement(q))).tuples().all()
+    result = (await conn.execute(atb_statement(q))).all()
     if conn.dialect.name == "postgresql":
         # PostgreSQL sums bigints as numeric: make every amount an int once, here.
         rows = [AtbRow(r[0], r[1], r[2], r[3], tuple(map(int, r[4:]))) for r in result]
