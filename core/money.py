@@ -134,9 +134,14 @@ def parse_money(text: str, currency: str) -> Money:
 def parse_positive(text: str, currency: str) -> Money:
     """Parse an amount that must be greater than zero (payments, charges, write-offs)."""
     money = parse_money(text, currency)
-    if money.minor <= 0:
-        raise ValidationError(f"the amount must be greater than zero, got {money}")
+    require_positive(money, "amount")
     return money
+
+
+def require_positive(amount: Money, what: str) -> None:
+    """Refuse zero and negative amounts where only money in one direction makes sense."""
+    if amount.minor <= 0:
+        raise ValidationError(f"a {what} must be greater than zero, got {amount}")
 
 
 def split_minor(total: int, weights: Sequence[int]) -> list[int]:

@@ -8,11 +8,11 @@ from sqlalchemy import select
 
 from core.auth import Actor, Permission, require
 from core.db import Database
-from core.errors import NotFound, ValidationError
+from core.errors import NotFound
 from core.ledger.accounts import load_account
 from core.ledger.model import AR_CONTROL, EntryDraft, ItemTerms, Line, PostedEntry
 from core.ledger.tables import gl_account
-from core.money import Money
+from core.money import Money, require_positive
 from core.services import post_once
 
 
@@ -49,8 +49,7 @@ async def post_charge(
     reference: str | None = None,
 ) -> PostedEntry:
     """Debit the account, credit revenue; the item is due per the account's terms."""
-    if amount.minor <= 0:
-        raise ValidationError(f"a charge must be greater than zero, got {amount}")
+    require_positive(amount, "charge")
     async with db.read() as conn:
         account = await load_account(conn, account_id=account_id)
     require(actor, Permission.POST_CHARGE, account.location)

@@ -20,7 +20,7 @@ from core.errors import InvalidState, NotFound, ValidationError
 from core.ledger.accounts import load_account
 from core.ledger.items import Item, gl_balance, load_items, lock_account
 from core.ledger.model import AR_CONTROL, EntryDraft, ItemTerms, Line, PostedEntry
-from core.money import Money
+from core.money import Money, require_positive
 from core.services import match_credit, post_once, prior_entry
 
 
@@ -69,8 +69,7 @@ async def post_memo(
     kind = MEMOS.get(memo_type)
     if kind is None:
         raise ValidationError(f"{memo_type!r} is not a memo type ({', '.join(MEMOS)})")
-    if amount.minor <= 0:
-        raise ValidationError(f"a memo must be greater than zero, got {amount}")
+    require_positive(amount, "memo")
     async with db.read() as conn:
         account = await load_account(conn, account_id=account_id)
         target = await _item(conn, item_id) if item_id is not None else None
@@ -180,8 +179,7 @@ async def receive_prepayment(
     source: str = "staff",
 ) -> PostedEntry:
     """Money received ahead of treatment: held in patient prepayments, not in A/R."""
-    if amount.minor <= 0:
-        raise ValidationError(f"a prepayment must be greater than zero, got {amount}")
+    require_positive(amount, "prepayment")
     async with db.read() as conn:
         account = await load_account(conn, account_id=account_id)
     require(actor, Permission.RECORD_PAYMENT, account.location)

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Actor, Permission, require
 from core.db import Database, Tx
-from core.errors import InvalidState, ValidationError
+from core.errors import InvalidState
 from core.ledger.accounts import Account, load_account
 from core.ledger.application import DEFAULT_ORDER, Placement, Plan, Rule
 from core.ledger.cash import apply_credits
@@ -24,7 +24,7 @@ from core.ledger.items import Match, allocate, load_items, lock_account
 from core.ledger.model import AR_CONTROL, EntryDraft, ItemTerms, Kind, Line, PostedEntry
 from core.ledger.posting import entry_kind, post_entry, replay
 from core.ledger.tables import allocation, application
-from core.money import Money
+from core.money import Money, require_positive
 from core.services import match_credit, run_once
 
 
@@ -82,8 +82,7 @@ async def record_payment(
     entry_type: str = "PAYMENT",
 ) -> PaymentResult:
     """Post a receipt and apply it by ``rules``; what no rule places stays unapplied."""
-    if amount.minor <= 0:
-        raise ValidationError(f"a payment must be greater than zero, got {amount}")
+    require_positive(amount, "payment")
     await _account(db, actor, account_id, Permission.RECORD_PAYMENT)
     draft = EntryDraft(
         entry_type=entry_type,
@@ -260,8 +259,7 @@ async def refund_credit(
     account the gateway refund leaves from. The refund is matched to the oldest
     unapplied credits, so it can never refund more than the account holds.
     """
-    if amount.minor <= 0:
-        raise ValidationError(f"a refund must be greater than zero, got {amount}")
+    require_positive(amount, "refund")
     await _account(db, actor, account_id, Permission.REFUND)
     draft = EntryDraft(
         entry_type="REFUND",
