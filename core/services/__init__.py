@@ -90,6 +90,23 @@ async def prior_entry(db: Database, key: str) -> PostedEntry | None:
         return None if found is None else await load_entry(conn, key=key)
 
 
+async def prior_entries(db: Database, key: str) -> list[PostedEntry]:
+    """The entries posted under ``key`` and its per-item sub-keys ``key/<item id>``
+    (a write-off spread over several items), in posting order."""
+    escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    async with db.read() as conn:
+        query = (
+            select(journal_entry.c.idempotency_key)
+            .where(
+                (journal_entry.c.idempotency_key == key)
+                | journal_entry.c.idempotency_key.like(f"{escaped}/%", escape="\\")
+            )
+            .order_by(journal_entry.c.id)
+        )
+        keys = (await conn.execute(query)).scalars().all()
+        return [await load_entry(conn, key=k) for k in keys]
+
+
 async def prior_application(db: Database, key: str) -> int | None:
     """The application already written under ``key``, if any (see :func:`prior_entry`)."""
     async with db.read() as conn:

@@ -25,7 +25,7 @@ from core.ledger.model import EntryDraft, ItemTerms, Kind, Line, PostedEntry
 from core.ledger.posting import entry_kind, load_entry, post_entry, replay
 from core.ledger.tables import ar_item, journal_entry
 from core.money import Money
-from core.services import post_once, prior_application, prior_entry, run_once
+from core.services import post_once, prior_application, prior_entries, prior_entry, run_once
 from core.services.payments import write_off_item
 
 
@@ -50,18 +50,19 @@ async def write_off(
     """
     if not note.strip():
         raise ValidationError("a write-off needs a note saying why")
-    if (done := await prior_entry(db, key)) is not None:
-        return [done]
     async with db.read() as conn:
         if await entry_kind(conn, db, entry_type) not in (Kind.WRITE_OFF, Kind.BAD_DEBT):
             raise ValidationError(f"{entry_type!r} is not a write-off or bad-debt entry type")
         account = await load_account(conn, account_id=account_id)
+    require(actor, Permission.APPROVE_WRITE_OFF, account.location)
+    if done_all := await prior_entries(db, key):
+        return done_all
+    async with db.read() as conn:
         items = [
             i
             for i in await load_items(conn, account_id=account_id, only_open=True)
             if i.is_debit and i.effective_date <= on and (item_id is None or i.id == item_id)
         ]
-    require(actor, Permission.APPROVE_WRITE_OFF, account.location)
     if item_id is not None and not items:
         raise NotFound(f"item {item_id} is not an open charge on account {account.number}")
     total = sum(i.open.minor for i in items)
@@ -110,7 +111,7 @@ async def write_off(
         return posted
 
     async def again(conn: AsyncConnection) -> list[PostedEntry]:
-        return [await load_entry(conn, key=key)]
+        return await prior_entries(db, key)
 
     return await run_once(db, work, again)
 
@@ -134,8 +135,6 @@ async def reverse_entry(
     source: str = "staff",
 ) -> PostedEntry:
     """Reverse ``entry_id`` with a new entry dated ``on``; reopen what it had matched."""
-    if (done := await prior_entry(db, key)) is not None:
-        return done
     async with db.read() as conn:
         original = await load_entry(conn, entry_id=entry_id)
         accounts = {ln.account_id for ln in original.lines if ln.account_id is not None}
@@ -144,6 +143,8 @@ async def reverse_entry(
         ]
     for location in locations or [None]:
         require(actor, Permission.REVERSE_ENTRY, location)
+    if (done := await prior_entry(db, key)) is not None:
+        return done
     if on < original.effective_date:
         raise ValidationError(
             f"a reversal cannot be dated {on}, "

@@ -64,8 +64,6 @@ async def post_memo(
     source: str = "staff",
 ) -> PostedEntry:
     """Post a memo. Credit memos need the item they reduce and never exceed it."""
-    if (done := await prior_entry(db, key)) is not None:
-        return done
     kind = MEMOS.get(memo_type)
     if kind is None:
         raise ValidationError(f"{memo_type!r} is not a memo type ({', '.join(MEMOS)})")
@@ -74,6 +72,8 @@ async def post_memo(
         account = await load_account(conn, account_id=account_id)
         target = await _item(conn, item_id) if item_id is not None else None
     require(actor, kind.permission, account.location)
+    if (done := await prior_entry(db, key)) is not None:
+        return done
     if kind.credit and (target is None or not target.is_debit or target.account_id != account_id):
         raise ValidationError(f"a {memo_type.lower()} must name an open charge on the account")
     if kind.credit and target is not None and amount > target.open:
@@ -116,14 +116,14 @@ async def transfer_item(
 ) -> PostedEntry:
     """Move (part of) an open charge to another account: the patient's share to the
     guarantor, or the insurer's denied share back to the patient (AR-074, BI-12)."""
-    if (done := await prior_entry(db, key)) is not None:
-        return done
     async with db.read() as conn:
         item = await _item(conn, item_id)
         source_account = await load_account(conn, account_id=item.account_id)
         target = await load_account(conn, account_id=to_account_id)
     for location in {source_account.location, target.location}:
         require(actor, Permission.POST_CHARGE, location)
+    if (done := await prior_entry(db, key)) is not None:
+        return done
     moved = amount or item.open
     if not item.is_debit or moved.minor <= 0 or moved > item.open:
         raise ValidationError(f"item {item_id} has {item.open} open; cannot transfer {moved}")
@@ -208,12 +208,12 @@ async def use_prepayment(
     source: str = "staff",
 ) -> PostedEntry:
     """Use ``amount`` of the account's prepayment against a billed item (AR-087)."""
-    if (done := await prior_entry(db, key)) is not None:
-        return done
     async with db.read() as conn:
         item = await _item(conn, item_id)
         account = await load_account(conn, account_id=item.account_id)
     require(actor, Permission.APPLY_CASH, account.location)
+    if (done := await prior_entry(db, key)) is not None:
+        return done
     if amount.minor <= 0 or amount > item.open:
         raise InvalidState(f"cannot use {amount} on item {item_id}: {item.open} is open")
     draft = EntryDraft(

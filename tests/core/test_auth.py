@@ -104,3 +104,36 @@ async def test_staff_users_are_stored_with_role_location_and_limit(db: Database)
     assert found == added
     assert found.role is StaffRole.BILLER and found.locations == frozenset({"north", "main"})
     assert [a.name for a in everyone] == ["Maya Biller"]
+
+
+async def test_replaying_a_key_does_not_skip_the_permission_check(db: Database) -> None:
+    """Regression: a replay returns the first result only to someone allowed to ask."""
+    account = await open_account(db, location="north")
+    await post_charge(
+        db, ADMIN, account_id=account.id, amount=usd("40"), service_date=DAY, key="c"
+    )
+    await write_off(
+        db, ADMIN, account_id=account.id, key="w", on=DAY, reason="ADMIN", note="goodwill"
+    )
+    with pytest.raises(PermissionDenied, match="'approve_write_off'"):
+        await write_off(
+            db, CLERK, account_id=account.id, key="w", on=DAY, reason="ADMIN", note="goodwill"
+        )
+
+
+async def test_a_write_off_over_several_items_replays_whole(db: Database) -> None:
+    """Regression: the replay of a write-off spread over two charges returns both entries."""
+    account = await open_account(db)
+    for n in range(2):
+        await post_charge(
+            db, ADMIN, account_id=account.id, amount=usd("30"), service_date=DAY, key=f"c{n}"
+        )
+    first = await write_off(
+        db, ADMIN, account_id=account.id, key="w_1%", on=DAY, reason="ADMIN", note="policy"
+    )
+    again = await write_off(
+        db, ADMIN, account_id=account.id, key="w_1%", on=DAY, reason="ADMIN", note="policy"
+    )
+    assert len(first) == 2 and [e.id for e in again] == [e.id for e in first]
+    assert all(e.replayed for e in again)
+    assert await balance_of(db, account.id) == usd("0")
