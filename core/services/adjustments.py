@@ -294,6 +294,8 @@ async def close_items(
         account = await load_account(conn, account_id=account_id)
         items = {i.id: i for i in await load_items(conn, item_ids=[*debit_ids, *credit_ids])}
     require(actor, Permission.APPLY_CASH, account.location)
+    if (done := await prior_application(db, key)) is not None:
+        return done
     debits = [items[i] for i in debit_ids if i in items and items[i].is_debit]
     credits = [items[i] for i in credit_ids if i in items and not items[i].is_debit]
     if len(debits) != len(debit_ids) or len(credits) != len(credit_ids):

@@ -211,3 +211,30 @@ async def test_disputed_items_are_skipped_by_automatic_application(db: Database)
         await dispute_item(
             db, ADMIN, item_id=new.item_ids[0], disputed=True, on=date(2026, 6, 2), reason=" "
         )
+
+
+async def test_closing_items_twice_with_one_key_returns_the_first_closing(db: Database) -> None:
+    """Regression: a replay of close_items must not fail on the items it closed."""
+    account = await open_account(db)
+    day = date(2026, 6, 1)
+    charge = await post_charge(
+        db, ADMIN, account_id=account.id, amount=usd("25"), service_date=day, key="c"
+    )
+    paid = await record_payment(
+        db,
+        ADMIN,
+        account_id=account.id,
+        amount=usd("25"),
+        received_on=date(2026, 5, 30),
+        key="p",
+        method="cash",
+    )
+    args = {
+        "account_id": account.id,
+        "debit_ids": list(charge.item_ids),
+        "credit_ids": list(paid.entry.item_ids),
+        "on": day,
+        "key": "close",
+    }
+    first = await close_items(db, ADMIN, **args)  # type: ignore[arg-type]
+    assert await close_items(db, ADMIN, **args) == first  # type: ignore[arg-type]
