@@ -25,6 +25,7 @@ from core.ledger.invariants import check_invariants
 PG_URL = os.environ.get("ARBOT_TEST_POSTGRES_URL", "")
 DATA_TABLES = (
     "audit_log",
+    "customer_contact",
     "item_dispute",
     "allocation",
     "application",

@@ -66,8 +66,33 @@ customer_account = Table(
     Column("guarantor_id", Integer, ForeignKey("customer_account.id")),
     Column("terms_code", String(20), ForeignKey("payment_terms.code"), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    # Master data beyond what the ledger needs (core.customers): who the patient is.
+    Column("mrn", String(40)),
+    Column("last_name", String(100)),
+    Column("first_name", String(100)),
+    Column("name_key", String(20)),
+    Column("date_of_birth", DayNumber),
+    Column("language", String(35), nullable=False, server_default="en"),
     CheckConstraint("patient_type IS NULL OR patient_type IN ('IP','OP')", name="patient_type"),
     Index("ix_customer_account_sort_name", "sort_name"),
+    Index("uq_customer_account_mrn", "mrn", unique=True),
+    Index("ix_customer_account_name_key", "name_key"),
+    Index("ix_customer_account_guarantor_id", "guarantor_id"),
+)
+
+customer_contact = Table(
+    "customer_contact",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, ForeignKey("customer_account.id"), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("value", String(300), nullable=False),
+    Column("normalized", String(300), nullable=False),
+    Column("is_primary", Boolean, nullable=False, server_default="0"),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("kind IN ('phone','email','telegram','postal')", name="kind"),
+    Index("ix_customer_contact_lookup", "kind", "normalized"),
+    Index("ix_customer_contact_account", "account_id"),
 )
 
 entry_type = Table(

@@ -1,0 +1,219 @@
+"""Customers: who owes, how to reach them, and how staff find them.
+
+A customer is a ledger account (``core.ledger.accounts``) plus master data: medical
+record number (AR-049), names with a phonetic key of the last name, date of birth,
+language, and any number of contacts (AR-033, AR-042). Search finds an account by
+account number, MRN, last name, how the last name sounds ("Jonson" finds "Johnson",
+AR-133, AR-134), the guarantor's name (AR-136) or a phone number, newest activity
+first (AR-051).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass
+from datetime import date
+
+import jellyfish
+from babel import Locale, UnknownLocaleError
+from sqlalchemy import ColumnElement, func, literal, select, union_all
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.auth import Actor, Permission, require
+from core.clock import today
+from core.db import Database
+from core.errors import ValidationError
+from core.ledger.accounts import Account, create_account
+from core.ledger.tables import ar_item, customer_account, customer_contact
+
+PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def phone_number(text: str) -> str:
+    """E.164 (``+15551234567``); spaces, dots, dashes and brackets are ignored."""
+    cleaned = re.sub(r"[\s.\-()]", "", text)
+    if not PHONE.match(cleaned):
+        raise ValidationError(
+            f"{text!r} is not a phone number in international form (+15551234567)"
+        )
+    return cleaned
+
+
+def name_key(last_name: str) -> str:
+    """How a last name sounds (Metaphone): Johnson, Jonson and Jonsen share ``JNSN``."""
+    return str(jellyfish.metaphone(last_name.strip()))[:20]
+
+
+def language_tag(text: str) -> str:
+    try:
+        locale = Locale.parse(text.replace("-", "_"))
+    except (ValueError, UnknownLocaleError) as exc:
+        raise ValidationError(
+            f"{text!r} is not a language arbot knows (use en, es, es-MX ...)"
+        ) from exc
+    return str(locale).replace("_", "-")
+
+
+@dataclass(frozen=True, slots=True)
+class NewCustomer:
+    last_name: str
+    first_name: str
+    currency: str
+    date_of_birth: date | None = None
+    mrn: str | None = None
+    number: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    language: str = "en"
+    customer_type: str = "patient"
+    financial_class: str = "self_pay"
+    location: str = "main"
+    patient_type: str | None = None
+    guarantor_id: int | None = None
+    terms_code: str = "NET30"
+
+
+def _checked(new: NewCustomer, born_before: date) -> tuple[str | None, str | None, str]:
+    if not new.last_name.strip():
+        raise ValidationError("a customer needs a last name")
+    if new.date_of_birth is not None and not date(1900, 1, 1) <= new.date_of_birth <= born_before:
+        raise ValidationError(f"{new.date_of_birth} is not a plausible date of birth")
+    phone = phone_number(new.phone) if new.phone else None
+    email = new.email.strip().lower() if new.email else None
+    if email is not None and not EMAIL.match(email):
+        raise ValidationError(f"{new.email!r} is not an e-mail address")
+    return phone, email, language_tag(new.language)
+
+
+async def register_customer(db: Database, actor: Actor, new: NewCustomer) -> Account:
+    """Open an account with its master data; everything is checked before anything is
+    written, and it is written in one transaction (AR-001, AR-031, AR-038, AR-039)."""
+    require(actor, Permission.MANAGE_ACCOUNTS, new.location)
+    phone, email, language = _checked(new, today(db.clock))
+    async with db.transaction() as tx:
+        if (
+            new.mrn
+            and (
+                await tx.conn.execute(
+                    select(customer_account.c.id).where(customer_account.c.mrn == new.mrn)
+                )
+            ).first()
+        ):
+            raise ValidationError(f"medical record number {new.mrn} is already on another account")
+        account = await create_account(
+            tx,
+            name=f"{new.first_name.strip()} {new.last_name.strip()}".strip(),
+            currency=new.currency,
+            actor=actor.label,
+            source="staff",
+            number=new.number,
+            customer_type=new.customer_type,
+            financial_class=new.financial_class,
+            location=new.location,
+            patient_type=new.patient_type,
+            guarantor_id=new.guarantor_id,
+            terms_code=new.terms_code,
+        )
+        await tx.conn.execute(
+            customer_account.update()
+            .where(customer_account.c.id == account.id)
+            .values(
+                mrn=new.mrn,
+                last_name=new.last_name.strip(),
+                first_name=new.first_name.strip(),
+                name_key=name_key(new.last_name),
+                date_of_birth=new.date_of_birth,
+                language=language,
+            )
+        )
+        contacts = [
+            (kind, value, norm)
+            for kind, value, norm in (("phone", new.phone, phone), ("email", new.email, email))
+            if norm
+        ]
+        if contacts:
+            await tx.conn.execute(
+                customer_contact.insert(),
+                [
+                    {
+                        "account_id": account.id,
+                        "kind": kind,
+                        "value": value,
+                        "normalized": norm,
+                        "is_primary": True,
+                        "created_at": tx.db.clock.now(),
+                    }
+                    for kind, value, norm in contacts
+                ],
+            )
+        tx.audit(
+            actor.label,
+            "staff",
+            "customer.register",
+            f"account {account.number}",
+            mrn=new.mrn,
+            contacts=[kind for kind, _, _ in contacts],
+        )
+    return account
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    account_id: int
+    number: str
+    name: str
+    matched_by: str
+    last_activity: date | None
+
+
+def _prefix(column: ColumnElement[str], text: str) -> ColumnElement[bool]:
+    """``column`` starts with ``text``, as a range so that an index serves it anywhere."""
+    return (column >= text) & (column < text + "\U0010ffff")
+
+
+async def search(conn: AsyncConnection, text: str, *, limit: int = 20) -> list[Found]:
+    """Accounts matching ``text`` by number, MRN, last name, sound, guarantor or phone."""
+    query = " ".join(text.split())
+    if len(query) < 2:
+        raise ValidationError("type at least two characters to search")
+    ca, g = customer_account, customer_account.alias("g")
+    folded = query.casefold()
+    ways = [
+        select(ca.c.id, literal("account number").label("how"), literal(0).label("rank")).where(
+            func.upper(ca.c.number) == query.upper()
+        ),
+        select(ca.c.id, literal("medical record number"), literal(0)).where(ca.c.mrn == query),
+        select(ca.c.id, literal("last name"), literal(1)).where(_prefix(ca.c.sort_name, folded)),
+        select(ca.c.id, literal("sounds like"), literal(2)).where(
+            ca.c.name_key == name_key(query.split(" ")[0])
+        ),
+        select(ca.c.id, literal("guarantor"), literal(3))
+        .join(g, g.c.id == ca.c.guarantor_id)
+        .where(_prefix(g.c.sort_name, folded)),
+    ]
+    with contextlib.suppress(ValidationError):  # not a phone number: no phone search
+        ways.append(
+            select(customer_contact.c.account_id, literal("phone"), literal(0)).where(
+                customer_contact.c.kind == "phone",
+                customer_contact.c.normalized == phone_number(query),
+            )
+        )
+    hits = union_all(*ways).subquery("hits")
+    best = (
+        select(hits.c.id, func.min(hits.c.rank).label("rank")).group_by(hits.c.id).subquery("best")
+    )
+    activity = (
+        select(func.max(ar_item.c.effective_day))
+        .where(ar_item.c.account_id == best.c.id)
+        .scalar_subquery()
+    )
+    rows = await conn.execute(
+        select(ca.c.id, ca.c.number, ca.c.name, best.c.rank, activity.label("last_day"))
+        .join(best, best.c.id == ca.c.id)
+        .order_by(best.c.rank, activity.desc().nulls_last(), ca.c.id)
+        .limit(limit)
+    )
+    labels = {0: "exact", 1: "last name", 2: "sounds like", 3: "guarantor"}
+    return [Found(r.id, r.number, r.name, labels[r.rank], r.last_day) for r in rows]

@@ -1,0 +1,135 @@
+"""Customers: master data checked before it is written, and search for every kind
+(AR-049, AR-051, AR-133..AR-136)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+
+from core.customers import NewCustomer, name_key, phone_number, register_customer, search
+from core.db import Database
+from core.errors import PermissionDenied, ValidationError
+from core.ledger.tables import customer_account, customer_contact
+from core.services.charges import post_charge
+from tests.core.helpers import ADMIN, CLERK, usd
+
+
+def patient(last: str, first: str = "Ana", **kw: object) -> NewCustomer:
+    return NewCustomer(last_name=last, first_name=first, currency="USD", **kw)  # type: ignore[arg-type]
+
+
+async def test_search_finds_by_number_mrn_name_sound_guarantor_and_phone(db: Database) -> None:
+    parent = await register_customer(
+        db, ADMIN, patient("Johnson", "Rosa", customer_type="guarantor")
+    )
+    child = await register_customer(
+        db,
+        ADMIN,
+        patient(
+            "Johnson",
+            "Leo",
+            mrn="MRN-7781",
+            phone="+1 (555) 010-2030",
+            date_of_birth=date(2015, 3, 2),
+            guarantor_id=parent.id,
+        ),
+    )
+    other = await register_customer(db, ADMIN, patient("Smith", "Omar", language="es-MX"))
+
+    async with db.read() as conn:
+        assert [f.account_id for f in await search(conn, child.number)] == [child.id]
+        assert [f.account_id for f in await search(conn, "MRN-7781")] == [child.id]
+        by_name = await search(conn, "johns")
+        assert {f.account_id for f in by_name} == {parent.id, child.id}
+        assert {f.matched_by for f in by_name} == {"last name"}
+        sounds = await search(conn, "Jonson")
+        assert {f.account_id for f in sounds} == {parent.id, child.id}
+        assert sounds[0].matched_by == "sounds like"
+        assert [f.account_id for f in await search(conn, "+15550102030")] == [child.id]
+        assert [f.account_id for f in await search(conn, "Smyth")] == [other.id]
+        row = (
+            await conn.execute(
+                select(customer_account.c.language, customer_account.c.date_of_birth).where(
+                    customer_account.c.id == child.id
+                )
+            )
+        ).one()
+        assert (row.language, row.date_of_birth) == ("en", date(2015, 3, 2))
+        assert (await search(conn, "Smith"))[0].name == "Omar Smith"
+        assert await search(conn, "Nobody") == []
+
+
+async def test_guarantor_name_finds_the_patients_they_guarantee(db: Database) -> None:
+    """AR-136."""
+    parent = await register_customer(
+        db, ADMIN, patient("Okafor", "Grace", customer_type="guarantor")
+    )
+    child = await register_customer(db, ADMIN, patient("Mensah", "Kofi", guarantor_id=parent.id))
+    async with db.read() as conn:
+        found = {f.account_id: f.matched_by for f in await search(conn, "okafor")}
+    assert found == {parent.id: "last name", child.id: "guarantor"}
+
+
+async def test_results_come_newest_activity_first(db: Database) -> None:
+    """AR-051."""
+    older = await register_customer(db, ADMIN, patient("Garcia", "Ana"))
+    newer = await register_customer(db, ADMIN, patient("Garcia", "Luis"))
+    quiet = await register_customer(db, ADMIN, patient("Garcia", "Eva"))
+    await post_charge(
+        db, ADMIN, account_id=older.id, amount=usd("10"), service_date=date(2026, 1, 5), key="a"
+    )
+    await post_charge(
+        db, ADMIN, account_id=newer.id, amount=usd("10"), service_date=date(2026, 6, 5), key="b"
+    )
+    async with db.read() as conn:
+        found = await search(conn, "garcia")
+    assert [f.account_id for f in found] == [newer.id, older.id, quiet.id]
+    assert found[0].last_activity == date(2026, 6, 5) and found[2].last_activity is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"phone": "555-0100"}, "not a phone number in international form"),
+        ({"email": "ana@"}, "not an e-mail address"),
+        ({"date_of_birth": date(2031, 1, 1)}, "not a plausible date of birth"),
+        ({"language": "xx-QQ-zz"}, "not a language arbot knows"),
+        ({"last_name": " "}, "needs a last name"),
+    ],
+)
+async def test_bad_master_data_is_refused_and_nothing_written(
+    db: Database, change: dict[str, object], message: str
+) -> None:
+    fields: dict[str, object] = {"last_name": "Rossi", "first_name": "Ana", "currency": "USD"}
+    with pytest.raises(ValidationError, match=message):
+        await register_customer(db, ADMIN, NewCustomer(**(fields | change)))  # type: ignore[arg-type]
+    async with db.read() as conn:
+        for table in (customer_account, customer_contact):
+            assert (await conn.execute(select(func.count()).select_from(table))).scalar() == 0
+
+
+async def test_a_medical_record_number_belongs_to_one_account(db: Database) -> None:
+    await register_customer(db, ADMIN, patient("Chen", mrn="M1"))
+    with pytest.raises(ValidationError, match="M1 is already on another account"):
+        await register_customer(db, ADMIN, patient("Chan", mrn="M1"))
+
+
+async def test_registering_needs_the_permission(db: Database) -> None:
+    with pytest.raises(PermissionDenied, match="'manage_accounts'"):
+        await register_customer(db, CLERK, patient("Brown", location="north"))
+
+
+def test_keys_and_numbers() -> None:
+    assert name_key("Johnson") == name_key("Jonson") == name_key("Jonsen")
+    assert name_key("Müller") == name_key("Mueller")
+    assert phone_number("+44 20 7946 0958") == "+442079460958"
+    with pytest.raises(ValidationError):
+        phone_number("0044 20")
+
+
+async def test_search_needs_two_characters(db: Database) -> None:
+    async with db.read() as conn:
+        with pytest.raises(ValidationError, match="at least two characters"):
+            await search(conn, " j ")
