@@ -13,9 +13,10 @@ from datetime import date, timedelta
 
 from core.auth import Actor
 from core.clock import SystemClock, today
+from core.customers import NewCustomer, register_customer
 from core.db import Database
 from core.errors import NotFound
-from core.ledger.accounts import create_account, load_account
+from core.ledger.accounts import load_account
 from core.money import Money
 from core.services.adjustments import dispute_item, write_off
 from core.services.charges import post_charge
@@ -108,19 +109,25 @@ async def load_demo(
     for n in range(1, patients + 1):
         name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
         guarantor = rng.choice(guarantors) if guarantors and rng.random() < 0.15 else None
-        async with db.transaction() as tx:
-            account = await create_account(
-                tx,
-                name=name,
+        first, last = name.split(" ", 1)
+        account = await register_customer(
+            db,
+            actor,
+            NewCustomer(
+                last_name=last,
+                first_name=first,
                 currency=currency,
-                actor=actor.label,
-                source="demo",
                 number=f"{prefix}{n:05d}",
+                mrn=f"MRN{seed:02d}{n:06d}",
+                date_of_birth=date(1940, 1, 1) + timedelta(days=rng.randint(0, 30_000)),
+                phone=f"+1555{seed % 10}{n:06d}",
+                language=rng.choice(["en", "en", "en", "es"]),
                 financial_class=rng.choice(CLASSES),
                 location=rng.choice(["main", "main", "north"]),
                 patient_type=rng.choice(["OP", "OP", "OP", "IP"]),
                 guarantor_id=guarantor,
-            )
+            ),
+        )
         if rng.random() < 0.1:
             guarantors.append(account.id)
         for visit in range(rng.randint(1, 4)):
