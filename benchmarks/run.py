@@ -11,7 +11,10 @@ beside, so the ratios hold on any machine. Targets are printed, never asserted: 
 script exits 0 whether they are met or not. It exits 1 only if the two sides of a
 comparison did not produce the same result (then the figures mean nothing).
 
-Options: ``--only posting|atb``, ``--postings N``, ``--atb-runs N``, ``--show-sql``
+3. Customer search over 100,000 customers, p95 per kind of search, beside the same
+   SQL in plain ``sqlite3`` (see :mod:`benchmarks.search`).
+
+Options: ``--only posting|atb|search``, ``--postings N``, ``--atb-runs N``, ``--show-sql``
 (core's ATB SQL, the hand-written SQL and both query plans), and
 ``--try-index "CREATE INDEX ..."`` (time core's ATB on a copy with that index too).
 """
@@ -279,7 +282,7 @@ def print_atb(a: AtbResult, try_index: str | None) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
-    parser.add_argument("--only", choices=["posting", "atb"])
+    parser.add_argument("--only", choices=["posting", "atb", "search"])
     parser.add_argument("--postings", type=int, default=3000, help="timed postings per side")
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--atb-runs", type=int, default=3, help="timed ATB runs per side")
@@ -318,6 +321,13 @@ def main(argv: list[str] | None = None) -> int:
         atb = bench_atb(args.atb_runs, args.try_index, args.show_sql)
         ok &= print_atb(atb, args.try_index)
 
+    search_ok: bool | None = None
+    if args.only in (None, "search"):
+        from benchmarks.search import CUSTOMERS, QUERIES, bench_search, print_search
+
+        print(f"\n[3] customer search over {CUSTOMERS:,} customers, {QUERIES} queries per kind")
+        search_ok = print_search(bench_search())
+
     print(
         f"\nsummary ({time.perf_counter() - started:.0f} s;"
         f" load average now {os.getloadavg()[0]:.2f}):"
@@ -338,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
             f" {_verdict(x < ATB_MB_TARGET)}; peak minus RSS before the query"
             f" {atb.api_delta_mb:.0f} MB)"
         )
+    if search_ok is not None:
+        print(f"  customer search: p95 under 20 ms for every kind: {_verdict(search_ok)}")
     if not ok:
         print("  RESULTS DIFFER between a figure and its baseline: the comparison is void")
         return 1

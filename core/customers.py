@@ -14,10 +14,11 @@ import contextlib
 import re
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import jellyfish
 from babel import Locale, UnknownLocaleError
-from sqlalchemy import ColumnElement, func, literal, select, union_all
+from sqlalchemy import ColumnElement, Select, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Actor, Permission, require
@@ -175,24 +176,38 @@ def _prefix(column: ColumnElement[str], text: str) -> ColumnElement[bool]:
 
 async def search(conn: AsyncConnection, text: str, *, limit: int = 20) -> list[Found]:
     """Accounts matching ``text`` by number, MRN, last name, sound, guarantor or phone."""
+    rows = await conn.execute(search_statement(text, limit))
+    labels = {0: "exact", 1: "last name", 2: "sounds like", 3: "guarantor"}
+    return [Found(r.id, r.number, r.name, labels[r.rank], r.last_day) for r in rows]
+
+
+def search_statement(text: str, limit: int) -> Select[Any]:
+    """The one query behind :func:`search`: every way of matching, best match first."""
     query = " ".join(text.split())
     if len(query) < 2:
         raise ValidationError("type at least two characters to search")
     ca, g = customer_account, customer_account.alias("g")
     folded = query.casefold()
+    # Every way is an index lookup: equality on the value as typed and upper-cased
+    # (numbers are kept as issued), prefixes as ranges.
+    exact = sorted({query, query.upper()})
     ways = [
         select(ca.c.id, literal("account number").label("how"), literal(0).label("rank")).where(
-            func.upper(ca.c.number) == query.upper()
+            ca.c.number.in_(exact)
         ),
-        select(ca.c.id, literal("medical record number"), literal(0)).where(ca.c.mrn == query),
+        select(ca.c.id, literal("medical record number"), literal(0)).where(ca.c.mrn.in_(exact)),
         select(ca.c.id, literal("last name"), literal(1)).where(_prefix(ca.c.sort_name, folded)),
-        select(ca.c.id, literal("sounds like"), literal(2)).where(
-            ca.c.name_key == name_key(query.split(" ")[0])
-        ),
         select(ca.c.id, literal("guarantor"), literal(3))
         .join(g, g.c.id == ca.c.guarantor_id)
         .where(_prefix(g.c.sort_name, folded)),
     ]
+    surname = query.split(" ")[0]
+    if surname.isalpha():  # only words have a sound; "A0000123" does not
+        ways.append(
+            select(ca.c.id, literal("sounds like"), literal(2)).where(
+                ca.c.name_key == name_key(surname)
+            )
+        )
     with contextlib.suppress(ValidationError):  # not a phone number: no phone search
         ways.append(
             select(customer_contact.c.account_id, literal("phone"), literal(0)).where(
@@ -209,11 +224,9 @@ async def search(conn: AsyncConnection, text: str, *, limit: int = 20) -> list[F
         .where(ar_item.c.account_id == best.c.id)
         .scalar_subquery()
     )
-    rows = await conn.execute(
+    return (
         select(ca.c.id, ca.c.number, ca.c.name, best.c.rank, activity.label("last_day"))
         .join(best, best.c.id == ca.c.id)
         .order_by(best.c.rank, activity.desc().nulls_last(), ca.c.id)
         .limit(limit)
     )
-    labels = {0: "exact", 1: "last name", 2: "sounds like", 3: "guarantor"}
-    return [Found(r.id, r.number, r.name, labels[r.rank], r.last_day) for r in rows]
