@@ -24,9 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.auth import Actor, Permission, require
 from core.clock import today
 from core.db import Database
-from core.errors import ValidationError
-from core.ledger.accounts import Account, create_account
-from core.ledger.tables import ar_item, customer_account, customer_contact
+from core.errors import InvalidState, ValidationError
+from core.ledger.accounts import Account, create_account, load_account
+from core.ledger.tables import ar_item, customer_account, customer_contact, customer_status
 
 PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -230,3 +230,64 @@ def search_statement(text: str, limit: int) -> Select[Any]:
         .order_by(best.c.rank, activity.desc().nulls_last(), ca.c.id)
         .limit(limit)
     )
+
+
+STATUSES = (
+    "active",
+    "credit_hold",
+    "disputed",
+    "in_collections",
+    "bad_debt",
+    "inactive",
+    "flagged_for_deletion",
+)
+CLOSED_TO_CHARGES = ("inactive", "flagged_for_deletion")
+
+
+async def status_of(conn: AsyncConnection, account_id: int, as_of: date | None = None) -> str:
+    """The account's status on ``as_of`` (today's when None); ``active`` until set."""
+    query = select(customer_status.c.status).where(customer_status.c.account_id == account_id)
+    if as_of is not None:
+        query = query.where(customer_status.c.effective_day <= as_of)
+    latest = (await conn.execute(query.order_by(customer_status.c.id.desc()).limit(1))).scalar()
+    return str(latest or "active")
+
+
+async def set_status(
+    db: Database, actor: Actor, *, account_id: int, status: str, reason: str, on: date
+) -> str:
+    """Put an account on credit hold, in collections, inactive ...; every change is kept
+    with its date, who made it and why (AR-046, AR-062, AR-203). Returns the old status."""
+    if status not in STATUSES:
+        raise ValidationError(
+            f"{status!r} is not an account status; use one of {', '.join(STATUSES)}"
+        )
+    if not reason.strip():
+        raise ValidationError("a reason is required to change an account's status")
+    async with db.transaction() as tx:
+        account = await load_account(tx.conn, account_id=account_id)
+        require(actor, Permission.MANAGE_ACCOUNTS, account.location)
+        before = await status_of(tx.conn, account_id)
+        if before == status:
+            raise InvalidState(f"account {account.number} is already {status.replace('_', ' ')}")
+        await tx.conn.execute(
+            customer_status.insert().values(
+                account_id=account_id,
+                status=status,
+                effective_day=on,
+                at=tx.db.clock.now(),
+                actor=actor.label,
+                reason=reason.strip(),
+            )
+        )
+        tx.audit(
+            actor.label,
+            "staff",
+            "customer.status",
+            f"account {account.number}",
+            before=before,
+            after=status,
+            reason=reason.strip(),
+            date=on.isoformat(),
+        )
+    return before

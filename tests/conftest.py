@@ -26,6 +26,7 @@ PG_URL = os.environ.get("ARBOT_TEST_POSTGRES_URL", "")
 DATA_TABLES = (
     "audit_log",
     "customer_contact",
+    "customer_status",
     "item_dispute",
     "allocation",
     "application",

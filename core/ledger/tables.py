@@ -80,6 +80,24 @@ customer_account = Table(
     Index("ix_customer_account_guarantor_id", "guarantor_id"),
 )
 
+customer_status = Table(
+    "customer_status",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, ForeignKey("customer_account.id"), nullable=False),
+    Column("status", String(30), nullable=False),
+    Column("effective_day", DayNumber, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(120), nullable=False),
+    Column("reason", String(300), nullable=False),
+    CheckConstraint(
+        "status IN ('active','credit_hold','disputed','in_collections','bad_debt',"
+        "'inactive','flagged_for_deletion')",
+        name="status",
+    ),
+    Index("ix_customer_status_account", "account_id", "id"),
+)
+
 customer_contact = Table(
     "customer_contact",
     metadata,

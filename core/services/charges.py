@@ -7,8 +7,9 @@ from datetime import date, timedelta
 from sqlalchemy import select
 
 from core.auth import Actor, Permission, require
+from core.customers import CLOSED_TO_CHARGES, status_of
 from core.db import Database
-from core.errors import NotFound
+from core.errors import InvalidState, NotFound
 from core.ledger.accounts import load_account
 from core.ledger.model import AR_CONTROL, EntryDraft, ItemTerms, Line, PostedEntry
 from core.ledger.tables import gl_account
@@ -52,7 +53,13 @@ async def post_charge(
     require_positive(amount, "charge")
     async with db.read() as conn:
         account = await load_account(conn, account_id=account_id)
+        status = await status_of(conn, account_id)
     require(actor, Permission.POST_CHARGE, account.location)
+    if status in CLOSED_TO_CHARGES:
+        raise InvalidState(
+            f"account {account.number} is {status.replace('_', ' ')}: charges are refused "
+            "until it is reactivated (AR-052)"
+        )
     revenue = await revenue_account(db, category)
     billed = bill_date or service_date
     terms = ItemTerms(

@@ -8,10 +8,18 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from core.customers import NewCustomer, name_key, phone_number, register_customer, search
+from core.customers import (
+    NewCustomer,
+    name_key,
+    phone_number,
+    register_customer,
+    search,
+    set_status,
+    status_of,
+)
 from core.db import Database
-from core.errors import PermissionDenied, ValidationError
-from core.ledger.tables import customer_account, customer_contact
+from core.errors import InvalidState, PermissionDenied, ValidationError
+from core.ledger.tables import customer_account, customer_contact, customer_status
 from core.services.charges import post_charge
 from tests.core.helpers import ADMIN, CLERK, usd
 
@@ -133,3 +141,91 @@ async def test_search_needs_two_characters(db: Database) -> None:
     async with db.read() as conn:
         with pytest.raises(ValidationError, match="at least two characters"):
             await search(conn, " j ")
+
+
+async def test_status_changes_are_kept_with_their_dates(db: Database) -> None:
+    """AR-046, AR-062, AR-203: credit hold, collections, inactive, each with who and why."""
+    account = await register_customer(db, ADMIN, patient("Haddad", "Omar"))
+    assert (
+        await set_status(
+            db,
+            ADMIN,
+            account_id=account.id,
+            status="credit_hold",
+            reason="cheque bounced twice",
+            on=date(2026, 3, 1),
+        )
+        == "active"
+    )
+    await set_status(
+        db,
+        ADMIN,
+        account_id=account.id,
+        status="in_collections",
+        reason="sent to agency",
+        on=date(2026, 5, 1),
+    )
+    async with db.read() as conn:
+        assert await status_of(conn, account.id, as_of=date(2026, 2, 28)) == "active"
+        assert await status_of(conn, account.id, as_of=date(2026, 4, 1)) == "credit_hold"
+        assert await status_of(conn, account.id) == "in_collections"
+        history = (
+            await conn.execute(
+                select(customer_status.c.status, customer_status.c.actor, customer_status.c.reason)
+                .where(customer_status.c.account_id == account.id)
+                .order_by(customer_status.c.id)
+            )
+        ).all()
+    assert [tuple(r) for r in history] == [
+        ("credit_hold", "staff:1", "cheque bounced twice"),
+        ("in_collections", "staff:1", "sent to agency"),
+    ]
+    with pytest.raises(InvalidState, match="already in collections"):
+        await set_status(
+            db,
+            ADMIN,
+            account_id=account.id,
+            status="in_collections",
+            reason="again",
+            on=date(2026, 5, 2),
+        )
+    with pytest.raises(ValidationError, match="'closed' is not an account status"):
+        await set_status(
+            db, ADMIN, account_id=account.id, status="closed", reason="x", on=date(2026, 5, 2)
+        )
+    with pytest.raises(ValidationError, match="reason is required"):
+        await set_status(
+            db, ADMIN, account_id=account.id, status="active", reason=" ", on=date(2026, 5, 2)
+        )
+
+
+async def test_charges_to_an_inactive_account_are_refused(db: Database) -> None:
+    """AR-052: an inactive or to-be-deleted account takes no new charges."""
+    account = await register_customer(db, ADMIN, patient("Silva", "Lucia"))
+    await set_status(
+        db,
+        ADMIN,
+        account_id=account.id,
+        status="inactive",
+        reason="moved abroad",
+        on=date(2026, 6, 1),
+    )
+    with pytest.raises(InvalidState, match="is inactive: charges are refused"):
+        await post_charge(
+            db,
+            ADMIN,
+            account_id=account.id,
+            amount=usd("10"),
+            service_date=date(2026, 6, 2),
+            key="c",
+        )
+    await set_status(
+        db, ADMIN, account_id=account.id, status="active", reason="returned", on=date(2026, 6, 3)
+    )
+    await post_charge(
+        db, ADMIN, account_id=account.id, amount=usd("10"), service_date=date(2026, 6, 3), key="c"
+    )
+    with pytest.raises(PermissionDenied, match="'manage_accounts'"):
+        await set_status(
+            db, CLERK, account_id=account.id, status="credit_hold", reason="x", on=date(2026, 6, 4)
+        )
