@@ -26,7 +26,13 @@ from core.clock import today
 from core.db import Database
 from core.errors import InvalidState, ValidationError
 from core.ledger.accounts import Account, create_account, load_account
-from core.ledger.tables import ar_item, customer_account, customer_contact, customer_status
+from core.ledger.tables import (
+    ar_item,
+    contact_consent,
+    customer_account,
+    customer_contact,
+    customer_status,
+)
 
 PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -291,3 +297,67 @@ async def set_status(
             date=on.isoformat(),
         )
     return before
+
+
+CHANNELS = ("sms", "telegram", "email")
+
+
+def contact_address(channel: str, text: str) -> str:
+    """The normal form consent is kept under: E.164 for SMS, lower case for e-mail."""
+    if channel not in CHANNELS:
+        raise ValidationError(f"{channel!r} is not a channel; use one of {', '.join(CHANNELS)}")
+    if channel == "sms":
+        return phone_number(text)
+    cleaned = text.strip()
+    if not cleaned:
+        raise ValidationError(f"a {channel} address is required")
+    return cleaned.lower() if channel == "email" else cleaned
+
+
+async def record_consent(
+    db: Database, actor: Actor, *, channel: str, address: str, granted: bool, source: str
+) -> None:
+    """Record an opt-in or opt-out (an SMS STOP, a form, a call) with its time and source.
+
+    Consent belongs to the address, not to one account: a STOP from a phone number
+    stops messages to every account that number is on, at once."""
+    normal = contact_address(channel, address)
+    if not source.strip():
+        raise ValidationError("say where the consent came from (sms keyword, form, call ...)")
+    async with db.transaction() as tx:
+        await tx.conn.execute(
+            contact_consent.insert().values(
+                channel=channel,
+                address=normal,
+                granted=granted,
+                at=tx.db.clock.now(),
+                source=source.strip(),
+                actor=actor.label,
+            )
+        )
+        tx.audit(
+            actor.label,
+            source.strip(),
+            "consent.grant" if granted else "consent.revoke",
+            f"{channel} consent",
+            granted=granted,
+        )
+
+
+async def may_contact(conn: AsyncConnection, channel: str, address: str) -> bool:
+    """Whether messages that do not answer the person may go to ``address`` now.
+
+    SMS needs an opt-in that has not been revoked since; other channels are allowed
+    until the person opts out."""
+    normal = contact_address(channel, address)
+    latest = (
+        await conn.execute(
+            select(contact_consent.c.granted)
+            .where(contact_consent.c.channel == channel, contact_consent.c.address == normal)
+            .order_by(contact_consent.c.id.desc())
+            .limit(1)
+        )
+    ).scalar()
+    if latest is None:
+        return channel != "sms"
+    return bool(latest)

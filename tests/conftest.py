@@ -27,6 +27,7 @@ DATA_TABLES = (
     "audit_log",
     "customer_contact",
     "customer_status",
+    "contact_consent",
     "item_dispute",
     "allocation",
     "application",

@@ -98,6 +98,20 @@ customer_status = Table(
     Index("ix_customer_status_account", "account_id", "id"),
 )
 
+contact_consent = Table(
+    "contact_consent",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("channel", String(20), nullable=False),
+    Column("address", String(300), nullable=False),
+    Column("granted", Boolean, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("source", String(60), nullable=False),
+    Column("actor", String(120), nullable=False),
+    CheckConstraint("channel IN ('sms','telegram','email')", name="channel"),
+    Index("ix_contact_consent_address", "channel", "address", "id"),
+)
+
 customer_contact = Table(
     "customer_contact",
     metadata,

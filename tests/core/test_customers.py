@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from core.clock import FixedClock
 from core.customers import (
     NewCustomer,
+    may_contact,
     name_key,
     phone_number,
+    record_consent,
     register_customer,
     search,
     set_status,
@@ -19,7 +22,12 @@ from core.customers import (
 )
 from core.db import Database
 from core.errors import InvalidState, PermissionDenied, ValidationError
-from core.ledger.tables import customer_account, customer_contact, customer_status
+from core.ledger.tables import (
+    contact_consent,
+    customer_account,
+    customer_contact,
+    customer_status,
+)
 from core.services.charges import post_charge
 from tests.core.helpers import ADMIN, CLERK, usd
 
@@ -228,4 +236,43 @@ async def test_charges_to_an_inactive_account_are_refused(db: Database) -> None:
     with pytest.raises(PermissionDenied, match="'manage_accounts'"):
         await set_status(
             db, CLERK, account_id=account.id, status="credit_hold", reason="x", on=date(2026, 6, 4)
+        )
+
+
+async def test_sms_needs_an_opt_in_and_a_stop_is_honoured_at_once(
+    db: Database, clock: FixedClock
+) -> None:
+    """Consent per channel with time and source; a STOP covers every account on that phone."""
+    async with db.read() as conn:
+        assert not await may_contact(conn, "sms", "+1 555 010 2030")
+        assert await may_contact(conn, "telegram", "4242")
+    await record_consent(
+        db, ADMIN, channel="sms", address="+1 (555) 010-2030", granted=True, source="intake form"
+    )
+    async with db.read() as conn:
+        assert await may_contact(conn, "sms", "+15550102030")
+    clock.advance(hours=2)
+    await record_consent(
+        db, ADMIN, channel="sms", address="+15550102030", granted=False, source="sms STOP"
+    )
+    await record_consent(
+        db, ADMIN, channel="telegram", address="4242", granted=False, source="bot /stop"
+    )
+    async with db.read() as conn:
+        assert not await may_contact(conn, "sms", "+1-555-010-2030")
+        assert not await may_contact(conn, "telegram", "4242")
+        history = (
+            await conn.execute(
+                select(contact_consent.c.granted, contact_consent.c.source, contact_consent.c.at)
+                .where(contact_consent.c.channel == "sms")
+                .order_by(contact_consent.c.id)
+            )
+        ).all()
+    assert [(r.granted, r.source) for r in history] == [(True, "intake form"), (False, "sms STOP")]
+    assert history[1].at - history[0].at == timedelta(hours=2)
+    with pytest.raises(ValidationError, match="'fax' is not a channel"):
+        await record_consent(db, ADMIN, channel="fax", address="1", granted=True, source="x")
+    with pytest.raises(ValidationError, match="where the consent came from"):
+        await record_consent(
+            db, ADMIN, channel="email", address="a@b.co", granted=True, source=" "
         )
