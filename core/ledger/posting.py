@@ -49,23 +49,30 @@ class GlAccount:
     id: int
     code: str
     role: str
+    category: str | None
 
 
 async def _chart(
-    conn: AsyncConnection, db: Database, codes: Iterable[str]
+    conn: AsyncConnection, db: Database, codes: Iterable[str], *, reload: bool = False
 ) -> dict[str, GlAccount]:
     chart: dict[str, GlAccount] = db.cache.setdefault("chart", {})
-    if any(code not in chart for code in codes):
-        rows = await conn.execute(select(gl_account.c.id, gl_account.c.code, gl_account.c.role))
-        chart.update({r.code: GlAccount(r.id, r.code, r.role) for r in rows})
+    if reload or any(code not in chart for code in codes):
+        rows = await conn.execute(
+            select(gl_account.c.id, gl_account.c.code, gl_account.c.role, gl_account.c.category)
+        )
+        chart.update({r.code: GlAccount(r.id, r.code, r.role, r.category) for r in rows})
     return chart
 
 
-async def gl_account_id(conn: AsyncConnection, db: Database, code: str) -> int:
-    chart = await _chart(conn, db, [code])
-    if code not in chart:
-        raise NotFound(f"there is no GL account {code} in the chart of accounts")
-    return chart[code].id
+async def revenue_code(conn: AsyncConnection, db: Database, category: str) -> str:
+    """The revenue GL code for a service category (consultation, imaging, lab ...),
+    from the cached chart; a category not seen yet reloads it once."""
+    for reload in (False, True):
+        chart = await _chart(conn, db, [], reload=reload or not db.cache.get("chart"))
+        for account in chart.values():
+            if account.role == "revenue" and account.category == category:
+                return account.code
+    raise NotFound(f"no revenue account is set up for the category {category!r}")
 
 
 async def entry_kind(conn: AsyncConnection, db: Database, code: str) -> Kind:

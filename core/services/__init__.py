@@ -14,7 +14,10 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.auth import Actor, Permission, require
 from core.db import Database, Tx
+from core.errors import NotFound
+from core.ledger.accounts import Account, load_account
 from core.ledger.items import Match, allocate
 from core.ledger.model import EntryDraft, PostedEntry
 from core.ledger.posting import DuplicateKey, load_entry, post_entry, replay
@@ -35,6 +38,16 @@ async def run_once(
     except DuplicateKey:
         async with db.read() as conn:
             return await replay(conn)
+
+
+async def account_for(
+    db: Database, actor: Actor, account_id: int, permission: Permission
+) -> Account:
+    """The account, once ``actor`` is known to hold ``permission`` at its location."""
+    async with db.read() as conn:
+        account = await load_account(conn, account_id=account_id)
+    require(actor, permission, account.location)
+    return account
 
 
 FollowUp = Callable[[Tx, PostedEntry], Awaitable[object]]
@@ -82,29 +95,23 @@ async def prior_entry(db: Database, key: str) -> PostedEntry | None:
     unapplied) look here first: once the first request has been carried out those
     checks would fail, yet a replay must return the first result, not an error."""
     async with db.read() as conn:
-        found = (
-            await conn.execute(
-                select(journal_entry.c.id).where(journal_entry.c.idempotency_key == key)
-            )
-        ).scalar()
-        return None if found is None else await load_entry(conn, key=key)
+        try:
+            return await load_entry(conn, key=key)
+        except NotFound:
+            return None
 
 
-async def prior_entries(db: Database, key: str) -> list[PostedEntry]:
-    """The entries posted under ``key`` and its per-item sub-keys ``key/<item id>``
-    (a write-off spread over several items), in posting order."""
-    escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    async with db.read() as conn:
-        query = (
-            select(journal_entry.c.idempotency_key)
-            .where(
-                (journal_entry.c.idempotency_key == key)
-                | journal_entry.c.idempotency_key.like(f"{escaped}/%", escape="\\")
-            )
-            .order_by(journal_entry.c.id)
-        )
-        keys = (await conn.execute(query)).scalars().all()
-        return [await load_entry(conn, key=k) for k in keys]
+async def entries_under(conn: AsyncConnection, prefix: str) -> list[PostedEntry]:
+    """Entries whose idempotency key starts with ``prefix``, in posting order: the
+    follow-ups one request posted under sub-keys of its own key."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = (
+        select(journal_entry.c.idempotency_key)
+        .where(journal_entry.c.idempotency_key.like(f"{escaped}%", escape="\\"))
+        .order_by(journal_entry.c.id)
+    )
+    keys = (await conn.execute(query)).scalars().all()
+    return [await load_entry(conn, key=k) for k in keys]
 
 
 async def prior_application(db: Database, key: str) -> int | None:

@@ -25,7 +25,7 @@ from core.ledger.model import EntryDraft, ItemTerms, Kind, Line, PostedEntry
 from core.ledger.posting import entry_kind, load_entry, post_entry, replay
 from core.ledger.tables import ar_item, journal_entry
 from core.money import Money
-from core.services import post_once, prior_application, prior_entries, prior_entry, run_once
+from core.services import entries_under, post_once, prior_application, prior_entry, run_once
 from core.services.payments import write_off_item
 
 
@@ -55,8 +55,9 @@ async def write_off(
             raise ValidationError(f"{entry_type!r} is not a write-off or bad-debt entry type")
         account = await load_account(conn, account_id=account_id)
     require(actor, Permission.APPROVE_WRITE_OFF, account.location)
-    if done_all := await prior_entries(db, key):
-        return done_all
+    if (done := await prior_entry(db, key)) is not None:
+        async with db.read() as conn:
+            return [done, *await entries_under(conn, f"{key}/item/")]
     async with db.read() as conn:
         items = [
             i
@@ -102,7 +103,7 @@ async def write_off(
                     entry_type=entry_type,
                     reason=reason,
                     memo=note,
-                    key=key if not posted else f"{key}/{item.id}",
+                    key=key if not posted else f"{key}/item/{item.id}",
                     on=on,
                     source=source,
                 )
@@ -111,7 +112,7 @@ async def write_off(
         return posted
 
     async def again(conn: AsyncConnection) -> list[PostedEntry]:
-        return await prior_entries(db, key)
+        return [await load_entry(conn, key=key), *await entries_under(conn, f"{key}/item/")]
 
     return await run_once(db, work, again)
 

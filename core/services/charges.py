@@ -4,32 +4,15 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import select
-
 from core.auth import Actor, Permission, require
 from core.customers import CLOSED_TO_CHARGES, status_of
 from core.db import Database
-from core.errors import InvalidState, NotFound
+from core.errors import InvalidState
 from core.ledger.accounts import load_account
 from core.ledger.model import AR_CONTROL, EntryDraft, ItemTerms, Line, PostedEntry
-from core.ledger.tables import gl_account
+from core.ledger.posting import revenue_code
 from core.money import Money, require_positive
 from core.services import post_once
-
-
-async def revenue_account(db: Database, category: str) -> str:
-    """The revenue GL code for a service category (consultation, imaging, lab ...)."""
-    async with db.read() as conn:
-        code = (
-            await conn.execute(
-                select(gl_account.c.code).where(
-                    gl_account.c.role == "revenue", gl_account.c.category == category
-                )
-            )
-        ).scalar()
-    if code is None:
-        raise NotFound(f"no revenue account is set up for the category {category!r}")
-    return str(code)
 
 
 async def post_charge(
@@ -54,13 +37,13 @@ async def post_charge(
     async with db.read() as conn:
         account = await load_account(conn, account_id=account_id)
         status = await status_of(conn, account_id)
+        revenue = await revenue_code(conn, db, category)
     require(actor, Permission.POST_CHARGE, account.location)
     if status in CLOSED_TO_CHARGES:
         raise InvalidState(
             f"account {account.number} is {status.replace('_', ' ')}: charges are refused "
             "until it is reactivated (AR-052)"
         )
-    revenue = await revenue_account(db, category)
     billed = bill_date or service_date
     terms = ItemTerms(
         service_date=service_date,

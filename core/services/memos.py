@@ -21,7 +21,7 @@ from core.ledger.accounts import load_account
 from core.ledger.items import Item, gl_balance, load_items, lock_account
 from core.ledger.model import AR_CONTROL, EntryDraft, ItemTerms, Line, PostedEntry
 from core.money import Money, require_positive
-from core.services import match_credit, post_once, prior_entry
+from core.services import account_for, match_credit, post_once, prior_entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,9 +180,7 @@ async def receive_prepayment(
 ) -> PostedEntry:
     """Money received ahead of treatment: held in patient prepayments, not in A/R."""
     require_positive(amount, "prepayment")
-    async with db.read() as conn:
-        account = await load_account(conn, account_id=account_id)
-    require(actor, Permission.RECORD_PAYMENT, account.location)
+    await account_for(db, actor, account_id, Permission.RECORD_PAYMENT)
     draft = EntryDraft(
         entry_type="PREPAYMENT",
         effective_date=on,

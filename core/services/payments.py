@@ -14,10 +14,9 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.auth import Actor, Permission, require
+from core.auth import Actor, Permission
 from core.db import Database, Tx
 from core.errors import InvalidState
-from core.ledger.accounts import Account, load_account
 from core.ledger.application import DEFAULT_ORDER, Placement, Plan, Rule
 from core.ledger.cash import apply_credits
 from core.ledger.items import Match, allocate, load_items, lock_account
@@ -25,7 +24,7 @@ from core.ledger.model import AR_CONTROL, EntryDraft, ItemTerms, Kind, Line, Pos
 from core.ledger.posting import entry_kind, post_entry, replay
 from core.ledger.tables import allocation, application
 from core.money import Money, require_positive
-from core.services import match_credit, run_once
+from core.services import account_for, entries_under, match_credit, run_once
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +57,6 @@ class PaymentResult:
         return received - self.applied
 
 
-async def _account(db: Database, actor: Actor, account_id: int, permission: Permission) -> Account:
-    async with db.read() as conn:
-        account = await load_account(conn, account_id=account_id)
-    require(actor, permission, account.location)
-    return account
-
-
 async def record_payment(
     db: Database,
     actor: Actor,
@@ -83,7 +75,7 @@ async def record_payment(
 ) -> PaymentResult:
     """Post a receipt and apply it by ``rules``; what no rule places stays unapplied."""
     require_positive(amount, "payment")
-    await _account(db, actor, account_id, Permission.RECORD_PAYMENT)
+    await account_for(db, actor, account_id, Permission.RECORD_PAYMENT)
     draft = EntryDraft(
         entry_type=entry_type,
         effective_date=received_on,
@@ -119,7 +111,9 @@ async def record_payment(
 
     async def again(conn: AsyncConnection) -> PaymentResult:
         entry = await replay(conn, key, draft.fingerprint())
-        return PaymentResult(entry, tuple(await applied_by(conn, f"{key}/apply")))
+        placements = tuple(await applied_by(conn, f"{key}/apply"))
+        write_offs = tuple(await entries_under(conn, f"{key}/small-balance/"))
+        return PaymentResult(entry, placements, write_offs=write_offs)
 
     return await run_once(db, work, again)
 
@@ -219,7 +213,7 @@ async def apply_unapplied(
     source: str = "staff",
 ) -> Plan:
     """Run the application rules over the account's unapplied cash (AR-018, AR-020)."""
-    await _account(db, actor, account_id, Permission.APPLY_CASH)
+    await account_for(db, actor, account_id, Permission.APPLY_CASH)
 
     async def work(tx: Tx) -> Plan:
         _, plan = await apply_credits(
@@ -260,7 +254,7 @@ async def refund_credit(
     unapplied credits, so it can never refund more than the account holds.
     """
     require_positive(amount, "refund")
-    await _account(db, actor, account_id, Permission.REFUND)
+    await account_for(db, actor, account_id, Permission.REFUND)
     draft = EntryDraft(
         entry_type="REFUND",
         effective_date=on,

@@ -145,3 +145,24 @@ def test_rules_are_read_strictly() -> None:
         parse_rule("newest")
     with pytest.raises(ValidationError, match="cannot read application rule"):
         parse_rule("period:2026-13-01..2026-01-01")
+
+
+async def test_a_replayed_payment_reports_its_small_balance_write_offs(db: Database) -> None:
+    """Regression: the replay returns the same result as the first call, write-offs too."""
+    account = await open_account(db)
+    await post_charge(
+        db, ADMIN, account_id=account.id, amount=usd("100"), service_date=date(2026, 6, 1), key="c"
+    )
+    args = {
+        "account_id": account.id,
+        "amount": usd("99.50"),
+        "received_on": PAID_ON,
+        "key": "p",
+        "method": "cash",
+        "tolerance": Tolerance(amount_minor=100),
+    }
+    first = await record_payment(db, ADMIN, **args)  # type: ignore[arg-type]
+    again = await record_payment(db, ADMIN, **args)  # type: ignore[arg-type]
+    assert again.entry.id == first.entry.id and again.placements == first.placements
+    assert [e.id for e in again.write_offs] == [e.id for e in first.write_offs]
+    assert len(again.write_offs) == 1

@@ -206,3 +206,18 @@ async def test_unknown_account_for_a_payment_is_refused(db: Database) -> None:
             db, ADMIN, account_id=4242, amount=usd("5"), received_on=DAY, key="p", method="cash"
         )
     assert await counts(db) == (0, 0, 0)
+
+
+async def test_a_charge_for_a_category_without_revenue_account_is_refused(db: Database) -> None:
+    account = await open_account(db)
+    with pytest.raises(NotFound, match="no revenue account is set up for the category 'spa'"):
+        await post_charge(
+            db,
+            ADMIN,
+            account_id=account.id,
+            amount=usd("5"),
+            service_date=DAY,
+            key="c",
+            category="spa",
+        )
+    assert await counts(db) == (0, 0, 0)
