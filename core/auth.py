@@ -44,6 +44,7 @@ class Permission(StrEnum):
     VIEW_REPORTS = "view_reports"
     VIEW_AUDIT = "view_audit"
     MANAGE_STAFF = "manage_staff"
+    MANAGE_CATALOGUE = "manage_catalogue"
 
 
 P = Permission
@@ -56,7 +57,7 @@ _BILLER = _CLERK | {
     P.VIEW_REPORTS,
 }
 _SUPERVISOR = _BILLER | {P.APPROVE_WRITE_OFF, P.REFUND, P.REVERSE_ENTRY}
-_MANAGER = _SUPERVISOR | {P.CLOSE_PERIOD, P.VIEW_AUDIT}
+_MANAGER = _SUPERVISOR | {P.CLOSE_PERIOD, P.VIEW_AUDIT, P.MANAGE_CATALOGUE}
 
 ROLE_PERMISSIONS: dict[StaffRole, frozenset[Permission]] = {
     StaffRole.CLERK: frozenset(_CLERK),

@@ -37,6 +37,11 @@ DATA_TABLES = (
     "customer_account",
     "fiscal_period",
     "staff_user",
+    # The catalogue and stock reference no ledger table: TRUNCATE's CASCADE misses them.
+    "service_price",
+    "stock_level",
+    "service",
+    "stock_item",
 )
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.auth import Actor, Permission, require
 from core.db import Database, Tx
 from core.errors import InvalidState, NotFound, PermissionDenied, ValidationError
+from core.inventory import restore_for_reversal
 from core.ledger.accounts import load_account
 from core.ledger.cash import unwind_matches
 from core.ledger.items import Match, allocate, load_items, lock_account, set_disputed
@@ -135,7 +136,8 @@ async def reverse_entry(
     memo: str = "",
     source: str = "staff",
 ) -> PostedEntry:
-    """Reverse ``entry_id`` with a new entry dated ``on``; reopen what it had matched."""
+    """Reverse ``entry_id`` with a new entry dated ``on``; reopen what it had matched and
+    put back the stock a reversed charge took (BI-10)."""
     async with db.read() as conn:
         original = await load_entry(conn, entry_id=entry_id)
         accounts = {ln.account_id for ln in original.lines if ln.account_id is not None}
@@ -198,6 +200,7 @@ async def reverse_entry(
                 source=source,
                 entry_id=reversal.id,
             )
+        await restore_for_reversal(tx, original.id, reversal.id, actor.label)
         return reversal
 
     async def again(conn: AsyncConnection) -> PostedEntry:

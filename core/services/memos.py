@@ -21,7 +21,7 @@ from core.ledger.accounts import load_account
 from core.ledger.items import Item, gl_balance, load_items, lock_account
 from core.ledger.model import AR_CONTROL, EntryDraft, ItemTerms, Line, PostedEntry
 from core.money import Money, require_positive
-from core.services import account_for, match_credit, post_once, prior_entry
+from core.services import FollowUp, account_for, match_credit, post_once, prior_entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,8 +177,10 @@ async def receive_prepayment(
     destination: str = "1000",
     reference: str | None = None,
     source: str = "staff",
+    then: FollowUp | None = None,
 ) -> PostedEntry:
-    """Money received ahead of treatment: held in patient prepayments, not in A/R."""
+    """Money received ahead of treatment: held in patient prepayments, not in A/R;
+    ``then`` runs in the same transaction (core.billing.prepaid records what it is for)."""
     require_positive(amount, "prepayment")
     await account_for(db, actor, account_id, Permission.RECORD_PAYMENT)
     draft = EntryDraft(
@@ -192,7 +194,7 @@ async def receive_prepayment(
         lines=(Line(destination, amount), Line("2100", -amount, account_id)),
     )
 
-    return await post_once(db, draft)
+    return await post_once(db, draft, then)
 
 
 async def use_prepayment(
