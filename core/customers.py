@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import string
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -63,6 +64,30 @@ def language_tag(text: str) -> str:
     return str(locale).replace("_", "-")
 
 
+DEFAULT_NUMBER_FORMAT = "A{id:07d}"
+_SAMPLE_IDS = (1, 2, 10, 11, 999_999_999)
+
+
+def account_number_format(text: str) -> str:
+    """A format for the account numbers arbot assigns (``ACCOUNT_NUMBER_FORMAT``, AR-038):
+    Python format syntax over the account's id only, e.g. ``A{id:07d}`` or ``NW-{id:06d}``."""
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+        if names != {"id"}:
+            raise ValueError("use the account id, {id}, and no other field")
+        samples = {text.format(id=n) for n in _SAMPLE_IDS}
+    except (ValueError, OverflowError) as exc:
+        raise ValidationError(
+            f"account number format {text!r} is not valid ({exc}); for example A{{id:07d}}"
+        ) from exc
+    if len(samples) < len(_SAMPLE_IDS) or any(not s.strip() or len(s) > 40 for s in samples):
+        raise ValidationError(
+            f"account number format {text!r} must give every account a different number "
+            "of 1 to 40 characters"
+        )
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class NewCustomer:
     last_name: str
@@ -94,11 +119,17 @@ def _checked(new: NewCustomer, born_before: date) -> tuple[str | None, str | Non
     return phone, email, language_tag(new.language)
 
 
-async def register_customer(db: Database, actor: Actor, new: NewCustomer) -> Account:
+async def register_customer(
+    db: Database, actor: Actor, new: NewCustomer, *, number_format: str = DEFAULT_NUMBER_FORMAT
+) -> Account:
     """Open an account with its master data; everything is checked before anything is
-    written, and it is written in one transaction (AR-001, AR-031, AR-038, AR-039)."""
+    written, and it is written in one transaction (AR-001, AR-031, AR-038, AR-039).
+
+    Without a hospital-issued ``new.number`` the number comes from ``number_format``
+    (the ``ACCOUNT_NUMBER_FORMAT`` setting), checked even when unused."""
     require(actor, Permission.MANAGE_ACCOUNTS, new.location)
     phone, email, language = _checked(new, today(db.clock))
+    number_format = account_number_format(number_format)
     async with db.transaction() as tx:
         if (
             new.mrn
@@ -122,6 +153,7 @@ async def register_customer(db: Database, actor: Actor, new: NewCustomer) -> Acc
             patient_type=new.patient_type,
             guarantor_id=new.guarantor_id,
             terms_code=new.terms_code,
+            number_format=number_format,
         )
         await tx.conn.execute(
             customer_account.update()

@@ -17,6 +17,7 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///arbot.db"
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     currency: str = "USD"
+    account_number_format: str = "A{id:07d}"
     telegram_bot_token: str = ""
     telegram_webhook_secret: str = ""
     telegram_api_base: str = "https://api.telegram.org"

@@ -25,6 +25,11 @@ from core.ledger.invariants import check_invariants
 PG_URL = os.environ.get("ARBOT_TEST_POSTGRES_URL", "")
 DATA_TABLES = (
     "audit_log",
+    "chat_link",
+    "customer_relationship",
+    "customer_note",
+    "customer_address",
+    "credit_profile",
     "customer_contact",
     "customer_status",
     "contact_consent",

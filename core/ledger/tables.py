@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from core.db.metadata import Currency, DayNumber, Minor, UtcDateTime, metadata
@@ -125,6 +126,108 @@ customer_contact = Table(
     CheckConstraint("kind IN ('phone','email','telegram','postal')", name="kind"),
     Index("ix_customer_contact_lookup", "kind", "normalized"),
     Index("ix_customer_contact_account", "account_id"),
+)
+
+# The customer profile (core.profile): credit terms, addresses, notes, who stands
+# behind an account and which chats reach it. "_to" days are the last day something
+# applies (inclusive); NULL means open-ended.
+
+credit_profile = Table(
+    "credit_profile",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, ForeignKey("customer_account.id"), nullable=False),
+    Column("credit_limit_minor", Minor),
+    Column("terms_code", String(20), ForeignKey("payment_terms.code"), nullable=False),
+    Column("risk_class", String(20)),
+    Column("effective_from", DayNumber, nullable=False),
+    Column("effective_to", DayNumber),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(120), nullable=False),
+    Column("reason", String(300), nullable=False),
+    CheckConstraint(
+        "credit_limit_minor IS NULL OR credit_limit_minor BETWEEN 0 AND 999999999999999",
+        name="credit_limit",
+    ),
+    CheckConstraint("effective_to IS NULL OR effective_to >= effective_from", name="dates"),
+    Index("ix_credit_profile_account", "account_id", "id"),
+)
+
+customer_address = Table(
+    "customer_address",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, ForeignKey("customer_account.id"), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("line1", String(200), nullable=False),
+    Column("line2", String(200)),
+    Column("city", String(100), nullable=False),
+    Column("region", String(100)),
+    Column("postal_code", String(20)),
+    Column("country", String(2), nullable=False),
+    Column("is_primary", Boolean, nullable=False, server_default="0"),
+    Column("valid_from", DayNumber, nullable=False),
+    Column("valid_to", DayNumber),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("kind IN ('home','billing','work','other')", name="kind"),
+    CheckConstraint("length(country) = 2", name="country"),
+    CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="dates"),
+    Index("ix_customer_address_account", "account_id", "kind"),
+)
+
+customer_note = Table(
+    "customer_note",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, ForeignKey("customer_account.id"), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(120), nullable=False),
+    Column("text", Text, nullable=False),
+    CheckConstraint("length(text) BETWEEN 1 AND 4000", name="text"),
+    Index("ix_customer_note_account", "account_id", "id"),
+)
+
+customer_relationship = Table(
+    "customer_relationship",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, ForeignKey("customer_account.id"), nullable=False),
+    Column("related_account_id", Integer, ForeignKey("customer_account.id"), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("effective_from", DayNumber, nullable=False),
+    Column("effective_to", DayNumber),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(120), nullable=False),
+    CheckConstraint("kind IN ('guarantor','employer','institution','insurer')", name="kind"),
+    CheckConstraint("account_id <> related_account_id", name="not_self"),
+    CheckConstraint("effective_to IS NULL OR effective_to >= effective_from", name="dates"),
+    Index("ix_customer_relationship_account", "account_id", "kind"),
+    Index("ix_customer_relationship_related", "related_account_id", "kind"),
+)
+
+chat_link = Table(
+    "chat_link",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, ForeignKey("customer_account.id"), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("linked_at", UtcDateTime, nullable=False),
+    Column("linked_by", String(120), nullable=False),
+    Column("verified_at", UtcDateTime),
+    Column("unlinked_at", UtcDateTime),
+    CheckConstraint("channel IN ('telegram','sms')", name="channel"),
+    # One active link per chat and account; the lookup by chat uses the same index.
+    Index(
+        "uq_chat_link_active",
+        "channel",
+        "address",
+        "account_id",
+        unique=True,
+        sqlite_where=text("unlinked_at IS NULL"),
+        postgresql_where=text("unlinked_at IS NULL"),
+    ),
+    Index("ix_chat_link_account", "account_id"),
 )
 
 entry_type = Table(
@@ -291,5 +394,7 @@ IMMUTABLE_TABLES = (
     "allocation",
     "item_dispute",
     "audit_log",
+    "credit_profile",
+    "customer_note",
 )
 """Tables whose rows are never updated or deleted, in any database."""
