@@ -24,6 +24,7 @@ from core.db import Database, Tx
 from core.errors import InvalidState, ValidationError
 from core.inventory import StockItem, load_stock_items, move_stock
 from core.ledger.accounts import Account, load_account
+from core.ledger.items import lock_account
 from core.ledger.model import PostedEntry
 from core.ledger.posting import post_entry, replay, revenue_code
 from core.money import Money
@@ -43,6 +44,12 @@ class ChargeLine:
     unit_price: Money | None = None
     override_reason: str | None = None
     splits: tuple[Split, ...] = ()
+
+    @property
+    def amounts(self) -> list[Money]:
+        """The money typed on the line: its price override and fixed payer shares."""
+        shares = [s.amount for s in self.splits if s.amount is not None]
+        return shares if self.unit_price is None else [self.unit_price, *shares]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +113,8 @@ async def plan_lines(
         first_payer = line.splits[0].payer_account_id if line.splits else account.id
         who = Buyer(account.id, account.financial_class, first_payer, prepaid)
         override = line.unit_price
-        if override is not None and override.currency != account.currency:
-            raise InvalidState(f"account {account.number} is kept in {account.currency}")
+        if any(m.currency != account.currency for m in line.amounts):
+            raise ValidationError(f"account {account.number} is kept in {account.currency}")
         priced = ctx.book.price(
             service_code(line.service_code),
             line.quantity,
@@ -196,9 +203,14 @@ async def consume_prepaid(
     tx: Tx, ctx: Context, account: Account, plan: InvoicePlan, entry: PostedEntry
 ) -> int:
     """Use what ``account`` holds in prepayments against its share of ``entry``."""
-    held = ctx.held.get(account.id)
     line_no = plan.payer_lines.get(account.id)
-    if not held or line_no is None:
+    if not ctx.held.get(account.id) or line_no is None:
+        return 0
+    # Another visit may have used the prepayment since this one was priced: read what is
+    # held again under the account's lock, so one prepayment is never used twice.
+    await lock_account(tx, account.id)
+    held = (await held_prepayments(tx.conn, [account.id])).get(account.id)
+    if not held:
         return 0
     wanted: dict[str, int] = defaultdict(int)
     for pl in plan.lines:

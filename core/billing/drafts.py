@@ -25,7 +25,7 @@ from core.billing.tables import charge_draft, charge_draft_line, service
 from core.clock import today
 from core.db import Database, Tx, inserted_id
 from core.errors import InvalidState, NotFound, ValidationError
-from core.ledger.accounts import load_account
+from core.ledger.accounts import Account, load_account
 from core.ledger.model import PostedEntry
 from core.money import Money
 
@@ -65,8 +65,8 @@ def _splits(text: str) -> tuple[Split, ...]:
     )
 
 
-async def _editable(tx: Tx, actor: Actor, draft_id: int) -> int:
-    """The draft's account id, once the draft is known to be open for edits by ``actor``."""
+async def _editable(tx: Tx, actor: Actor, draft_id: int) -> Account:
+    """The draft's account, once the draft is known to be open for edits by ``actor``."""
     row = (
         await tx.conn.execute(
             select(charge_draft.c.account_id, charge_draft.c.status).where(
@@ -80,12 +80,16 @@ async def _editable(tx: Tx, actor: Actor, draft_id: int) -> int:
     require(actor, Permission.POST_CHARGE, account.location)
     if row.status != "draft":
         raise InvalidState(f"draft {draft_id} is {row.status} and can no longer change")
-    await tx.conn.execute(
+    # The update locks the draft, so a finalise running at the same time either sees
+    # this change or waits and then refuses it.
+    touched = await tx.conn.execute(
         charge_draft.update()
-        .where(charge_draft.c.id == draft_id)
+        .where(charge_draft.c.id == draft_id, charge_draft.c.status == "draft")
         .values(updated_at=tx.db.clock.now())
     )
-    return int(row.account_id)
+    if touched.rowcount != 1:
+        raise InvalidState(f"draft {draft_id} was finalised or voided meanwhile")
+    return account
 
 
 async def open_draft(db: Database, actor: Actor, *, account_id: int, note: str = "") -> int:
@@ -109,7 +113,9 @@ async def open_draft(db: Database, actor: Actor, *, account_id: int, note: str =
     return draft_id
 
 
-async def _line_row(conn: AsyncConnection, line: ChargeLine, on: date) -> dict[str, object]:
+async def _line_row(
+    conn: AsyncConnection, line: ChargeLine, on: date, account: Account
+) -> dict[str, object]:
     code = service_code(line.service_code)
     if (await conn.execute(select(service.c.code).where(service.c.code == code))).first() is None:
         raise NotFound(f"there is no service {code!r} in the catalogue")
@@ -117,6 +123,8 @@ async def _line_row(conn: AsyncConnection, line: ChargeLine, on: date) -> dict[s
         raise ValidationError(f"quantity must be a whole number above zero, not {line.quantity}")
     if line.unit_price is not None and not (line.override_reason or "").strip():
         raise ValidationError(f"say why the price of {code} is overridden")
+    if any(m.currency != account.currency for m in line.amounts):
+        raise ValidationError(f"account {account.number} is kept in {account.currency}")
     return {
         "service_code": code,
         "quantity": line.quantity,
@@ -132,8 +140,8 @@ async def _line_row(conn: AsyncConnection, line: ChargeLine, on: date) -> dict[s
 async def add_draft_line(db: Database, actor: Actor, draft_id: int, line: ChargeLine) -> int:
     """Log a service on the draft; returns the draft line's id."""
     async with db.transaction() as tx:
-        await _editable(tx, actor, draft_id)
-        row = await _line_row(tx.conn, line, today(tx.db.clock))
+        account = await _editable(tx, actor, draft_id)
+        row = await _line_row(tx.conn, line, today(tx.db.clock), account)
         line_id = inserted_id(
             await tx.conn.execute(charge_draft_line.insert().values(draft_id=draft_id, **row))
         )
@@ -153,8 +161,8 @@ async def amend_draft_line(
 ) -> None:
     """Replace a logged line (another service, quantity, price with its reason ...)."""
     async with db.transaction() as tx:
-        await _editable(tx, actor, draft_id)
-        row = await _line_row(tx.conn, line, today(tx.db.clock))
+        account = await _editable(tx, actor, draft_id)
+        row = await _line_row(tx.conn, line, today(tx.db.clock), account)
         changed = await tx.conn.execute(
             charge_draft_line.update()
             .where(charge_draft_line.c.id == line_id, charge_draft_line.c.draft_id == draft_id)
@@ -235,7 +243,9 @@ async def finalise_draft(db: Database, actor: Actor, draft_id: int) -> Invoice:
                 updated_at=tx.db.clock.now(),
             )
         )
-        if done.rowcount != 1:
+        # Re-read after the update has locked the draft: lines changed since they were
+        # priced would leave a final draft that says something its invoice does not.
+        if done.rowcount != 1 or (await load_draft(tx.conn, draft_id)).lines != draft.lines:
             raise InvalidState(f"draft {draft_id} changed while it was being finalised")
         tx.audit(actor.label, "staff", "draft.finalise", f"draft {draft_id}", entry=entry.number)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Actor
@@ -24,6 +24,7 @@ from core.errors import NotFound
 from core.ledger.items import gl_balance
 from core.ledger.model import AR_CONTROL, EntryDraft, ItemTerms, Line, PostedEntry
 from core.ledger.posting import post_entry
+from core.ledger.tables import journal_entry
 from core.money import Money
 from core.services import match_credit
 from core.services.memos import receive_prepayment
@@ -93,11 +94,14 @@ async def _require_service(db: Database, code: str) -> None:
 
 async def held_prepayments(conn: AsyncConnection, account_ids: list[int]) -> dict[int, list[Held]]:
     """What each account still holds in prepayments, oldest first."""
+    # A use that was reversed gave its money back to the prepayment it came from.
+    reversal = journal_entry.alias("reversal")
     used = (
         select(
             prepayment_use.c.prepayment_entry_id.label("pid"),
             func.sum(prepayment_use.c.amount_minor).label("used"),
         )
+        .where(~exists().where(reversal.c.reverses_id == prepayment_use.c.use_entry_id))
         .group_by(prepayment_use.c.prepayment_entry_id)
         .subquery()
     )
@@ -130,6 +134,8 @@ async def held_prepayments(conn: AsyncConnection, account_ids: list[int]) -> dic
             if cut > 0:
                 found[i] = replace(found[i], remaining_minor=found[i].remaining_minor - cut)
                 spare -= cut
+        # A prepayment used up by hand holds nothing: no bundle rate may apply for it.
+        held[account_id] = [h for h in found if h.remaining_minor > 0]
     return held
 
 
