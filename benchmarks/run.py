@@ -13,8 +13,13 @@ comparison did not produce the same result (then the figures mean nothing).
 
 3. Customer search over 100,000 customers, p95 per kind of search, beside the same
    SQL in plain ``sqlite3`` (see :mod:`benchmarks.search`).
+4. Import posting rate: ``core.ledger.bulk.post_batch`` of 200,000 charges in one
+   transaction against plain ``sqlite3`` ``executemany`` of the same rows (see
+   :mod:`benchmarks.imports`; ``--imports N`` or ``ARBOT_BENCH_IMPORTS=N`` for a
+   quick run).
 
-Options: ``--only posting|atb|search``, ``--postings N``, ``--atb-runs N``, ``--show-sql``
+Options: ``--only posting|atb|search|imports``, ``--postings N``, ``--imports N``,
+``--import-rounds N``, ``--atb-runs N``, ``--show-sql``
 (core's ATB SQL, the hand-written SQL and both query plans), and
 ``--try-index "CREATE INDEX ..."`` (time core's ATB on a copy with that index too).
 """
@@ -282,9 +287,11 @@ def print_atb(a: AtbResult, try_index: str | None) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
-    parser.add_argument("--only", choices=["posting", "atb", "search"])
+    parser.add_argument("--only", choices=["posting", "atb", "search", "imports"])
     parser.add_argument("--postings", type=int, default=3000, help="timed postings per side")
     parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--imports", type=int, help="charges per import batch (200,000)")
+    parser.add_argument("--import-rounds", type=int, default=2, help="timed batches per side")
     parser.add_argument("--atb-runs", type=int, default=3, help="timed ATB runs per side")
     parser.add_argument("--show-sql", action="store_true")
     parser.add_argument("--try-index", metavar="SQL")
@@ -328,6 +335,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n[3] customer search over {CUSTOMERS:,} customers, {QUERIES} queries per kind")
         search_ok = print_search(bench_search())
 
+    imports = None
+    if args.only in (None, "imports"):
+        from benchmarks.imports import bench_imports, charges_from_env, print_imports
+
+        n = args.imports or charges_from_env()
+        print(
+            f"\n[4] import posting rate: {n:,} charges in one transaction per side,"
+            f" {args.import_rounds} interleaved rounds, each on a fresh copy"
+        )
+        imports = asyncio.run(bench_imports(n, args.import_rounds))
+        print_imports(imports)
+        ok &= not imports.differs
+
     print(
         f"\nsummary ({time.perf_counter() - started:.0f} s;"
         f" load average now {os.getloadavg()[0]:.2f}):"
@@ -350,6 +370,15 @@ def main(argv: list[str] | None = None) -> int:
         )
     if search_ok is not None:
         print(f"  customer search: p95 under 20 ms for every kind: {_verdict(search_ok)}")
+    if imports is not None:
+        from benchmarks.imports import IMPORT_TARGET
+
+        api, raw, ratio = imports.rate("api"), imports.rate("raw"), imports.ratio
+        print(
+            f"  import of {imports.n:,} charges: post_batch {api:,.0f}/s   raw sqlite3"
+            f" {raw:,.0f}/s   ratio {ratio:.3f}"
+            f" (target >= {IMPORT_TARGET}: {_verdict(ratio >= IMPORT_TARGET)})"
+        )
     if not ok:
         print("  RESULTS DIFFER between a figure and its baseline: the comparison is void")
         return 1

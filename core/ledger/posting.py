@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -34,6 +36,10 @@ from core.money import Money
 _INSERT_ENTRY = journal_entry.insert()
 _INSERT_LINE = journal_line.insert()
 _INSERT_ITEM = ar_item.insert()
+_INSERT_ITEMS = ar_item.insert().returning(ar_item.c.id, sort_by_parameter_order=True)
+
+Row = dict[str, Any]
+"""A row to INSERT, by column name."""
 
 
 class DuplicateKey(Exception):
@@ -75,60 +81,115 @@ async def revenue_code(conn: AsyncConnection, db: Database, category: str) -> st
     raise NotFound(f"no revenue account is set up for the category {category!r}")
 
 
-async def entry_kind(conn: AsyncConnection, db: Database, code: str) -> Kind:
+async def _kinds(conn: AsyncConnection, db: Database, codes: Iterable[str]) -> dict[str, Kind]:
     kinds: dict[str, Kind] = db.cache.setdefault("entry_types", {})
-    if code not in kinds:
+    if any(code not in kinds for code in codes):
         rows = await conn.execute(select(entry_type.c.code, entry_type.c.kind))
         kinds.update({r.code: Kind(r.kind) for r in rows})
+    return kinds
+
+
+async def entry_kind(conn: AsyncConnection, db: Database, code: str) -> Kind:
+    kinds = await _kinds(conn, db, [code])
     if code not in kinds:
         raise ValidationError(f"{code!r} is not a defined entry type")
     return kinds[code]
+
+
+async def _currencies(
+    conn: AsyncConnection, db: Database, account_ids: set[int]
+) -> dict[int, str]:
+    """Currency of each account that exists; an account's currency never changes (cached)."""
+    known: dict[int, str] = db.cache.setdefault("account_currency", {})
+    missing = sorted(account_ids - known.keys())
+    # In chunks: SQLite and asyncpg both cap the parameters of one statement.
+    for start in range(0, len(missing), 500):
+        rows = await conn.execute(
+            select(customer_account.c.id, customer_account.c.currency).where(
+                customer_account.c.id.in_(missing[start : start + 500])
+            )
+        )
+        known.update({r.id: r.currency for r in rows})
+    return known
 
 
 async def account_currencies(
     conn: AsyncConnection, db: Database, account_ids: Iterable[int]
 ) -> dict[int, str]:
     """Currency of each account; an account's currency never changes, so it is cached."""
-    known: dict[int, str] = db.cache.setdefault("account_currency", {})
     wanted = set(account_ids)
-    missing = wanted - known.keys()
-    if missing:
-        rows = await conn.execute(
-            select(customer_account.c.id, customer_account.c.currency).where(
-                customer_account.c.id.in_(missing)
-            )
-        )
-        known.update({r.id: r.currency for r in rows})
-        unknown = missing - known.keys()
-        if unknown:
-            raise NotFound(f"there is no customer account with id {min(unknown)}")
+    known = await _currencies(conn, db, wanted)
+    unknown = wanted - known.keys()
+    if unknown:
+        raise NotFound(f"there is no customer account with id {min(unknown)}")
     return {i: known[i] for i in wanted}
 
 
-async def _validate(tx: Tx, draft: EntryDraft) -> tuple[Kind, dict[str, GlAccount]]:
-    conn, db = tx.conn, tx.db
-    kind = await entry_kind(conn, db, draft.entry_type)
-    chart = await _chart(conn, db, [ln.gl for ln in draft.lines])
-    for line in draft.lines:
-        if line.gl not in chart:
-            raise NotFound(f"there is no GL account {line.gl} in the chart of accounts")
-    accounts = await account_currencies(
-        conn, db, [ln.account_id for ln in draft.lines if ln.account_id is not None]
+async def _reasons(conn: AsyncConnection, db: Database, codes: Iterable[str]) -> set[str]:
+    known: set[str] = db.cache.setdefault("reason_codes", set())
+    if any(code not in known for code in codes):
+        known.update(r.code for r in await conn.execute(select(reason_code.c.code)))
+    return known
+
+
+@dataclass(frozen=True, slots=True)
+class Refs:
+    """What drafts are checked against, read once for any number of drafts: entry types,
+    the chart, reason codes, and the currency of each customer account they name."""
+
+    kinds: dict[str, Kind]
+    chart: dict[str, GlAccount]
+    reasons: set[str]
+    currencies: dict[int, str]
+
+
+async def load_refs(conn: AsyncConnection, db: Database, drafts: Iterable[EntryDraft]) -> Refs:
+    """Everything :func:`check_draft` needs for ``drafts``; a query only for what the
+    database's cache does not hold yet."""
+    types, codes, reasons, accounts = set(), set(), set(), set()
+    for draft in drafts:
+        types.add(draft.entry_type)
+        if draft.reason_code is not None:
+            reasons.add(draft.reason_code)
+        for line in draft.lines:
+            codes.add(line.gl)
+            if line.account_id is not None:
+                accounts.add(line.account_id)
+    return Refs(
+        kinds=await _kinds(conn, db, types),
+        chart=await _chart(conn, db, codes),
+        reasons=await _reasons(conn, db, reasons),
+        currencies=await _currencies(conn, db, accounts),
     )
+
+
+def check_draft(draft: EntryDraft, refs: Refs) -> Kind:
+    """Refuse a draft that names something undefined or mixes currencies; its kind."""
+    kind = refs.kinds.get(draft.entry_type)
+    if kind is None:
+        raise ValidationError(f"{draft.entry_type!r} is not a defined entry type")
     for line in draft.lines:
-        if line.account_id is not None and accounts[line.account_id] != line.amount.currency:
+        if line.gl not in refs.chart:
+            raise NotFound(f"there is no GL account {line.gl} in the chart of accounts")
+    for line in draft.lines:
+        if line.account_id is None:
+            continue
+        currency = refs.currencies.get(line.account_id)
+        if currency is None:
+            raise NotFound(f"there is no customer account with id {line.account_id}")
+        if currency != line.amount.currency:
             raise ValidationError(
-                f"account {line.account_id} is kept in {accounts[line.account_id]}, "
-                f"not {line.amount.currency}"
+                f"account {line.account_id} is kept in {currency}, not {line.amount.currency}"
             )
-    if draft.reason_code is not None:
-        known = db.cache.setdefault("reason_codes", set())
-        if draft.reason_code not in known:
-            rows = await conn.execute(select(reason_code.c.code))
-            known.update(r.code for r in rows)
-        if draft.reason_code not in known:
-            raise ValidationError(f"{draft.reason_code!r} is not a defined reason code")
-    return kind, chart
+    if draft.reason_code is not None and draft.reason_code not in refs.reasons:
+        raise ValidationError(f"{draft.reason_code!r} is not a defined reason code")
+    for line in draft.lines:
+        if line.gl == AR_CONTROL:
+            bill = line.item.bill_date or draft.effective_date
+            due = line.item.due_date or bill
+            if due < bill:
+                raise ValidationError(f"the due date {due} is before the bill date {bill}")
+    return kind
 
 
 def _translate(exc: DBAPIError, draft: EntryDraft) -> Exception:
@@ -136,58 +197,87 @@ def _translate(exc: DBAPIError, draft: EntryDraft) -> Exception:
     if "idempotency_key" in message:
         return DuplicateKey(draft.idempotency_key)
     if "period_closed" in message:
-        return PeriodClosed(
-            f"{draft.effective_date.isoformat()} falls in a closed fiscal period; "
-            "post a correction dated in an open period instead"
-        )
+        return closed_period(draft)
     if "reverses_id" in message:
         return ValidationError(f"entry {draft.reverses_id} has already been reversed")
     return exc
 
 
-async def post_entry(tx: Tx, draft: EntryDraft) -> PostedEntry:
-    """Write ``draft`` inside ``tx``; raises :class:`DuplicateKey` if its key was used."""
-    kind, chart = await _validate(tx, draft)
-    now = tx.db.clock.now()
-    try:
-        entry_id = inserted_id(
-            await tx.conn.execute(
-                _INSERT_ENTRY,
-                {
-                    "idempotency_key": draft.idempotency_key,
-                    "fingerprint": draft.fingerprint(),
-                    "entry_type": draft.entry_type,
-                    "kind": kind.value,
-                    "reason_code": draft.reason_code,
-                    "effective_day": draft.effective_date,
-                    "posted_at": now,
-                    "actor": draft.actor,
-                    "source": draft.source,
-                    "memo": draft.memo,
-                    "reference": draft.reference,
-                    "reverses_id": draft.reverses_id,
-                    "line_count": len(draft.lines),
-                },
-            )
-        )
-    except (IntegrityError, DBAPIError) as exc:
-        raise _translate(exc, draft) from exc
-    await tx.conn.execute(
-        _INSERT_LINE,
-        [
+def closed_period(draft: EntryDraft) -> PeriodClosed:
+    return PeriodClosed(
+        f"{draft.effective_date.isoformat()} falls in a closed fiscal period; "
+        "post a correction dated in an open period instead"
+    )
+
+
+def entry_row(draft: EntryDraft, kind: Kind, fingerprint: str, now: datetime) -> Row:
+    """The ``journal_entry`` row of a checked draft."""
+    return {
+        "idempotency_key": draft.idempotency_key,
+        "fingerprint": fingerprint,
+        "entry_type": draft.entry_type,
+        "kind": kind.value,
+        "reason_code": draft.reason_code,
+        "effective_day": draft.effective_date,
+        "posted_at": now,
+        "actor": draft.actor,
+        "source": draft.source,
+        "memo": draft.memo,
+        "reference": draft.reference,
+        "reverses_id": draft.reverses_id,
+        "line_count": len(draft.lines),
+    }
+
+
+def line_rows(draft: EntryDraft, entry_id: int, chart: dict[str, GlAccount]) -> list[Row]:
+    """The ``journal_line`` rows of a checked draft, numbered from 1."""
+    return [
+        {
+            "entry_id": entry_id,
+            "line_no": line_no,
+            "gl_account_id": chart[ln.gl].id,
+            "customer_account_id": ln.account_id,
+            "currency": ln.amount.currency,
+            "amount_minor": ln.amount.minor,
+        }
+        for line_no, ln in enumerate(draft.lines, start=1)
+    ]
+
+
+def item_rows(draft: EntryDraft, entry_id: int) -> list[Row]:
+    """One ``ar_item`` row per line on the control account of a checked draft."""
+    day = draft.effective_date
+    rows: list[Row] = []
+    for line_no, line in enumerate(draft.lines, start=1):
+        if line.gl != AR_CONTROL:
+            continue
+        terms = line.item
+        bill = terms.bill_date or day
+        rows.append(
             {
                 "entry_id": entry_id,
                 "line_no": line_no,
-                "gl_account_id": chart[ln.gl].id,
-                "customer_account_id": ln.account_id,
-                "currency": ln.amount.currency,
-                "amount_minor": ln.amount.minor,
+                "account_id": line.account_id,
+                "currency": line.amount.currency,
+                "amount_minor": line.amount.minor,
+                "effective_day": day,
+                "service_day": terms.service_date or day,
+                "bill_day": bill,
+                "due_day": terms.due_date or bill,
+                "doctor": terms.doctor,
+                "payer": terms.payer,
+                "ref_item_id": terms.ref_item_id,
+                "description": terms.description[:200],
             }
-            for line_no, ln in enumerate(draft.lines, start=1)
-        ],
-    )
-    item_ids = await _insert_items(tx, draft, entry_id)
-    posted = PostedEntry(
+        )
+    return rows
+
+
+def posted_entry(
+    draft: EntryDraft, entry_id: int, kind: Kind, now: datetime, item_ids: dict[int, int]
+) -> PostedEntry:
+    """What a caller gets back for a draft written as ``entry_id``."""
+    return PostedEntry(
         id=entry_id,
         idempotency_key=draft.idempotency_key,
         entry_type=draft.entry_type,
@@ -205,6 +295,22 @@ async def post_entry(tx: Tx, draft: EntryDraft) -> PostedEntry:
             for line_no, ln in enumerate(draft.lines, start=1)
         ),
     )
+
+
+async def post_entry(tx: Tx, draft: EntryDraft) -> PostedEntry:
+    """Write ``draft`` inside ``tx``; raises :class:`DuplicateKey` if its key was used."""
+    refs = await load_refs(tx.conn, tx.db, (draft,))
+    kind = check_draft(draft, refs)
+    now = tx.db.clock.now()
+    try:
+        entry_id = inserted_id(
+            await tx.conn.execute(_INSERT_ENTRY, entry_row(draft, kind, draft.fingerprint(), now))
+        )
+    except (IntegrityError, DBAPIError) as exc:
+        raise _translate(exc, draft) from exc
+    await tx.conn.execute(_INSERT_LINE, line_rows(draft, entry_id, refs.chart))
+    item_ids = await _insert_items(tx, item_rows(draft, entry_id))
+    posted = posted_entry(draft, entry_id, kind, now, item_ids)
     tx.audit(
         draft.actor,
         draft.source,
@@ -220,45 +326,15 @@ async def post_entry(tx: Tx, draft: EntryDraft) -> PostedEntry:
     return posted
 
 
-async def _insert_items(tx: Tx, draft: EntryDraft, entry_id: int) -> dict[int, int]:
-    """One A/R item per line on the control account; returns line number -> item id."""
-    day = draft.effective_date
-    rows: list[dict[str, object]] = []
-    numbers: list[int] = []
-    for line_no, line in enumerate(draft.lines, start=1):
-        if line.gl != AR_CONTROL:
-            continue
-        terms = line.item
-        bill = terms.bill_date or day
-        due = terms.due_date or bill
-        if due < bill:
-            raise ValidationError(f"the due date {due} is before the bill date {bill}")
-        rows.append(
-            {
-                "entry_id": entry_id,
-                "line_no": line_no,
-                "account_id": line.account_id,
-                "currency": line.amount.currency,
-                "amount_minor": line.amount.minor,
-                "effective_day": day,
-                "service_day": terms.service_date or day,
-                "bill_day": bill,
-                "due_day": due,
-                "doctor": terms.doctor,
-                "payer": terms.payer,
-                "ref_item_id": terms.ref_item_id,
-                "description": terms.description[:200],
-            }
-        )
-        numbers.append(line_no)
+async def _insert_items(tx: Tx, rows: list[Row]) -> dict[int, int]:
+    """Write one entry's A/R items; returns line number -> item id."""
     # One item (a charge, a payment) is the common case: a plain INSERT, no RETURNING.
     if len(rows) == 1:
-        return {numbers[0]: inserted_id(await tx.conn.execute(_INSERT_ITEM, rows[0]))}
+        return {rows[0]["line_no"]: inserted_id(await tx.conn.execute(_INSERT_ITEM, rows[0]))}
     if not rows:
         return {}
-    returning = ar_item.insert().returning(ar_item.c.id, sort_by_parameter_order=True)
-    ids = (await tx.conn.execute(returning, rows)).scalars().all()
-    return dict(zip(numbers, ids, strict=True))
+    ids = (await tx.conn.execute(_INSERT_ITEMS, rows)).scalars().all()
+    return {row["line_no"]: item_id for row, item_id in zip(rows, ids, strict=True)}
 
 
 async def load_entry(
