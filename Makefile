@@ -17,7 +17,11 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/arbot db upgrade
-	$(BIN)/arbot demo load
+	$(BIN)/arbot demo files --out demo-clinic
+	$(BIN)/arbot import services demo-clinic/services.csv
+	$(BIN)/arbot import patients demo-clinic/patients.csv
+	$(BIN)/arbot import charges demo-clinic/charges.csv
+	$(BIN)/arbot import payments demo-clinic/payments.csv $$(cat demo-clinic/payments.control)
 	$(BIN)/arbot report atb
 	$(BIN)/arbot serve
 
@@ -38,4 +42,4 @@ bench: install
 	$(BIN)/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) arbot.db arbot.db-wal arbot.db-shm *.egg-info
+	rm -rf $(VENV) arbot.db arbot.db-wal arbot.db-shm *.egg-info demo-clinic

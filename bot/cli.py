@@ -6,7 +6,10 @@ arbot report atb [--as-of DATE] [--basis service|bill|due] [--buckets 30,60,...]
                  [--over DAYS] [--sort balance|name] [--disputed-current]
                  [--currency USD] [--format text|csv|json]
 arbot audit verify
+arbot import patients|services|charges|payments FILE.csv
+             [--control-rows N] [--control-amount AMOUNT] [--rejects PATH] [--format text|json]
 arbot demo load [--patients N] [--seed N]
+arbot demo files [--out DIR] [--patients N] [--seed N]
 arbot serve
 arbot scheduler
 """
@@ -19,7 +22,9 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
+from pathlib import Path
 
+from bot import importer
 from core.clock import SystemClock, today
 from core.db import Database
 from core.errors import ArbotError
@@ -56,10 +61,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     audit.add_parser("verify", help="check the hash chain and the ledger's invariants")
 
+    importer.add_parser(sub)
+
     demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="action", required=True)
     load = demo.add_parser("load", help="load a demo clinic")
     load.add_argument("--patients", type=int, default=300)
     load.add_argument("--seed", type=int, default=7)
+    files = demo.add_parser("files", help="write the demo clinic's CSV files for arbot import")
+    files.add_argument("--out", type=Path, default=Path("demo-clinic"))
+    files.add_argument("--patients", type=int, default=300)
+    files.add_argument("--seed", type=int, default=7)
 
     sub.add_parser("serve", help="run the web service (webhooks, /healthz)")
     sub.add_parser("scheduler", help="run the scheduler process")
@@ -138,6 +149,18 @@ async def _demo_load(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _demo_files(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.demo import write_demo_files
+
+    files = write_demo_files(args.out, patients=args.patients, seed=args.seed)
+    print(
+        f"demo clinic files in {files.folder}: {files.patients} patients, "
+        f"{files.charges} charges, {files.payments} payments "
+        f"(payment control totals in {files.folder / 'payments.control'})"
+    )
+    return 0
+
+
 async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
@@ -175,7 +198,9 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("db", "upgrade"): _db_upgrade,
     ("report", "atb"): _report_atb,
     ("audit", "verify"): _audit_verify,
+    ("import", None): importer.run_import,
     ("demo", "load"): _demo_load,
+    ("demo", "files"): _demo_files,
     ("serve", None): _serve,
     ("scheduler", None): _scheduler,
 }

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Actor, Permission, require
 from core.clock import today
-from core.db import Database
+from core.db import Database, Tx
 from core.errors import InvalidState, ValidationError
 from core.ledger.accounts import Account, create_account, load_account
 from core.ledger.tables import (
@@ -107,7 +107,9 @@ class NewCustomer:
     terms_code: str = "NET30"
 
 
-def _checked(new: NewCustomer, born_before: date) -> tuple[str | None, str | None, str]:
+def check_customer(new: NewCustomer, born_before: date) -> tuple[str | None, str | None, str]:
+    """Refuse a customer whose master data cannot be right; returns the phone, e-mail
+    and language in their normal forms."""
     if not new.last_name.strip():
         raise ValidationError("a customer needs a last name")
     if new.date_of_birth is not None and not date(1900, 1, 1) <= new.date_of_birth <= born_before:
@@ -128,73 +130,87 @@ async def register_customer(
     Without a hospital-issued ``new.number`` the number comes from ``number_format``
     (the ``ACCOUNT_NUMBER_FORMAT`` setting), checked even when unused."""
     require(actor, Permission.MANAGE_ACCOUNTS, new.location)
-    phone, email, language = _checked(new, today(db.clock))
-    number_format = account_number_format(number_format)
+    check_customer(new, today(db.clock))
     async with db.transaction() as tx:
-        if (
-            new.mrn
-            and (
-                await tx.conn.execute(
-                    select(customer_account.c.id).where(customer_account.c.mrn == new.mrn)
-                )
-            ).first()
-        ):
-            raise ValidationError(f"medical record number {new.mrn} is already on another account")
-        account = await create_account(
-            tx,
-            name=f"{new.first_name.strip()} {new.last_name.strip()}".strip(),
-            currency=new.currency,
-            actor=actor.label,
-            source="staff",
-            number=new.number,
-            customer_type=new.customer_type,
-            financial_class=new.financial_class,
-            location=new.location,
-            patient_type=new.patient_type,
-            guarantor_id=new.guarantor_id,
-            terms_code=new.terms_code,
-            number_format=number_format,
-        )
-        await tx.conn.execute(
-            customer_account.update()
-            .where(customer_account.c.id == account.id)
-            .values(
-                mrn=new.mrn,
-                last_name=new.last_name.strip(),
-                first_name=new.first_name.strip(),
-                name_key=name_key(new.last_name),
-                date_of_birth=new.date_of_birth,
-                language=language,
-            )
-        )
-        contacts = [
-            (kind, value, norm)
-            for kind, value, norm in (("phone", new.phone, phone), ("email", new.email, email))
-            if norm
-        ]
-        if contacts:
+        return await register_in(tx, actor, new, number_format=number_format)
+
+
+async def register_in(
+    tx: Tx,
+    actor: Actor,
+    new: NewCustomer,
+    *,
+    number_format: str = DEFAULT_NUMBER_FORMAT,
+    source: str = "staff",
+) -> Account:
+    """:func:`register_customer` inside a transaction the caller holds (an import)."""
+    require(actor, Permission.MANAGE_ACCOUNTS, new.location)
+    phone, email, language = check_customer(new, today(tx.db.clock))
+    number_format = account_number_format(number_format)
+    if (
+        new.mrn
+        and (
             await tx.conn.execute(
-                customer_contact.insert(),
-                [
-                    {
-                        "account_id": account.id,
-                        "kind": kind,
-                        "value": value,
-                        "normalized": norm,
-                        "is_primary": True,
-                        "created_at": tx.db.clock.now(),
-                    }
-                    for kind, value, norm in contacts
-                ],
+                select(customer_account.c.id).where(customer_account.c.mrn == new.mrn)
             )
-        tx.audit(
-            actor.label,
-            "staff",
-            "customer.register",
-            f"account {account.number}",
+        ).first()
+    ):
+        raise ValidationError(f"medical record number {new.mrn} is already on another account")
+    account = await create_account(
+        tx,
+        name=f"{new.first_name.strip()} {new.last_name.strip()}".strip(),
+        currency=new.currency,
+        actor=actor.label,
+        source=source,
+        number=new.number,
+        customer_type=new.customer_type,
+        financial_class=new.financial_class,
+        location=new.location,
+        patient_type=new.patient_type,
+        guarantor_id=new.guarantor_id,
+        terms_code=new.terms_code,
+        number_format=number_format,
+    )
+    await tx.conn.execute(
+        customer_account.update()
+        .where(customer_account.c.id == account.id)
+        .values(
             mrn=new.mrn,
-            contacts=[kind for kind, _, _ in contacts],
+            last_name=new.last_name.strip(),
+            first_name=new.first_name.strip(),
+            name_key=name_key(new.last_name),
+            date_of_birth=new.date_of_birth,
+            language=language,
         )
+    )
+    contacts = [
+        (kind, value, norm)
+        for kind, value, norm in (("phone", new.phone, phone), ("email", new.email, email))
+        if norm
+    ]
+    if contacts:
+        await tx.conn.execute(
+            customer_contact.insert(),
+            [
+                {
+                    "account_id": account.id,
+                    "kind": kind,
+                    "value": value,
+                    "normalized": norm,
+                    "is_primary": True,
+                    "created_at": tx.db.clock.now(),
+                }
+                for kind, value, norm in contacts
+            ],
+        )
+    tx.audit(
+        actor.label,
+        source,
+        "customer.register",
+        f"account {account.number}",
+        mrn=new.mrn,
+        contacts=[kind for kind, _, _ in contacts],
+    )
     return account
 
 

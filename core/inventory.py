@@ -13,7 +13,7 @@ from it.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -165,6 +165,63 @@ async def move_stock(
             ],
         )
     return moves
+
+
+async def on_hand_many(
+    conn: AsyncConnection, item_codes: Iterable[str]
+) -> dict[tuple[str, str], int]:
+    """Stock on hand of ``item_codes`` at every store: (item, store) -> quantity."""
+    rows = await conn.execute(
+        select(stock_level).where(stock_level.c.item_code.in_(sorted(set(item_codes))))
+    )
+    return {(r.item_code, r.location): r.quantity for r in rows}
+
+
+async def move_stock_many(
+    tx: Tx,
+    items: dict[str, StockItem],
+    moves: Sequence[tuple[int, str, str, int]],
+    *,
+    reason: str,
+    actor: str,
+) -> list[Movement]:
+    """Many movements at once, each ``(entry id, item, store, delta)`` logged against its
+    own entry: one UPDATE per item and store, one INSERT for the log (imports)."""
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    for _, code, store, delta in moves:
+        totals[(code, store)] += delta
+    running: dict[tuple[str, str], int] = {}
+    for (code, store), delta in sorted(totals.items()):
+        if delta:
+            after = await _change_level(tx, code, store, delta)
+            running[(code, store)] = after - delta
+    now = tx.db.clock.now()
+    rows: list[dict[str, object]] = []
+    logged: list[Movement] = []
+    for entry_id, code, store, delta in moves:
+        if delta == 0:
+            continue
+        level = running[(code, store)] = running[(code, store)] + delta
+        flagged = delta < 0 and level < 0
+        if flagged and items[code].negative_policy == "refuse":
+            raise InvalidState(f"{code} at {store} would go below zero ({level})")
+        logged.append(Movement(code, store, delta, level, flagged))
+        rows.append(
+            {
+                "item_code": code,
+                "location": store,
+                "delta": delta,
+                "balance_after": level,
+                "reason": reason,
+                "entry_id": entry_id,
+                "flagged": flagged,
+                "at": now,
+                "actor": actor,
+            }
+        )
+    if rows:
+        await tx.conn.execute(stock_movement.insert(), rows)
+    return logged
 
 
 async def _change_level(tx: Tx, code: str, store: str, delta: int) -> int:

@@ -7,7 +7,9 @@ table; the ledger needs only who the account is, its currency and where it is ke
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -67,6 +69,11 @@ async def load_account(
     row = (await conn.execute(query)).mappings().first()
     if row is None:
         raise NotFound(f"there is no account {number if account_id is None else account_id}")
+    return account_from_row(row)
+
+
+def account_from_row(row: Mapping[Any, Any]) -> Account:
+    """An :class:`Account` from a ``customer_account`` row joined with its terms' net days."""
     return Account(
         id=row["id"],
         number=row["number"],

@@ -57,6 +57,35 @@ class PaymentResult:
         return received - self.applied
 
 
+def payment_draft(
+    account_id: int,
+    amount: Money,
+    received_on: date,
+    key: str,
+    method: str,
+    actor: str,
+    source: str,
+    *,
+    reference: str | None = None,
+    destination: str = "1000",
+    entry_type: str = "PAYMENT",
+) -> EntryDraft:
+    """The entry of a receipt: debit cash, credit the account (an unapplied credit)."""
+    return EntryDraft(
+        entry_type=entry_type,
+        effective_date=received_on,
+        idempotency_key=key,
+        actor=actor,
+        source=source,
+        memo=method,
+        reference=reference,
+        lines=(
+            Line(destination, amount),
+            Line(AR_CONTROL, -amount, account_id, ItemTerms(description=method)),
+        ),
+    )
+
+
 async def record_payment(
     db: Database,
     actor: Actor,
@@ -76,18 +105,17 @@ async def record_payment(
     """Post a receipt and apply it by ``rules``; what no rule places stays unapplied."""
     require_positive(amount, "payment")
     await account_for(db, actor, account_id, Permission.RECORD_PAYMENT)
-    draft = EntryDraft(
-        entry_type=entry_type,
-        effective_date=received_on,
-        idempotency_key=key,
-        actor=actor.label,
-        source=source,
-        memo=method,
+    draft = payment_draft(
+        account_id,
+        amount,
+        received_on,
+        key,
+        method,
+        actor.label,
+        source,
         reference=reference,
-        lines=(
-            Line(destination, amount),
-            Line(AR_CONTROL, -amount, account_id, ItemTerms(description=method)),
-        ),
+        destination=destination,
+        entry_type=entry_type,
     )
 
     async def work(tx: Tx) -> PaymentResult:

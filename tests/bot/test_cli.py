@@ -212,7 +212,7 @@ def test_audit_verify_on_a_clean_database(arbot: Callable[..., Run]) -> None:
     assert result.code == 0
     lines = result.out.splitlines()
     assert lines[0].startswith("audit trail intact: ") and lines[0].endswith(" records")
-    assert int(lines[0].split()[3]) > 100
+    assert int(lines[0].split()[3]) > 20  # an account opened per patient, a record per batch
     assert lines[1] == "ledger invariants hold: every entry balances, subledger = control"
 
 

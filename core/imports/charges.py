@@ -1,0 +1,261 @@
+"""Importing charges: each row is one service on one account, posted as its own
+invoice with the same pricing, stock and prepayment rules as a charge staff enter
+(:mod:`core.billing.charges`), through the ledger's bulk path.
+
+The row's ``external_id`` is its idempotency key (``import/charge/<external_id>``): a
+row already imported is counted as such and not looked at again, so the rerun of a
+file after a crash, or of a file sent twice, posts only what is new.
+
+The batch's control amount is the list value of its rows: quantity times the row's
+``unit_price`` where it has one, else the catalogue (or location) price on the
+service date, before pricing rules: a figure the sending system can compute too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from core.auth import Actor, Permission, require
+from core.billing.catalogue import service_code
+from core.billing.charges import Context, consume_prepaid
+from core.billing.invoice import InvoicePlan, PlannedLine, plan_invoice
+from core.billing.prepaid import held_prepayments
+from core.billing.pricing import Buyer, load_price_book
+from core.billing.tables import charge_line
+from core.clock import today
+from core.customers import CLOSED_TO_CHARGES
+from core.db import Database, Tx
+from core.errors import ArbotError
+from core.imports import (
+    BatchRefused,
+    Control,
+    Reject,
+    Report,
+    Row,
+    RowError,
+    check_control,
+    check_header,
+    day,
+    duplicate_keys,
+    money,
+    required,
+    whole,
+)
+from core.imports.lookup import (
+    accounts_by_number,
+    closed_periods,
+    in_closed_period,
+    statuses,
+)
+from core.inventory import StockItem, load_stock_items, move_stock_many, on_hand_many
+from core.ledger.accounts import Account
+from core.ledger.bulk import existing_keys, post_batch
+from core.ledger.posting import revenue_code
+from core.money import Money
+
+REQUIRED = ("external_id", "account_number", "service_code", "quantity", "service_date")
+OPTIONAL = ("doctor", "location", "unit_price")
+IMPORTED_PRICE = "price from the billing system"
+
+
+def charge_key(external_id: str) -> str:
+    return f"import/charge/{external_id}"
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What validation found: the plans to post, in row order."""
+
+    plans: list[InvoicePlan]
+    accounts: dict[int, Account]
+    ctx: Context
+    list_value: dict[str, int]
+
+
+async def import_charges(
+    db: Database,
+    actor: Actor,
+    header: Sequence[str],
+    rows: Sequence[Row],
+    *,
+    control: Control | None = None,
+    label: str = "charges",
+) -> Report:
+    """Validate every row, check the control totals, then post the valid rows in one
+    transaction; returns what was written, what was in already, what was rejected."""
+    require(actor, Permission.POST_CHARGE)
+    check_header("charges", header, REQUIRED, OPTIONAL)
+    report = Report("charges", rows=len(rows))
+    batch = await _validate(db, actor, duplicate_keys(rows, "external_id", report), report)
+    currencies = sorted(batch.list_value) or ["USD"]
+    if control is not None and control.amount is not None and len(currencies) > 1:
+        raise BatchRefused(f"a control amount needs one currency, not {currencies}", report)
+    report.amount = Money(batch.list_value.get(currencies[0], 0), currencies[0])
+    check_control(report, control, report.amount)
+    if batch.plans:
+        async with db.transaction() as tx:
+            report.written = await _post(tx, actor, batch, label)
+            tx.audit(
+                actor.label,
+                "import",
+                "import.charges",
+                f"batch {label}",
+                rows=report.rows,
+                written=report.written,
+                already=report.already,
+                rejected=len(report.rejects),
+                amount=str(report.amount),
+            )
+    report.rejects.sort(key=lambda r: r.row)
+    return report
+
+
+async def _validate(db: Database, actor: Actor, rows: Sequence[Row], report: Report) -> _Batch:
+    async with db.read() as conn:
+        done = await existing_keys(conn, [charge_key(r.get("external_id")) for r in rows])
+        accounts = await accounts_by_number(conn, {r.get("account_number") for r in rows})
+        status = await statuses(conn, [a.id for a in accounts.values()])
+        book = await load_price_book(
+            conn, {service_code(r.get("service_code")) for r in rows if _is_code(r)}
+        )
+        stock = await load_stock_items(
+            conn, [s.stock_item for s in book.services.values() if s.stock_item]
+        )
+        held = await held_prepayments(conn, [a.id for a in accounts.values()])
+        categories = {s.category for s in book.services.values()}
+        revenue = {c: await revenue_code(conn, db, c) for c in categories}
+        levels = await on_hand_many(conn, stock.keys())
+        closed = await closed_periods(conn)
+    ctx = Context(book, stock, {a.id: a for a in accounts.values()}, held)
+    batch = _Batch([], ctx.payers, ctx, defaultdict(int))
+    check = _Checks(accounts, ctx, revenue, today(db.clock), batch)
+    for row in rows:
+        external_id = row.get("external_id")
+        if charge_key(external_id) in done:
+            report.already += 1
+            with contextlib.suppress(ArbotError):
+                check.line(row)  # counted for the control totals only
+            continue
+        try:
+            account, line = check.line(row)
+            require(actor, Permission.POST_CHARGE, account.location)
+            if status.get(account.id) in CLOSED_TO_CHARGES:
+                raise RowError(
+                    f"account {account.number} is {status[account.id].replace('_', ' ')}: "
+                    "charges are refused until it is reactivated (AR-052)"
+                )
+            if in_closed_period(line.service_date, closed):
+                raise RowError(f"service_date {line.service_date} falls in a closed period")
+            _take_stock(line, stock, levels)
+            plan = plan_invoice(
+                account,
+                ctx.payers,
+                [line],
+                stock,
+                bill_date=line.service_date,
+                key=charge_key(external_id),
+                actor=actor.label,
+                source="import",
+                reference=external_id,
+            )
+        except ArbotError as exc:
+            report.rejects.append(Reject(row.number, external_id, str(exc)))
+            continue
+        batch.plans.append(plan)
+    return batch
+
+
+def _is_code(row: Row) -> bool:
+    try:
+        service_code(row.get("service_code"))
+    except ArbotError:
+        return False
+    return True
+
+
+@dataclass(slots=True)
+class _Checks:
+    accounts: dict[str, Account]
+    ctx: Context
+    revenue: dict[str, str]
+    today: date
+    batch: _Batch
+
+    def line(self, row: Row) -> tuple[Account, PlannedLine]:
+        """Price one row; counts its list value for the control totals on the way."""
+        if len(required(row, "external_id")) > 150:
+            raise RowError("external_id is longer than 150 characters")
+        number = required(row, "account_number")
+        account = self.accounts.get(number)
+        if account is None:
+            raise RowError(f"there is no account {number}")
+        code = service_code(required(row, "service_code"))
+        quantity = whole(row, "quantity")
+        served = day(row, "service_date")
+        assert served is not None
+        if served > self.today:
+            raise RowError(f"service_date {served} is in the future")
+        location = row.get("location") or account.location
+        book = self.ctx.book
+        svc = book.service(code)
+        override = money(row, "unit_price", account.currency) if row.get("unit_price") else None
+        unit = override.minor if override else book.list_price(svc, location, served)
+        self.batch.list_value[svc.currency] += unit * quantity
+        held = self.ctx.held.get(account.id, ())
+        prepaid = frozenset(h.service_code for h in held if h.service_code)
+        priced = book.price(
+            code,
+            quantity,
+            who=Buyer(account.id, account.financial_class, account.id, prepaid),
+            on=served,
+            location=location,
+            override_minor=override.minor if override else None,
+            override_reason=IMPORTED_PRICE if override else None,
+        )
+        gl = svc.revenue_gl or self.revenue[svc.category]
+        doctor = row.get("doctor")[:60] or None
+        shares = {account.id: priced.amount_minor}
+        return account, PlannedLine(priced, served, doctor, location, gl, shares)
+
+
+def _take_stock(
+    line: PlannedLine, stock: dict[str, StockItem], levels: dict[tuple[str, str], int]
+) -> None:
+    code = line.priced.service.stock_item
+    if code is None:
+        return
+    item = stock[code]
+    store = item.store(line.location)
+    left = levels.get((code, store), 0) - line.priced.quantity
+    if left < 0 and item.negative_policy == "refuse":
+        raise RowError(
+            f"only {levels.get((code, store), 0)} {item.unit} of {code} left at {store}; "
+            f"{line.priced.quantity} needed"
+        )
+    levels[(code, store)] = left
+
+
+async def _post(tx: Tx, actor: Actor, batch: _Batch, label: str) -> int:
+    posted = await post_batch(tx, [p.draft for p in batch.plans], label=label)
+    by_key = {e.idempotency_key: e for e in posted.entries}
+    details: list[dict[str, object]] = []
+    moves: list[tuple[int, str, str, int]] = []
+    for plan in batch.plans:
+        entry = by_key.get(plan.draft.idempotency_key)
+        if entry is None:  # another run posted it since validation
+            continue
+        lines, _ = plan.detail_rows(entry.id)
+        details.extend(lines)
+        moves.extend((entry.id, code, store, d) for (code, store), d in plan.stock.items())
+        account_id = next(iter(plan.lines[0].shares))
+        if batch.ctx.held.get(account_id):
+            await consume_prepaid(tx, batch.ctx, batch.accounts[account_id], plan, entry)
+    if details:
+        await tx.conn.execute(charge_line.insert(), details)
+    if moves:
+        await move_stock_many(tx, batch.ctx.stock, moves, reason="charge", actor=actor.label)
+    return len(posted.entries)
