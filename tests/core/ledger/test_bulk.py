@@ -4,6 +4,7 @@ key, all or nothing, with one audit record for the batch that commits to every e
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from dataclasses import replace
 from datetime import date
@@ -349,6 +350,15 @@ async def test_a_batch_needs_a_label_that_fits_the_audit_record(db: Database) ->
     for label in ("", "x" * 101):
         with pytest.raises(ValidationError, match="label of 1-100 characters"):
             await run(db, [charge(account.id, 1)], label=label)
+
+
+async def test_the_garbage_collector_is_back_on_after_a_batch(db: Database) -> None:
+    account = await open_account(db)
+    await run(db, [charge(account.id, 1)])
+    assert gc.isenabled()
+    with pytest.raises(ValidationError):
+        await run(db, [charge(account.id, 2), charge(account.id, 2)])
+    assert gc.isenabled()
 
 
 async def test_an_empty_batch_writes_nothing(db: Database) -> None:
