@@ -245,12 +245,14 @@ _TABLES = (
 )
 
 
-def table_digests(path: Path) -> dict[str, tuple[int, str]]:
+def table_digests(
+    path: Path, tables: tuple[tuple[str, str], ...] = _TABLES
+) -> dict[str, tuple[int, str]]:
     """Per table: its row count and a hash over its rows in key order."""
     conn = sqlite3.connect(path)
     try:
         found = {}
-        for table, order in _TABLES:
+        for table, order in tables:
             cur = conn.execute(f"SELECT * FROM {table} ORDER BY {order}")
             keep = [
                 k for k, d in enumerate(cur.description) if d[0] not in _VARYING.get(table, ())

@@ -17,8 +17,11 @@ comparison did not produce the same result (then the figures mean nothing).
    transaction against plain ``sqlite3`` ``executemany`` of the same rows (see
    :mod:`benchmarks.imports`; ``--imports N`` or ``ARBOT_BENCH_IMPORTS=N`` for a
    quick run).
+5. The whole ``arbot import charges FILE.csv`` of 200,000 charge lines against plain
+   ``csv`` + ``sqlite3`` writing the same rows from the same file (see
+   :mod:`benchmarks.import_cli`; the same ``--imports N``).
 
-Options: ``--only posting|atb|search|imports``, ``--postings N``, ``--imports N``,
+Options: ``--only posting|atb|search|imports|import-cli``, ``--postings N``, ``--imports N``,
 ``--import-rounds N``, ``--atb-runs N``, ``--show-sql``
 (core's ATB SQL, the hand-written SQL and both query plans), and
 ``--try-index "CREATE INDEX ..."`` (time core's ATB on a copy with that index too).
@@ -287,7 +290,7 @@ def print_atb(a: AtbResult, try_index: str | None) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
-    parser.add_argument("--only", choices=["posting", "atb", "search", "imports"])
+    parser.add_argument("--only", choices=["posting", "atb", "search", "imports", "import-cli"])
     parser.add_argument("--postings", type=int, default=3000, help="timed postings per side")
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--imports", type=int, help="charges per import batch (200,000)")
@@ -348,6 +351,20 @@ def main(argv: list[str] | None = None) -> int:
         print_imports(imports)
         ok &= not imports.differs
 
+    cli = None
+    if args.only in (None, "import-cli"):
+        from benchmarks.import_cli import bench_import_cli, print_import_cli
+        from benchmarks.imports import charges_from_env
+
+        n = args.imports or charges_from_env()
+        print(
+            f"\n[5] arbot import charges: {n:,} charge lines from one CSV file per side,"
+            f" {args.import_rounds} interleaved rounds, each on a fresh copy"
+        )
+        cli = bench_import_cli(n, args.import_rounds)
+        print_import_cli(cli)
+        ok &= not cli.differs
+
     print(
         f"\nsummary ({time.perf_counter() - started:.0f} s;"
         f" load average now {os.getloadavg()[0]:.2f}):"
@@ -378,6 +395,14 @@ def main(argv: list[str] | None = None) -> int:
             f"  import of {imports.n:,} charges: post_batch {api:,.0f}/s   raw sqlite3"
             f" {raw:,.0f}/s   ratio {ratio:.3f}"
             f" (target >= {IMPORT_TARGET}: {_verdict(ratio >= IMPORT_TARGET)})"
+        )
+    if cli is not None:
+        from benchmarks.import_cli import TARGET
+
+        print(
+            f"  arbot import charges of {cli.n:,} lines: {cli.rate('arbot'):,.0f}/s   raw"
+            f" csv + sqlite3 {cli.rate('raw'):,.0f}/s   ratio {cli.ratio:.3f}"
+            f" (target >= {TARGET}: {_verdict(cli.ratio >= TARGET)})"
         )
     if not ok:
         print("  RESULTS DIFFER between a figure and its baseline: the comparison is void")

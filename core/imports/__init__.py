@@ -28,13 +28,14 @@ from core.money import Money, parse_money
 @dataclass(frozen=True, slots=True)
 class Row:
     """One row of a batch: its number as a person counts it (the CSV header is row 1,
-    so the first data row is row 2) and its values by column name."""
+    so the first data row is row 2) and its values by column name, without the spaces
+    around them (:func:`read_csv` and :func:`rows_of` strip them)."""
 
     number: int
     values: Mapping[str, str]
 
     def get(self, column: str) -> str:
-        return (self.values.get(column) or "").strip()
+        return self.values.get(column) or ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +100,9 @@ def read_csv(path: Path) -> tuple[list[str], list[Row]]:
             reader = csv.reader(handle)
             header = [h.strip().lower() for h in next(reader, [])]
             rows = [
-                Row(reader.line_num, dict(zip(header, values, strict=False)))
-                for values in reader
-                if any(v.strip() for v in values)
+                Row(reader.line_num, dict(zip(header, stripped, strict=False)))
+                for stripped in ([v.strip() for v in values] for values in reader)
+                if any(stripped)
             ]
     except UnicodeDecodeError as exc:
         raise ValidationError(f"{path.name} is not UTF-8 text: {exc.reason}") from exc
@@ -113,7 +114,7 @@ def read_csv(path: Path) -> tuple[list[str], list[Row]]:
 def rows_of(records: Iterable[Mapping[str, Any]]) -> tuple[list[str], list[Row]]:
     """JSON records as rows (record 1 is row 1); the header is every key seen."""
     rows = [
-        Row(n, {str(k).strip().lower(): "" if v is None else str(v) for k, v in r.items()})
+        Row(n, {str(k).strip().lower(): "" if v is None else str(v).strip() for k, v in r.items()})
         for n, r in enumerate(records, start=1)
     ]
     header = sorted({k for r in rows for k in r.values})

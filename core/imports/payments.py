@@ -18,6 +18,7 @@ from datetime import date
 from core.auth import Actor, Permission, require
 from core.clock import today
 from core.db import Database, Tx
+from core.db.bulk import collector_paused
 from core.errors import ArbotError, ValidationError
 from core.imports import (
     BatchRefused,
@@ -80,6 +81,19 @@ async def import_payments(
 ) -> Report:
     """Post and apply every valid payment in one transaction, or none if the control
     totals disagree."""
+    with collector_paused():
+        return await _import_payments(db, actor, header, rows, control=control, label=label)
+
+
+async def _import_payments(
+    db: Database,
+    actor: Actor,
+    header: Sequence[str],
+    rows: Sequence[Row],
+    *,
+    control: Control | None,
+    label: str = "payments",
+) -> Report:
     require(actor, Permission.RECORD_PAYMENT)
     check_header("payments", header, REQUIRED, OPTIONAL)
     report = Report("payments", rows=len(rows))
@@ -189,4 +203,4 @@ async def _post(tx: Tx, payments: list[_Payment], label: str) -> int:
             credit_ids=entry.item_ids,
             entry_id=entry.id,
         )
-    return len(posted.entries)
+    return len(posted)

@@ -32,8 +32,8 @@ transaction is lost, and running the batch again finds that key replayed.
 
 How it writes: per round of a few thousand entries, multi-row ``INSERT ...
 RETURNING`` statements for the entries, then their lines, then their items, sent
-through the driver (see ``_Insert``), as is the key lookup. Entry ids come back
-matched through the unique idempotency key, item ids through entry id and line
+through the driver (see :class:`core.db.bulk.MultiRowInsert`), as is the key lookup.
+Entry ids come back matched through the unique idempotency key, item ids through entry id and line
 number: SQLite cannot return the ids of a multi-row INSERT in parameter order, so
 SQLAlchemy's ``sort_by_parameter_order`` would fall back to one INSERT per row there.
 Python's cyclic garbage collector is paused while a batch runs. At 200,000 charges
@@ -43,23 +43,21 @@ this is about two thirds of the rate of plain ``sqlite3`` writing the same rows
 
 from __future__ import annotations
 
-import gc
+import asyncio
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from functools import lru_cache
-from operator import itemgetter
+from functools import cached_property, lru_cache
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.db import Tx
+from core.db.bulk import MultiRowInsert, collector_paused, insert_columns, placeholders
 from core.errors import IdempotencyConflict, PeriodClosed, ValidationError
 from core.ledger.model import EntryDraft, Kind, PostedEntry
 from core.ledger.posting import (
@@ -85,125 +83,78 @@ ENTRIES_PER_ROUND = 4_800
 """Entries written per round: bounds the rows held in memory; two full statements per
 table (see below)."""
 
-PARAMETERS_PER_STATEMENT = 32_000
-"""Rows per multi-row INSERT times columns: just under SQLite's (32,766) and asyncpg's
-(32,767) caps; fewer, bigger statements were faster (2,461 entries each)."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Insert:
-    """A multi-row ``INSERT ... VALUES (...), (...) RETURNING ...`` sent to the driver as
-    it is. SQLAlchemy's per-row parameter handling cost more than SQLite's own work on
-    the rows (benchmarks/imports.py), so rows go out as flat tuples; the column types'
-    own bind processors still convert each value (dates to day numbers, moments to
-    UTC), once per distinct value."""
-
-    table: Table
-    columns: tuple[str, ...]
-    returning: tuple[str, ...] = ()
-
-    async def run(self, conn: AsyncConnection, rows: list[Row]) -> list[Any]:
-        dialect = conn.dialect
-        width = len(self.columns)
-        flat = _flatten(rows, self.columns, _processors(self, dialect))
-        per = max(1, PARAMETERS_PER_STATEMENT // width)
-        out: list[Any] = []
-        for start in range(0, len(rows), per):
-            chunk = flat[start * width : (start + per) * width]
-            result = await conn.exec_driver_sql(
-                _sql(self, dialect, len(chunk) // width), tuple(chunk)
-            )
-            if self.returning:
-                out += result.all()
-        return out
-
-
-@lru_cache(maxsize=32)
-def _processors(insert: _Insert, dialect: Dialect) -> tuple[tuple[int, Any], ...]:
-    columns = insert.table.c
-    found = (
-        (i, columns[name].type.bind_processor(dialect)) for i, name in enumerate(insert.columns)
-    )
-    return tuple((i, proc) for i, proc in found if proc is not None)
-
-
-def _flatten(
-    rows: list[Row], columns: tuple[str, ...], processors: tuple[tuple[int, Any], ...]
-) -> list[Any]:
-    pick = itemgetter(*columns)
-    flat: list[Any] = []
-    for row in rows:
-        flat += pick(row)
-    width = len(columns)
-    for offset, process in processors:
-        seen: dict[Any, Any] = {}
-        for i in range(offset, len(flat), width):
-            value = flat[i]
-            if value not in seen:
-                seen[value] = process(value)
-            flat[i] = seen[value]
-    return flat
-
-
-def _parameters(dialect: Dialect, count: int, first: int = 1) -> str:
-    """``count`` placeholders in the driver's own style, numbered from ``first``."""
-    if dialect.paramstyle == "qmark":
-        return ", ".join("?" * count)
-    if dialect.paramstyle == "numeric_dollar":
-        return ", ".join(f"${n}" for n in range(first, first + count))
-    raise RuntimeError(  # pragma: no cover - arbot runs on aiosqlite and asyncpg
-        f"no bulk statements for the {dialect.paramstyle} parameter style"
-    )
-
-
-@lru_cache(maxsize=64)
-def _sql(insert: _Insert, dialect: Dialect, rows: int) -> str:
-    quote = dialect.identifier_preparer.quote
-    width = len(insert.columns)
-    values = ", ".join(f"({_parameters(dialect, width, r * width + 1)})" for r in range(rows))
-    sql = (
-        f"INSERT INTO {quote(insert.table.name)} ({', '.join(map(quote, insert.columns))})"
-        f" VALUES {values}"
-    )
-    if insert.returning:
-        sql += f" RETURNING {', '.join(map(quote, insert.returning))}"
-    return sql
-
 
 @lru_cache(maxsize=16)
 def _lookup_sql(dialect: Dialect, keys: int) -> str:
     return (
         "SELECT idempotency_key, fingerprint FROM journal_entry"
-        f" WHERE idempotency_key IN ({_parameters(dialect, keys)})"
+        f" WHERE idempotency_key IN ({placeholders(dialect, keys)})"
     )
 
 
-def _columns(table: Table) -> tuple[str, ...]:
-    return tuple(c.name for c in table.columns if c.name != "id")
+_INSERT_ENTRIES = MultiRowInsert(
+    journal_entry, insert_columns(journal_entry), ("id", "idempotency_key")
+)
+_INSERT_LINES = MultiRowInsert(journal_line, insert_columns(journal_line))
+_INSERT_ITEMS = MultiRowInsert(ar_item, insert_columns(ar_item), ("id", "entry_id", "line_no"))
 
 
-_INSERT_ENTRIES = _Insert(journal_entry, _columns(journal_entry), ("id", "idempotency_key"))
-_INSERT_LINES = _Insert(journal_line, _columns(journal_line))
-_INSERT_ITEMS = _Insert(ar_item, _columns(ar_item), ("id", "entry_id", "line_no"))
+Written = tuple[EntryDraft, Kind, int, dict[int, int]]
+"""A draft as written: with its kind, its entry id and line number -> item id."""
 
 
-@dataclass(frozen=True, slots=True)
 class BatchPosted:
     """What a batch wrote: its entries in the order of the drafts, with item ids per
-    line; the keys skipped as already posted; and the debits posted per currency."""
+    line; the keys skipped as already posted; and the debits posted per currency.
 
-    entries: tuple[PostedEntry, ...]
-    replayed: tuple[str, ...]
-    totals: tuple[Money, ...]
+    An import of 200,000 charges needs only each entry's id, so the full
+    :class:`PostedEntry` values are built when first asked for (benchmarks)."""
+
+    def __init__(self, written: list[Written], replayed: Sequence[str], now: datetime) -> None:
+        self._written = written
+        self._now = now
+        self.replayed = tuple(replayed)
+
+    def __len__(self) -> int:
+        return len(self._written)
+
+    @cached_property
+    def entries(self) -> tuple[PostedEntry, ...]:
+        return tuple(posted_entry(d, i, k, self._now, items) for d, k, i, items in self._written)
+
+    @cached_property
+    def entry_ids(self) -> dict[str, int]:
+        """Idempotency key -> id of the entry written under it."""
+        return {draft.idempotency_key: entry_id for draft, _, entry_id, _ in self._written}
+
+    def entry(self, key: str) -> PostedEntry:
+        """The entry written under ``key``."""
+        draft, kind, entry_id, items = self._written[self._positions[key]]
+        return posted_entry(draft, entry_id, kind, self._now, items)
+
+    @cached_property
+    def _positions(self) -> dict[str, int]:
+        return {w[0].idempotency_key: n for n, w in enumerate(self._written)}
+
+    @cached_property
+    def totals(self) -> tuple[Money, ...]:
+        """Sum of the debit lines per currency: what the batch moved (credits equal it)."""
+        sums: dict[str, int] = {}
+        for draft, _, _, _ in self._written:
+            for line in draft.lines:
+                if line.amount.minor > 0:
+                    currency = line.amount.currency
+                    sums[currency] = sums.get(currency, 0) + line.amount.minor
+        return tuple(Money(minor, currency) for currency, minor in sorted(sums.items()))
 
     @property
     def first(self) -> str | None:
         """Number of the first entry the batch wrote; None if it wrote none."""
-        return min(self.entries, key=lambda e: e.id).number if self.entries else None
+        return f"T{min(w[2] for w in self._written):08d}" if self._written else None
 
     @property
     def last(self) -> str | None:
-        return max(self.entries, key=lambda e: e.id).number if self.entries else None
+        return f"T{max(w[2] for w in self._written):08d}" if self._written else None
 
 
 async def existing_keys(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, str]:
@@ -279,23 +230,8 @@ def _translate(exc: DBAPIError, label: str) -> Exception:
 async def post_batch(tx: Tx, drafts: Sequence[EntryDraft], *, label: str) -> BatchPosted:
     """Post every draft inside ``tx``, skipping keys already posted with the same
     content; appends one audit record for the batch (none if it posted nothing)."""
-    with _collector_paused():
+    with collector_paused():
         return await _post_batch(tx, drafts, label)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """A batch makes millions of objects that all live until it ends, and Python's
-    cyclic collector would walk them again and again as they pile up: about 1 s of 9
-    at 200,000 charges (benchmarks/imports.py). Reference counting still frees
-    everything else meanwhile; the collector is back on when the batch returns."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 async def _post_batch(tx: Tx, drafts: Sequence[EntryDraft], label: str) -> BatchPosted:
@@ -305,33 +241,32 @@ async def _post_batch(tx: Tx, drafts: Sequence[EntryDraft], label: str) -> Batch
     kinds = [check_draft(draft, refs) for draft in drafts]
     stored = await existing_keys(conn, [d.idempotency_key for d in drafts])
     todo, replayed = _sort_out(drafts, kinds, stored)
-    await _refuse_closed_periods(conn, [draft for draft, _, _ in todo])
-    now = tx.db.clock.now()
-    posted: list[PostedEntry] = []
+    await _refuse_closed_periods(conn, [draft for draft, _ in todo])
+    keyed: list[tuple[str, str]] = []
     try:
-        for start in range(0, len(todo), ENTRIES_PER_ROUND):
-            chunk = todo[start : start + ENTRIES_PER_ROUND]
-            posted += await _write(conn, chunk, refs.chart, now)
+        now = tx.db.clock.now()
+        posted = await _write(conn, todo, refs.chart, now, keyed)
     except DBAPIError as exc:
         raise _translate(exc, label) from exc
-    result = BatchPosted(tuple(posted), tuple(replayed), _debits(posted))
+    result = BatchPosted(posted, replayed, now)
     if posted:
-        _audit(tx, result, label, [(d.idempotency_key, f) for d, _, f in todo])
+        _audit(tx, result, label, keyed)
     return result
 
 
 def _sort_out(
     drafts: Sequence[EntryDraft], kinds: list[Kind], stored: dict[str, str]
-) -> tuple[list[tuple[EntryDraft, Kind, str]], list[str]]:
-    """The drafts to write (with kind and fingerprint) and the keys to report replayed;
-    refuses a key already posted with other content."""
-    todo: list[tuple[EntryDraft, Kind, str]] = []
+) -> tuple[list[tuple[EntryDraft, Kind]], list[str]]:
+    """The drafts to write (with their kind) and the keys to report replayed; refuses a
+    key already posted with other content. New drafts are fingerprinted as they are
+    written (see :func:`_write`)."""
+    todo: list[tuple[EntryDraft, Kind]] = []
     replayed: list[str] = []
     for draft, kind in zip(drafts, kinds, strict=True):
-        key, fingerprint = draft.idempotency_key, draft.fingerprint()
+        key = draft.idempotency_key
         if key not in stored:
-            todo.append((draft, kind, fingerprint))
-        elif stored[key] == fingerprint:
+            todo.append((draft, kind))
+        elif stored[key] == draft.fingerprint():
             replayed.append(key)
         else:
             raise IdempotencyConflict(
@@ -342,51 +277,71 @@ def _sort_out(
 
 async def _write(
     conn: AsyncConnection,
-    chunk: list[tuple[EntryDraft, Kind, str]],
+    todo: list[tuple[EntryDraft, Kind]],
     chart: dict[str, GlAccount],
     now: datetime,
-) -> list[PostedEntry]:
-    """One round: the entries' headers, then their lines, then their items."""
-    heads = await _INSERT_ENTRIES.run(
-        conn, [entry_row(draft, kind, fp, now) for draft, kind, fp in chunk]
-    )
-    entry_ids = {key: entry_id for entry_id, key in heads}
-    lines: list[Row] = []
-    items: list[Row] = []
-    order = [entry_ids[draft.idempotency_key] for draft, _, _ in chunk]
-    for (draft, _, _), entry_id in zip(chunk, order, strict=True):
-        lines += line_rows(draft, entry_id, chart)
-        items += item_rows(draft, entry_id)
+    keyed: list[tuple[str, str]],
+) -> list[Written]:
+    """Every round's headers, then its lines and items, ``ENTRIES_PER_ROUND`` entries a
+    round. SQLite works on one round's INSERTs in the driver's thread while this one
+    prepares the next round's headers and reads back the last round's entries: the two
+    halves of the work overlap instead of taking turns (benchmarks/import_cli.py)."""
+    rounds = [todo[i : i + ENTRIES_PER_ROUND] for i in range(0, len(todo), ENTRIES_PER_ROUND)]
+    posted: list[Written] = []
+    heads = _head_rows(rounds[0], now, keyed) if rounds else []
+    for number, chunk in enumerate(rounds):
+        ids = {key: entry_id for entry_id, key in await _INSERT_ENTRIES.run(conn, heads)}
+        order = [ids[draft.idempotency_key] for draft, _ in chunk]
+        lines: list[Row] = []
+        items: list[Row] = []
+        for (draft, _), entry_id in zip(chunk, order, strict=True):
+            lines += line_rows(draft, entry_id, chart)
+            items += item_rows(draft, entry_id)
+        writing = asyncio.ensure_future(_lines_and_items(conn, lines, items))
+        try:
+            await asyncio.sleep(0)  # the INSERTs are in the driver's thread now
+            later = rounds[number + 1] if number + 1 < len(rounds) else []
+            heads = _head_rows(later, now, keyed)
+        finally:
+            item_ids = await writing
+        posted += [
+            (draft, kind, entry_id, item_ids.get(entry_id, {}))
+            for (draft, kind), entry_id in zip(chunk, order, strict=True)
+        ]
+    return posted
+
+
+def _head_rows(
+    chunk: list[tuple[EntryDraft, Kind]], now: datetime, keyed: list[tuple[str, str]]
+) -> list[Row]:
+    rows = []
+    for draft, kind in chunk:
+        fingerprint = draft.fingerprint()
+        keyed.append((draft.idempotency_key, fingerprint))
+        rows.append(entry_row(draft, kind, fingerprint, now))
+    return rows
+
+
+async def _lines_and_items(
+    conn: AsyncConnection, lines: list[Row], items: list[Row]
+) -> dict[int, dict[int, int]]:
+    """Write one round's lines and items; entry id -> line number -> item id."""
     await _INSERT_LINES.run(conn, lines)
     item_ids: dict[int, dict[int, int]] = {}
     if items:
         for item_id, entry_id, line_no in await _INSERT_ITEMS.run(conn, items):
             item_ids.setdefault(entry_id, {})[line_no] = item_id
-    return [
-        posted_entry(draft, entry_id, kind, now, item_ids.get(entry_id, {}))
-        for (draft, kind, _), entry_id in zip(chunk, order, strict=True)
-    ]
-
-
-def _debits(entries: Iterable[PostedEntry]) -> tuple[Money, ...]:
-    """Sum of the debit lines per currency: what the batch moved (credits equal it)."""
-    totals: dict[str, int] = {}
-    for entry in entries:
-        for line in entry.lines:
-            if line.amount.minor > 0:
-                currency = line.amount.currency
-                totals[currency] = totals.get(currency, 0) + line.amount.minor
-    return tuple(Money(minor, currency) for currency, minor in sorted(totals.items()))
+    return item_ids
 
 
 def _audit(tx: Tx, result: BatchPosted, label: str, keyed: list[tuple[str, str]]) -> None:
-    entry = result.entries[0]
+    draft = result._written[0][0]
     tx.audit(
-        entry.actor,
-        entry.source,
+        draft.actor,
+        draft.source,
         "ledger.post_batch",
         f"batch {label}",
-        count=len(result.entries),
+        count=len(result),
         first=result.first,
         last=result.last,
         totals={money.currency: str(money) for money in result.totals},

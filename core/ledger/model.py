@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -107,9 +106,10 @@ class EntryDraft:
             raise ValidationError("every posting needs an idempotency key of 1-200 characters")
         if len(self.lines) < 2:
             raise UnbalancedEntry("a journal entry needs at least two lines")
-        totals: dict[str, int] = defaultdict(int)
+        totals: dict[str, int] = {}
         for line in self.lines:
-            totals[line.amount.currency] += line.amount.minor
+            amount = line.amount
+            totals[amount.currency] = totals.get(amount.currency, 0) + amount.minor
         off = {cur: total for cur, total in totals.items() if total}
         if off:
             detail = ", ".join(f"{Money(t, c)!s} {c}" for c, t in sorted(off.items()))
