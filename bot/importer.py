@@ -1,5 +1,6 @@
 """``arbot import patients|services|charges|payments FILE.csv``: the billing interface
-on the command line, over the same core functions an integration calls with JSON.
+on the command line, over the same core functions an integration calls with JSON
+(``FILE.json`` works too: see :func:`core.imports.read_json`).
 
 Prints what was written, what was in already and what was rejected; rejected rows go
 to a reject report (CSV: ``row,key,reason``) beside the file, or where ``--rejects``
@@ -17,7 +18,8 @@ from pathlib import Path
 
 from core.auth import Actor
 from core.db import Database
-from core.imports import BatchRefused, Control, Report, Row, read_csv
+from core.errors import ValidationError
+from core.imports import BatchRefused, Control, Report, Row, read_csv, read_json
 from core.settings import Settings
 
 KINDS = ("patients", "services", "charges", "payments")
@@ -26,7 +28,7 @@ KINDS = ("patients", "services", "charges", "payments")
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("import", help="import a CSV file from the hospital's systems")
     parser.add_argument("kind", choices=KINDS)
-    parser.add_argument("file", type=Path)
+    parser.add_argument("file", type=Path, help="FILE.csv, or FILE.json (records)")
     parser.add_argument("--control-rows", type=int, metavar="N", help="rows the batch holds")
     parser.add_argument("--control-amount", metavar="AMOUNT", help="the batch's total amount")
     parser.add_argument("--rejects", type=Path, help="where to write the reject report")
@@ -34,9 +36,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 async def run_import(args: argparse.Namespace, settings: Settings) -> int:
-    header, rows = read_csv(args.file)
     control = None
+    if args.file.suffix.lower() == ".json":
+        header, rows, control = read_json(args.file)
+    else:
+        header, rows = read_csv(args.file)
     if args.control_rows is not None or args.control_amount is not None:
+        if control is not None:
+            raise ValidationError("the file carries its control totals: do not give them again")
         control = Control(args.control_rows, args.control_amount)
     actor = Actor.system(f"import-{args.kind}")
     db = Database(settings.database_url)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from sqlalchemy import select
@@ -28,6 +28,7 @@ from core.ledger.items import lock_account
 from core.ledger.model import PostedEntry
 from core.ledger.posting import post_entry, replay, revenue_code
 from core.money import Money
+from core.profile import over_credit_limit
 from core.services import FollowUp, entries_under, prior_entry, run_once
 
 
@@ -62,6 +63,8 @@ class Invoice:
     prepaid_used: Money
     flagged_stock: tuple[str, ...]
     """Stock that went below zero under the ``allow`` policy, for review."""
+    warnings: tuple[str, ...] = ()
+    """What staff should know but that does not stop a charge (a credit limit passed)."""
 
     @property
     def total(self) -> Money:
@@ -182,6 +185,9 @@ async def post_charges(
         memo=memo,
     )
 
+    async with db.read() as conn:
+        warnings = await credit_warnings(conn, plan, ctx, bill)
+
     async def work(tx: Tx) -> PostedEntry:
         entry = await post_entry(tx, plan.draft)
         await write_details(tx, plan, entry.id)
@@ -196,7 +202,23 @@ async def post_charges(
     async def again(conn: AsyncConnection) -> PostedEntry:
         return await replay(conn, key, plan.draft.fingerprint())
 
-    return await load_invoice(db, await run_once(db, work, again))
+    invoice = await load_invoice(db, await run_once(db, work, again))
+    return replace(invoice, warnings=warnings)
+
+
+async def credit_warnings(
+    conn: AsyncConnection, plan: InvoicePlan, ctx: Context, on: date
+) -> tuple[str, ...]:
+    """A warning for each payer the visit takes past its credit limit (AR-035): the
+    hospital still treats and bills, but staff see it at once."""
+    found = []
+    for payer_id, line_no in plan.payer_lines.items():
+        adding = plan.draft.lines[line_no - 1].amount
+        over = await over_credit_limit(conn, payer_id, on, adding)
+        if over is not None:
+            number = ctx.payers[payer_id].number
+            found.append(f"account {number} goes {over} over its credit limit")
+    return tuple(found)
 
 
 async def consume_prepaid(

@@ -15,6 +15,7 @@ what is not in yet: after a crash, the rerun completes it.
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -109,6 +110,33 @@ def read_csv(path: Path) -> tuple[list[str], list[Row]]:
     except csv.Error as exc:
         raise ValidationError(f"{path.name} is not a readable CSV file: {exc}") from exc
     return header, rows
+
+
+def read_json(path: Path) -> tuple[list[str], list[Row], Control | None]:
+    """A batch as JSON: a list of records (one per row, keys as the CSV's columns), or
+    ``{"control": {"rows": N, "amount": "123.45"}, "rows": [...]}`` with its control
+    totals. Numbers may be JSON numbers or strings; amounts are best sent as strings."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValidationError(f"{path.name} is not a JSON document: {exc}") from exc
+    control = None
+    if isinstance(document, dict):
+        given = document.get("control")
+        if given is not None:
+            if not isinstance(given, dict) or set(given) - {"rows", "amount"}:
+                raise ValidationError('"control" holds "rows" and "amount" and nothing else')
+            rows = given.get("rows")
+            amount = given.get("amount")
+            control = Control(
+                int(rows) if rows is not None else None,
+                str(amount) if amount is not None else None,
+            )
+        document = document.get("rows")
+    if not isinstance(document, list) or not all(isinstance(r, dict) for r in document):
+        raise ValidationError(f"{path.name} holds no list of records")
+    header, rows = rows_of(document)
+    return header, rows, control
 
 
 def rows_of(records: Iterable[Mapping[str, Any]]) -> tuple[list[str], list[Row]]:

@@ -87,3 +87,21 @@ def test_control_totals_that_disagree_refuse_the_batch_with_exit_2(
     )
     assert "control totals disagree" in captured.err
     assert main(["import", "payments", str(path)]) == 2
+
+
+def test_a_json_batch_carries_its_control_totals(
+    clinic: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """AR-040, AR-065: the same import takes JSON records, control totals inside."""
+    record = {"external_id": "j1", "account_number": "D7-00001", "amount": "12.50",
+              "currency": "USD", "method": "card", "received_date": "2026-01-05"}  # fmt: skip
+    path = clinic / "pay.json"
+    path.write_text(json.dumps({"control": {"rows": 1, "amount": "12.50"}, "rows": [record]}))
+    capsys.readouterr()
+    assert main(["import", "payments", str(path), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["written"] == 1
+    path.write_text(json.dumps({"control": {"rows": 2, "amount": "12.50"}, "rows": [record]}))
+    assert main(["import", "payments", str(path)]) == 2
+    path.write_text(json.dumps([record]))
+    assert main(["import", "payments", str(path)]) == 2  # a payment batch needs its totals
+    assert "needs its control totals" in capsys.readouterr().err

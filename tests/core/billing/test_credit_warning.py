@@ -1,0 +1,27 @@
+"""A visit that takes an account past its credit limit still posts, with a warning
+staff see at once (AR-035)."""
+
+from __future__ import annotations
+
+from core.billing.catalogue import NewService, define_service
+from core.billing.charges import ChargeLine, post_charges
+from core.db import Database
+from core.profile import set_credit_profile
+from tests.core.billing.helpers import DAY
+from tests.core.helpers import ADMIN, balance_of, open_account, usd
+
+
+async def test_passing_the_credit_limit_warns_and_posts(db: Database) -> None:
+    await define_service(db, ADMIN, NewService("CONS", "Consultation", "consultation", usd("80")))
+    ana = await open_account(db, "Ana López")
+    await set_credit_profile(
+        db, ADMIN, account_id=ana.id, credit_limit=usd("100.00"), terms_code="NET30",
+        risk_class="B", effective_from=DAY, reason="new patient",
+    )  # fmt: skip
+    first = await post_charges(db, ADMIN, account_id=ana.id, key="v1", bill_date=DAY,
+                               lines=[ChargeLine("CONS", 1, DAY)])  # fmt: skip
+    assert first.warnings == ()
+    second = await post_charges(db, ADMIN, account_id=ana.id, key="v2", bill_date=DAY,
+                                lines=[ChargeLine("CONS", 1, DAY)])  # fmt: skip
+    assert second.warnings == (f"account {ana.number} goes 60.00 over its credit limit",)
+    assert await balance_of(db, ana.id) == usd("160.00")
