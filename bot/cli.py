@@ -6,6 +6,9 @@ arbot report atb [--as-of DATE] [--basis service|bill|due] [--buckets 30,60,...]
                  [--over DAYS] [--sort balance|name] [--disputed-current]
                  [--currency USD] [--format text|csv|json]
 arbot audit verify
+arbot staff add --name NAME --role ROLE [--slack-user U123] [--location CODE ...]
+                [--approval-limit AMOUNT]
+arbot staff list
 arbot import patients|services|charges|payments FILE.csv
              [--control-rows N] [--control-amount AMOUNT] [--rejects PATH] [--format text|json]
 arbot demo load [--patients N] [--seed N]
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -25,9 +29,10 @@ from datetime import date
 from pathlib import Path
 
 from bot import importer
+from core.auth import Actor, StaffRole
 from core.clock import SystemClock, today
 from core.db import Database
-from core.errors import ArbotError
+from core.errors import ArbotError, ValidationError
 from core.settings import Settings
 
 Handler = Callable[[argparse.Namespace, Settings], Awaitable[int]]
@@ -60,6 +65,27 @@ def _parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     audit.add_parser("verify", help="check the hash chain and the ledger's invariants")
+
+    staff = sub.add_parser("staff", help="staff users").add_subparsers(
+        dest="action", required=True
+    )
+    add = staff.add_parser("add", help="add a staff user (who they are in Slack, what they do)")
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", required=True, help=", ".join(r.value for r in StaffRole))
+    add.add_argument("--slack-user", metavar="ID", help="Slack user id, e.g. U0123ABCD")
+    add.add_argument(
+        "--location",
+        action="append",
+        default=[],
+        metavar="CODE",
+        help="a location they work at; repeat for several; none: every location",
+    )
+    add.add_argument(
+        "--approval-limit",
+        metavar="AMOUNT",
+        help="most they may approve, e.g. 500.00 (default: their role's)",
+    )
+    staff.add_parser("list", help="list staff users")
 
     importer.add_parser(sub)
 
@@ -137,6 +163,80 @@ async def _audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if chain.ok and not problems else 1
 
 
+async def _staff_add(args: argparse.Namespace, settings: Settings) -> int:
+    from core.auth import APPROVER_LEVELS, add_staff
+    from core.money import parse_money
+    from core.profile.common import class_code
+
+    limit = None
+    if args.approval_limit is not None:
+        role = args.role.strip().lower()
+        if role in {r.value for r in StaffRole} and StaffRole(role) not in APPROVER_LEVELS:
+            raise ValidationError(
+                f"a {role} approves nothing: --approval-limit is for supervisors, "
+                "managers and admins"
+            )
+        limit = parse_money(args.approval_limit, settings.currency).minor
+    locations = [class_code(code, "location") for code in args.location]
+    db = Database(settings.database_url)
+    try:
+        async with db.transaction() as tx:
+            added = await add_staff(
+                tx,
+                Actor.operator(_login()),
+                name=args.name,
+                role=args.role.strip().lower(),
+                locations=locations,
+                slack_user_id=args.slack_user,
+                approval_limit_minor=limit,
+            )
+    finally:
+        await db.dispose()
+    print(f"added staff user {added.id}: {added.name}, {added.role}")
+    return 0
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except OSError:  # no login name in some containers
+        return "unknown"
+
+
+async def _staff_list(args: argparse.Namespace, settings: Settings) -> int:
+    from core.auth import APPROVER_LEVELS, DEFAULT_APPROVAL_LIMITS, staff_directory
+    from core.money import Money
+
+    db = Database(settings.database_url)
+    try:
+        async with db.read() as conn:
+            members = await staff_directory(conn)
+    finally:
+        await db.dispose()
+    if not members:
+        print("no staff users yet: add one with arbot staff add")
+        return 0
+
+    def limit(actor: Actor) -> str:
+        if actor.role not in APPROVER_LEVELS:
+            return "-"
+        own = actor.approval_limit_minor
+        minor = own if own is not None else DEFAULT_APPROVAL_LIMITS.get(actor.role)
+        shown = "no limit" if minor is None else str(Money(minor, settings.currency))
+        return shown if own is not None else f"{shown} (role default)"
+
+    rows = [("id", "name", "role", "locations", "slack user", "approval limit", "active")]
+    for m in members:
+        a = m.actor
+        places = ",".join(sorted(a.locations)) if a.locations else "all"
+        active = "yes" if m.active else "no"
+        rows.append((a.id, a.name, str(a.role), places, m.slack_user_id or "-", limit(a), active))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
 async def _demo_load(args: argparse.Namespace, settings: Settings) -> int:
     from bot.demo import load_demo
 
@@ -198,6 +298,8 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("db", "upgrade"): _db_upgrade,
     ("report", "atb"): _report_atb,
     ("audit", "verify"): _audit_verify,
+    ("staff", "add"): _staff_add,
+    ("staff", "list"): _staff_list,
     ("import", None): importer.run_import,
     ("demo", "load"): _demo_load,
     ("demo", "files"): _demo_files,

@@ -7,12 +7,15 @@ scoped to locations; a refusal names the missing permission.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Boolean, Column, Integer, Row, String, Table, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.db import Tx, inserted_id
@@ -37,6 +40,7 @@ class Permission(StrEnum):
     APPLY_CASH = "apply_cash"
     DISPUTE = "dispute"
     REQUEST_WRITE_OFF = "request_write_off"
+    REQUEST_REFUND = "request_refund"
     APPROVE_WRITE_OFF = "approve_write_off"
     REFUND = "refund"
     REVERSE_ENTRY = "reverse_entry"
@@ -48,7 +52,9 @@ class Permission(StrEnum):
 
 
 P = Permission
-_CLERK = {P.VIEW_ACCOUNTS, P.RECORD_PAYMENT, P.DISPUTE}
+# Clerks take the money and hear first that a patient overpaid: they may ask for a
+# refund, never grant one (AR-058).
+_CLERK = {P.VIEW_ACCOUNTS, P.RECORD_PAYMENT, P.DISPUTE, P.REQUEST_REFUND}
 _BILLER = _CLERK | {
     P.POST_CHARGE,
     P.APPLY_CASH,
@@ -76,7 +82,26 @@ _MACHINE_PERMISSIONS = {
         {P.VIEW_ACCOUNTS, P.RECORD_PAYMENT, P.APPLY_CASH, P.REVERSE_ENTRY, P.REFUND, P.DISPUTE}
     ),
     "patient": frozenset({P.DISPUTE}),
+    # Whoever runs ``arbot`` on the server already holds the database: an administrator.
+    "operator": frozenset(Permission),
 }
+
+DEFAULT_APPROVAL_LIMITS: dict[StaffRole, int | None] = {
+    StaffRole.SUPERVISOR: 50_000,
+    StaffRole.MANAGER: None,
+    StaffRole.ADMIN: None,
+}
+"""A role's approval limit in minor units (500.00 in a currency with cents) when the
+staff user has none of their own; ``None`` is no limit (AR-088)."""
+
+APPROVER_LEVELS: dict[StaffRole, str] = {
+    StaffRole.SUPERVISOR: "supervisor",
+    StaffRole.MANAGER: "manager",
+    StaffRole.ADMIN: "manager",
+}
+"""Who a request above a supervisor's limit escalates to: managers and administrators."""
+
+SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,39}$")
 
 staff_user = Table(
     "staff_user",
@@ -122,6 +147,26 @@ class Actor:
     def webhook(cls, source: str) -> Actor:
         return cls("webhook", source, source)
 
+    @classmethod
+    def operator(cls, user: str) -> Actor:
+        """The person running ``arbot`` on the server (``user`` is their login)."""
+        return cls("operator", user, f"operator {user}")
+
+
+def approver_level(actor: Actor) -> str | None:
+    """``"supervisor"`` or ``"manager"`` for staff who approve; ``None`` for others."""
+    return APPROVER_LEVELS.get(actor.role) if actor.kind == "staff" and actor.role else None
+
+
+def approval_limit(actor: Actor) -> int | None:
+    """The most, in minor units, ``actor`` may approve: their own limit, else their role's
+    default; ``None`` is unlimited. Machine actors carry no limit (AR-088)."""
+    if actor.kind != "staff":
+        return None
+    if actor.approval_limit_minor is not None:
+        return actor.approval_limit_minor
+    return DEFAULT_APPROVAL_LIMITS.get(actor.role, 0) if actor.role else 0
+
 
 def require(actor: Actor, permission: Permission, location: str | None = None) -> None:
     """Refuse unless ``actor`` holds ``permission`` (at ``location`` when given)."""
@@ -165,19 +210,28 @@ async def add_staff(
         raise ValidationError(f"{role!r} is not a role; use one of {roles}") from exc
     if not name.strip():
         raise ValidationError("a staff user needs a name")
+    if slack_user_id is not None and not SLACK_USER.match(slack_user_id):
+        raise ValidationError(
+            f"{slack_user_id!r} is not a Slack user id (U or W and capitals or digits: U0123ABCD)"
+        )
+    if approval_limit_minor is not None and approval_limit_minor < 0:
+        raise ValidationError("an approval limit cannot be negative")
     joined = ",".join(sorted(set(locations))) or None
-    new_id = inserted_id(
-        await tx.conn.execute(
-            staff_user.insert().values(
-                name=name.strip(),
-                role=staff_role.value,
-                locations=joined,
-                slack_user_id=slack_user_id,
-                approval_limit_minor=approval_limit_minor,
-                created_at=tx.db.clock.now(),
+    try:
+        new_id = inserted_id(
+            await tx.conn.execute(
+                staff_user.insert().values(
+                    name=name.strip(),
+                    role=staff_role.value,
+                    locations=joined,
+                    slack_user_id=slack_user_id,
+                    approval_limit_minor=approval_limit_minor,
+                    created_at=tx.db.clock.now(),
+                )
             )
         )
-    )
+    except IntegrityError as exc:
+        raise ValidationError(f"Slack user {slack_user_id} is already a staff user") from exc
     tx.audit(
         by.label,
         "admin",
@@ -209,3 +263,19 @@ async def load_staff(
 async def list_staff(conn: AsyncConnection) -> list[Actor]:
     rows = await conn.execute(select(staff_user).order_by(staff_user.c.id))
     return [_actor(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class StaffMember:
+    """A staff user as the directory shows them: who they act as, and how to reach them."""
+
+    actor: Actor
+    slack_user_id: str | None
+    active: bool
+    created_at: datetime
+
+
+async def staff_directory(conn: AsyncConnection) -> list[StaffMember]:
+    """Every staff user, active or not, oldest first (``arbot staff list``)."""
+    rows = await conn.execute(select(staff_user).order_by(staff_user.c.id))
+    return [StaffMember(_actor(r), r.slack_user_id, bool(r.active), r.created_at) for r in rows]

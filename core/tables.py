@@ -1,6 +1,8 @@
 """Imports every module that defines tables, so the metadata is complete (migrations, tests)."""
 
 from core import auth as _auth  # noqa: F401
+from core import links as _links  # noqa: F401
+from core.approvals import tables as _approvals  # noqa: F401
 from core.billing import tables as _billing  # noqa: F401
 from core.db import audit as _audit  # noqa: F401
 from core.db.metadata import metadata

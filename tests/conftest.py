@@ -25,6 +25,8 @@ from core.ledger.invariants import check_invariants
 PG_URL = os.environ.get("ARBOT_TEST_POSTGRES_URL", "")
 DATA_TABLES = (
     "audit_log",
+    "approval_request",
+    "link_code",
     "chat_link",
     "customer_relationship",
     "customer_note",

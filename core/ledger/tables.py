@@ -280,6 +280,7 @@ journal_entry = Table(
     CheckConstraint("line_count >= 2", name="two_lines"),
     CheckConstraint("length(idempotency_key) > 0", name="key"),
     CheckConstraint("reverses_id IS NULL OR reverses_id < id", name="reverses_earlier"),
+    Index("ix_journal_entry_day", "effective_day", "kind"),
 )
 
 journal_line = Table(

@@ -18,6 +18,7 @@ from core.auth import Actor
 from core.customers import phone_number
 from core.db import Database, Tx, inserted_id
 from core.errors import InvalidState, NotFound, ValidationError
+from core.ledger.accounts import Account
 from core.ledger.tables import chat_link
 from core.profile.common import account_to_change, source_of
 
@@ -52,35 +53,43 @@ async def link_chat(
     normal = chat_address(channel, address)
     async with db.transaction() as tx:
         account = await account_to_change(tx, actor, account_id)
-        now = tx.db.clock.now()
-        active = (
-            await tx.conn.execute(
-                select(chat_link.c.id, chat_link.c.verified_at).where(
-                    chat_link.c.account_id == account.id,
-                    chat_link.c.channel == channel,
-                    chat_link.c.address == normal,
-                    chat_link.c.unlinked_at.is_(None),
-                )
+        return await link_in(tx, actor, account, channel, normal, verified=verified)
+
+
+async def link_in(
+    tx: Tx, actor: Actor, account: Account, channel: str, normal: str, *, verified: bool
+) -> int:
+    """Inside ``tx``, with the account locked and the right to link it already settled
+    (a staff permission, or a link code staff issued): link the chat at ``normal``."""
+    now = tx.db.clock.now()
+    active = (
+        await tx.conn.execute(
+            select(chat_link.c.id, chat_link.c.verified_at).where(
+                chat_link.c.account_id == account.id,
+                chat_link.c.channel == channel,
+                chat_link.c.address == normal,
+                chat_link.c.unlinked_at.is_(None),
             )
-        ).first()
-        if active is not None and (active.verified_at is not None or not verified):
-            raise InvalidState(f"that {channel} chat is already linked to {account.number}")
-        if active is not None:
-            link_id = int(active.id)
-            await tx.conn.execute(
-                chat_link.update().where(chat_link.c.id == link_id).values(verified_at=now)
-            )
-        else:
-            link_id = await _insert_link(tx, account.id, channel, normal, actor, verified)
-        tx.audit(
-            actor.label,
-            source_of(actor),
-            "customer.chat_verify" if active is not None else "customer.chat_link",
-            f"account {account.number}",
-            channel=channel,
-            link_id=link_id,
-            verified=verified,
         )
+    ).first()
+    if active is not None and (active.verified_at is not None or not verified):
+        raise InvalidState(f"that {channel} chat is already linked to {account.number}")
+    if active is not None:
+        link_id = int(active.id)
+        await tx.conn.execute(
+            chat_link.update().where(chat_link.c.id == link_id).values(verified_at=now)
+        )
+    else:
+        link_id = await _insert_link(tx, account.id, channel, normal, actor, verified)
+    tx.audit(
+        actor.label,
+        source_of(actor),
+        "customer.chat_verify" if active is not None else "customer.chat_link",
+        f"account {account.number}",
+        channel=channel,
+        link_id=link_id,
+        verified=verified,
+    )
     return link_id
 
 

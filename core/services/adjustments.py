@@ -1,4 +1,6 @@
-"""Adjustments: write-offs, reversals and corrections, closing and reopening items.
+"""Adjustments: reversals and corrections, closing and reopening items, disputes.
+
+Write-offs live in :mod:`core.services.writeoffs` (``write_off`` is importable here too).
 
 Nothing posted is ever changed. A reversal is a new entry with every line negated that
 points at the original (AR-119, AR-028); the items the original had paid or cleared
@@ -17,105 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Actor, Permission, require
 from core.db import Database, Tx
-from core.errors import InvalidState, NotFound, PermissionDenied, ValidationError
+from core.errors import InvalidState, NotFound, ValidationError
 from core.inventory import restore_for_reversal
 from core.ledger.accounts import load_account
 from core.ledger.cash import unwind_matches
 from core.ledger.items import Match, allocate, load_items, lock_account, set_disputed
 from core.ledger.model import EntryDraft, ItemTerms, Kind, Line, PostedEntry
-from core.ledger.posting import entry_kind, load_entry, post_entry, replay
+from core.ledger.posting import load_entry, post_entry, replay
 from core.ledger.tables import ar_item, journal_entry
 from core.money import Money
-from core.services import entries_under, post_once, prior_application, prior_entry, run_once
-from core.services.payments import write_off_item
-
-
-async def write_off(
-    db: Database,
-    actor: Actor,
-    *,
-    account_id: int,
-    key: str,
-    on: date,
-    reason: str,
-    note: str,
-    amount: Money | None = None,
-    item_id: int | None = None,
-    entry_type: str = "WO_ADMIN",
-    source: str = "staff",
-) -> list[PostedEntry]:
-    """Write off one item, or ``amount`` (``None``: everything open) oldest item first.
-
-    A reason code and a note are required (AR-026); the actor must hold the approval
-    permission and the amount must be within their approval limit (AR-088).
-    """
-    if not note.strip():
-        raise ValidationError("a write-off needs a note saying why")
-    async with db.read() as conn:
-        if await entry_kind(conn, db, entry_type) not in (Kind.WRITE_OFF, Kind.BAD_DEBT):
-            raise ValidationError(f"{entry_type!r} is not a write-off or bad-debt entry type")
-        account = await load_account(conn, account_id=account_id)
-    require(actor, Permission.APPROVE_WRITE_OFF, account.location)
-    if (done := await prior_entry(db, key)) is not None:
-        async with db.read() as conn:
-            return [done, *await entries_under(conn, f"{key}/item/")]
-    async with db.read() as conn:
-        items = [
-            i
-            for i in await load_items(conn, account_id=account_id, only_open=True)
-            if i.is_debit and i.effective_date <= on and (item_id is None or i.id == item_id)
-        ]
-    if item_id is not None and not items:
-        raise NotFound(f"item {item_id} is not an open charge on account {account.number}")
-    total = sum(i.open.minor for i in items)
-    wanted = total if amount is None else amount.minor
-    if wanted <= 0 or wanted > total:
-        open_total = Money(total, account.currency)
-        raise ValidationError(
-            f"cannot write off {Money(wanted, account.currency)}: {open_total} is open"
-        )
-    limit = actor.approval_limit_minor
-    if actor.kind == "staff" and limit is not None and wanted > limit:
-        raise PermissionDenied(
-            f"{Money(wanted, account.currency)} is above {actor.name}'s approval limit of "
-            f"{Money(limit, account.currency)}"
-        )
-
-    async def work(tx: Tx) -> list[PostedEntry]:
-        await lock_account(tx, account_id)
-        fresh = {
-            i.id: i.open.minor for i in await load_items(tx.conn, item_ids=[i.id for i in items])
-        }
-        if sum(fresh.values()) < wanted:
-            now_open = Money(sum(fresh.values()), account.currency)
-            raise InvalidState(f"only {now_open} is open now; look at the account again")
-        left, posted = wanted, list[PostedEntry]()
-        for item in items:
-            take = min(left, fresh[item.id])
-            if take <= 0:
-                break
-            posted.append(
-                await write_off_item(
-                    tx,
-                    actor_label=actor.label,
-                    account_id=account_id,
-                    item_id=item.id,
-                    amount=Money(take, account.currency),
-                    entry_type=entry_type,
-                    reason=reason,
-                    memo=note,
-                    key=key if not posted else f"{key}/item/{item.id}",
-                    on=on,
-                    source=source,
-                )
-            )
-            left -= take
-        return posted
-
-    async def again(conn: AsyncConnection) -> list[PostedEntry]:
-        return [await load_entry(conn, key=key), *await entries_under(conn, f"{key}/item/")]
-
-    return await run_once(db, work, again)
+from core.services import post_once, prior_application, prior_entry, run_once
+from core.services.writeoffs import write_off as write_off  # the use case's old home
 
 
 def _reversal_type(kind: Kind) -> str:
@@ -148,6 +62,31 @@ async def reverse_entry(
         require(actor, Permission.REVERSE_ENTRY, location)
     if (done := await prior_entry(db, key)) is not None:
         return done
+    draft = reversal_draft(
+        original, on=on, key=key, actor_label=actor.label, source=source, reason=reason, memo=memo
+    )
+
+    async def work(tx: Tx) -> PostedEntry:
+        return await reverse_in(tx, original, draft)
+
+    async def again(conn: AsyncConnection) -> PostedEntry:
+        return await replay(conn, key, draft.fingerprint())
+
+    return await run_once(db, work, again)
+
+
+def reversal_draft(
+    original: PostedEntry,
+    *,
+    on: date,
+    key: str,
+    actor_label: str,
+    source: str,
+    reason: str,
+    memo: str = "",
+) -> EntryDraft:
+    """The entry that reverses ``original`` on ``on``; refuses a back-dated reversal and
+    the reversal of a reversal (AR-028, AR-119)."""
     if on < original.effective_date:
         raise ValidationError(
             f"a reversal cannot be dated {on}, "
@@ -155,11 +94,11 @@ async def reverse_entry(
         )
     if original.reverses_id is not None:
         raise InvalidState(f"{original.number} is itself a reversal; post the entry again instead")
-    draft = EntryDraft(
+    return EntryDraft(
         entry_type=_reversal_type(original.kind),
         effective_date=on,
         idempotency_key=key,
-        actor=actor.label,
+        actor=actor_label,
         source=source,
         memo=memo or f"reversal of {original.number}",
         reason_code=reason,
@@ -176,37 +115,36 @@ async def reverse_entry(
         ),
     )
 
-    async def work(tx: Tx) -> PostedEntry:
-        reversal = await post_entry(tx, draft)
-        for account_id in sorted(set(_item_accounts(original))):
-            await lock_account(tx, account_id)
-        pairs = zip(original.item_ids, reversal.item_ids, strict=True)
-        for (old_id, new_id), account_id in zip(pairs, _item_accounts(original), strict=True):
-            [old] = await load_items(tx.conn, item_ids=[old_id])
-            matches = await unwind_matches(tx, old)
-            await _refuse_noncash_credits(
-                tx, [m.credit_item_id for m in matches if m.credit_item_id != old_id]
-            )
-            debit, credit = (old_id, new_id) if old.is_debit else (new_id, old_id)
-            matches.append(Match(debit, credit, abs(old.amount.minor)))
-            await allocate(
-                tx,
-                account_id=account_id,
-                matches=matches,
-                key=f"{key}/unwind/{old_id}",
-                method="reversal",
-                effective_date=on,
-                actor=actor.label,
-                source=source,
-                entry_id=reversal.id,
-            )
-        await restore_for_reversal(tx, original.id, reversal.id, actor.label)
-        return reversal
 
-    async def again(conn: AsyncConnection) -> PostedEntry:
-        return await replay(conn, key, draft.fingerprint())
-
-    return await run_once(db, work, again)
+async def reverse_in(tx: Tx, original: PostedEntry, draft: EntryDraft) -> PostedEntry:
+    """Inside ``tx``: post ``draft`` (from :func:`reversal_draft`), reopen what
+    ``original`` had matched, match the two to each other, and restore stock."""
+    key, on = draft.idempotency_key, draft.effective_date
+    reversal = await post_entry(tx, draft)
+    for account_id in sorted(set(_item_accounts(original))):
+        await lock_account(tx, account_id)
+    pairs = zip(original.item_ids, reversal.item_ids, strict=True)
+    for (old_id, new_id), account_id in zip(pairs, _item_accounts(original), strict=True):
+        [old] = await load_items(tx.conn, item_ids=[old_id])
+        matches = await unwind_matches(tx, old)
+        await _refuse_noncash_credits(
+            tx, [m.credit_item_id for m in matches if m.credit_item_id != old_id]
+        )
+        debit, credit = (old_id, new_id) if old.is_debit else (new_id, old_id)
+        matches.append(Match(debit, credit, abs(old.amount.minor)))
+        await allocate(
+            tx,
+            account_id=account_id,
+            matches=matches,
+            key=f"{key}/unwind/{old_id}",
+            method="reversal",
+            effective_date=on,
+            actor=draft.actor,
+            source=draft.source,
+            entry_id=reversal.id,
+        )
+    await restore_for_reversal(tx, original.id, reversal.id, draft.actor)
+    return reversal
 
 
 NONCASH_CREDITS = (

@@ -283,11 +283,45 @@ async def refund_credit(
     """
     require_positive(amount, "refund")
     await account_for(db, actor, account_id, Permission.REFUND)
-    draft = EntryDraft(
+    draft = refund_draft(
+        account_id,
+        amount,
+        on=on,
+        key=key,
+        actor_label=actor.label,
+        reason=reason,
+        pay_from=pay_from,
+        memo=memo,
+        source=source,
+    )
+
+    async def work(tx: Tx) -> PostedEntry:
+        return await refund_in(tx, draft, account_id)
+
+    async def again(conn: AsyncConnection) -> PostedEntry:
+        return await replay(conn, key, draft.fingerprint())
+
+    return await run_once(db, work, again)
+
+
+def refund_draft(
+    account_id: int,
+    amount: Money,
+    *,
+    on: date,
+    key: str,
+    actor_label: str,
+    reason: str = "CREDIT_BALANCE",
+    pay_from: str = "2200",
+    memo: str = "",
+    source: str = "staff",
+) -> EntryDraft:
+    """The entry of a refund: debit the account (using up its credit), credit ``pay_from``."""
+    return EntryDraft(
         entry_type="REFUND",
         effective_date=on,
         idempotency_key=key,
-        actor=actor.label,
+        actor=actor_label,
         source=source,
         memo=memo,
         reason_code=reason,
@@ -297,36 +331,35 @@ async def refund_credit(
         ),
     )
 
-    async def work(tx: Tx) -> PostedEntry:
-        entry = await post_entry(tx, draft)
-        await lock_account(tx, account_id)
-        credits = [
-            i
-            for i in await load_items(tx.conn, account_id=account_id, only_open=True)
-            if not i.is_debit and i.effective_date <= on
-        ]
-        if -sum(c.open.minor for c in credits) < amount.minor:
-            raise InvalidState(f"the account's credit balance is less than {amount}")
-        need, matches = amount.minor, []
-        for credit in credits:
-            take = min(need, -credit.open.minor)
-            if take:
-                matches.append(Match(entry.item_ids[0], credit.id, take))
-                need -= take
-        await allocate(
-            tx,
-            account_id=account_id,
-            matches=matches,
-            key=f"{key}/apply",
-            method="refund",
-            effective_date=on,
-            actor=actor.label,
-            source=source,
-            entry_id=entry.id,
-        )
-        return entry
 
-    async def again(conn: AsyncConnection) -> PostedEntry:
-        return await replay(conn, key, draft.fingerprint())
-
-    return await run_once(db, work, again)
+async def refund_in(tx: Tx, draft: EntryDraft, account_id: int) -> PostedEntry:
+    """Inside ``tx``: post the refund ``draft`` and match it to the account's oldest
+    unapplied credits; refused if they hold less than the refund."""
+    entry = await post_entry(tx, draft)
+    amount, on = draft.lines[0].amount, draft.effective_date
+    await lock_account(tx, account_id)
+    credits = [
+        i
+        for i in await load_items(tx.conn, account_id=account_id, only_open=True)
+        if not i.is_debit and i.effective_date <= on
+    ]
+    if -sum(c.open.minor for c in credits) < amount.minor:
+        raise InvalidState(f"the account's credit balance is less than {amount}")
+    need, matches = amount.minor, []
+    for credit in credits:
+        take = min(need, -credit.open.minor)
+        if take:
+            matches.append(Match(entry.item_ids[0], credit.id, take))
+            need -= take
+    await allocate(
+        tx,
+        account_id=account_id,
+        matches=matches,
+        key=f"{draft.idempotency_key}/apply",
+        method="refund",
+        effective_date=on,
+        actor=draft.actor,
+        source=draft.source,
+        entry_id=entry.id,
+    )
+    return entry

@@ -1,0 +1,165 @@
+"""The dashboard's figures: today's totals and the payments cash application left
+unmatched (BI-15, BI-20, AR-139). Read-only; each takes a connection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.ledger.model import Kind
+from core.ledger.tables import (
+    allocation,
+    ar_item,
+    customer_account,
+    gl_account,
+    journal_entry,
+    journal_line,
+)
+from core.money import Money
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """The dashboard's figures for one day (BI-15), for some locations or all (BI-20)."""
+
+    day: date
+    currency: str
+    locations: frozenset[str] | None
+    billed: Money
+    collected: Money
+    outstanding: Money
+
+
+async def today_totals(
+    conn: AsyncConnection,
+    *,
+    day: date,
+    locations: frozenset[str] | None = None,
+    currency: str = "USD",
+) -> Totals:
+    """Billed (charges dated ``day``), collected (cash received that day, less payments
+    reversed) and outstanding (all A/R as of the day) in ``currency``, the clinic's
+    (``Settings.currency``); ``locations`` None is every location."""
+    where_place = (
+        [customer_account.c.location.in_(sorted(locations))] if locations is not None else []
+    )
+    je, ai = journal_entry, ar_item
+    billed = (
+        select(func.coalesce(func.sum(ai.c.amount_minor), 0))
+        .join(je, je.c.id == ai.c.entry_id)
+        .join(customer_account, customer_account.c.id == ai.c.account_id)
+        .where(je.c.effective_day == day, je.c.kind == Kind.CHARGE.value)
+        .where(ai.c.currency == currency, *where_place)
+    )
+    outstanding = (
+        select(func.coalesce(func.sum(ai.c.amount_minor), 0))
+        .join(customer_account, customer_account.c.id == ai.c.account_id)
+        .where(ai.c.effective_day <= day, ai.c.currency == currency, *where_place)
+    )
+    cash_in = (
+        select(func.coalesce(func.sum(journal_line.c.amount_minor), 0))
+        .join(je, je.c.id == journal_line.c.entry_id)
+        .join(gl_account, gl_account.c.id == journal_line.c.gl_account_id)
+        .where(je.c.effective_day == day, gl_account.c.role == "cash")
+        .where(je.c.kind.in_(["payment", "prepayment", "payment_reversal"]))
+        .where(journal_line.c.currency == currency)
+    )
+    if locations is not None:
+        # Cash lines name no customer: the entry's line on the customer says where.
+        tagged = (
+            select(journal_line.c.entry_id)
+            .join(customer_account, customer_account.c.id == journal_line.c.customer_account_id)
+            .where(*where_place)
+        )
+        cash_in = cash_in.where(je.c.id.in_(tagged.scalar_subquery()))
+
+    async def total(query: Select[Any]) -> Money:
+        return Money(int((await conn.execute(query)).scalar_one()), currency)
+
+    return Totals(
+        day,
+        currency,
+        locations,
+        await total(billed),
+        await total(cash_in),
+        await total(outstanding),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Unapplied:
+    """A payment not (wholly) matched to an item: cash application's exceptions (AR-139)."""
+
+    account_id: int
+    account_number: str
+    account_name: str
+    entry_number: str
+    date: date
+    amount: Money
+    unapplied: Money
+    reference: str | None
+    account_balance: Money  # negative: the account is in credit, a refund candidate
+
+
+async def unapplied_payments(
+    conn: AsyncConnection, *, locations: frozenset[str] | None = None, limit: int = 50
+) -> list[Unapplied]:
+    """Payments with money still unapplied, oldest first."""
+    applied = (
+        select(func.coalesce(func.sum(allocation.c.amount_minor), 0))
+        .where(allocation.c.item_id == ar_item.c.id)
+        .scalar_subquery()
+    )
+    ca, je = customer_account, journal_entry
+    query = (
+        select(
+            ar_item.c.account_id,
+            ca.c.number,
+            ca.c.name,
+            je.c.id,
+            ar_item.c.effective_day,
+            ar_item.c.amount_minor,
+            ar_item.c.currency,
+            (ar_item.c.amount_minor + applied).label("open_minor"),
+            func.coalesce(je.c.reference, je.c.memo).label("reference"),
+        )
+        .join(je, je.c.id == ar_item.c.entry_id)
+        .join(ca, ca.c.id == ar_item.c.account_id)
+        .where(je.c.kind == Kind.PAYMENT.value, ar_item.c.amount_minor < 0)
+        .where(ar_item.c.amount_minor + applied < 0)
+        .order_by(ar_item.c.effective_day, ar_item.c.id)
+        .limit(limit)
+    )
+    if locations is not None:
+        query = query.where(ca.c.location.in_(sorted(locations)))
+    rows = (await conn.execute(query)).all()
+    balances = await _balances(conn, {r.account_id for r in rows})
+    return [
+        Unapplied(
+            account_id=r.account_id,
+            account_number=r.number,
+            account_name=r.name,
+            entry_number=f"T{r.id:08d}",
+            date=r.effective_day,
+            amount=Money(-r.amount_minor, r.currency),
+            unapplied=Money(-int(r.open_minor), r.currency),
+            reference=r.reference,
+            account_balance=Money(balances[r.account_id], r.currency),
+        )
+        for r in rows
+    ]
+
+
+async def _balances(conn: AsyncConnection, account_ids: set[int]) -> dict[int, int]:
+    if not account_ids:
+        return {}
+    rows = await conn.execute(
+        select(ar_item.c.account_id, func.sum(ar_item.c.amount_minor))
+        .where(ar_item.c.account_id.in_(sorted(account_ids)))
+        .group_by(ar_item.c.account_id)
+    )
+    return {account_id: int(total) for account_id, total in rows}
