@@ -288,7 +288,9 @@ async def _escalate(
     """Hand a request above a supervisor's limit to the managers (AR-088)."""
     over = f"{amount} is above {actor.name}'s approval limit of {Money(limit, amount.currency)}"
     if approver_level(actor) != "supervisor" or request.needs_role != "supervisor":
-        raise PermissionDenied(f"{over}; someone with a higher limit must decide {request.id}")
+        raise PermissionDenied(
+            f"{over}; someone with a higher limit must decide request {request.id}"
+        )
     async with db.transaction() as tx:
         done = await tx.conn.execute(
             approval_request.update()
