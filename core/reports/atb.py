@@ -81,7 +81,7 @@ def atb_csv(atb: Atb) -> str:
     return out.getvalue()
 
 
-def _top(atb: Atb, count: int) -> list[tuple[AtbRow, Money]]:
+def top_accounts(atb: Atb, count: int) -> list[tuple[AtbRow, Money]]:
     """The largest balances, one line per account even when the ATB is grouped by item."""
     first: dict[int, AtbRow] = {}
     for row in atb.rows:
@@ -100,7 +100,7 @@ def atb_text(atb: Atb, *, top: int = 10, locale: str = "en_US") -> str:
         q=atb.query,
         total=Money(atb.total_minor, cur),
         buckets=[(b, Money(b.amount_minor, cur)) for b in atb.buckets],
-        top=_top(atb, top),
+        top=top_accounts(atb, top),
         groups=[
             (key, [(b, Money(b.amount_minor, cur)) for b in buckets])
             for key, buckets in atb.groups.items()

@@ -1,0 +1,63 @@
+"""Buttons: "View" on a search result, Confirm and Cancel on a payment question.
+
+A button's value is an id (an account id, a pending-payment token); what it stands
+for is read again on the server, with the permissions of whoever pressed it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+
+from bot.staff import ids, lookup, money
+from bot.staff.parse import ParseError
+from bot.staff.turn import answering
+
+
+def register(app: AsyncApp) -> None:
+    app.action(ids.VIEW_ACCOUNT)(on_view_account)
+    app.action(ids.CONFIRM_PAYMENT)(on_confirm_payment)
+    app.action(ids.CANCEL_PAYMENT)(on_cancel_payment)
+
+
+def account_id(value: str) -> int:
+    if not value.isascii() or not value.isdigit() or len(value) > 18:
+        raise ParseError("this button does not name an account")
+    return int(value)
+
+
+async def on_view_account(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    respond: AsyncRespond,
+    context: AsyncBoltContext,
+) -> None:
+    async with answering(context, ack, respond, body) as turn:
+        staff = await turn.staff()
+        await lookup.view_account(turn, staff, account_id(str(action.get("value", ""))))
+
+
+async def on_confirm_payment(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    respond: AsyncRespond,
+    context: AsyncBoltContext,
+) -> None:
+    async with answering(context, ack, respond, body) as turn:
+        staff = await turn.staff()
+        await money.confirm(turn, staff, str(action.get("value", "")))
+
+
+async def on_cancel_payment(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    respond: AsyncRespond,
+    context: AsyncBoltContext,
+) -> None:
+    async with answering(context, ack, respond, body) as turn:
+        staff = await turn.staff()
+        await money.cancel(turn, staff, str(action.get("value", "")))

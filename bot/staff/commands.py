@@ -1,0 +1,56 @@
+"""The slash command: ``/ar <subcommand> ...``, one listener for every subcommand."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+
+from bot.staff import ids, lookup, money, reports
+from bot.staff.parse import (
+    METHODS,
+    Atb,
+    Charge,
+    Command,
+    Find,
+    Help,
+    Later,
+    Payment,
+    ShowAccount,
+    parse,
+)
+from bot.staff.turn import Turn, answering
+from core.auth import Actor
+
+
+def register(app: AsyncApp) -> None:
+    app.command(ids.COMMAND)(on_ar)
+
+
+async def on_ar(
+    ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: AsyncBoltContext
+) -> None:
+    async with answering(context, ack, respond, body) as turn:
+        staff = await turn.staff()
+        command = parse(body.get("text") or "", turn.services.settings.currency)
+        await SUBCOMMANDS[type(command)](turn, staff, command)
+
+
+async def show_help(turn: Turn, staff: Actor, cmd: Help) -> None:
+    await turn.reply("help", methods=METHODS)
+
+
+async def not_yet(turn: Turn, staff: Actor, cmd: Later) -> None:
+    await turn.reply("later", name=cmd.name)
+
+
+SUBCOMMANDS: dict[type[Command], Callable[[Turn, Actor, Any], Awaitable[None]]] = {
+    Help: show_help,
+    Find: lookup.find,
+    ShowAccount: lookup.show_account,
+    Charge: money.charge,
+    Payment: money.payment,
+    Atb: reports.atb,
+    Later: not_yet,
+}

@@ -1,0 +1,291 @@
+"""Reading ``/ar <subcommand> ...``: the text a person typed in, a typed command out.
+
+Whatever is typed, :func:`parse` either returns one of the frozen command values
+below or raises :class:`ParseError`, whose message says what to fix. It never
+touches the database, so a command that does not parse has written nothing.
+
+Values are separated by spaces; a value with spaces goes in double quotes (straight
+or curly, as Slack's clients type them). Single quotes are ordinary characters, so
+``/ar find O'Brien`` works.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import TypeVar
+
+from core.billing.catalogue import service_code
+from core.errors import ValidationError
+from core.ledger.aging import Basis, GroupBy
+from core.money import Money, parse_positive
+
+MAX_TEXT = 1000
+"""Longer than any real command; a paste of a whole document is refused at once."""
+MAX_QUANTITY = 9999
+MAX_DAYS = 3650
+METHODS = ("cash", "card", "check", "cheque", "transfer", "eft", "other")
+LATER = ("writeoff", "refund", "unapplied", "link")
+"""Subcommands that are announced in the help and arrive with the approvals work."""
+
+
+class ParseError(Exception):
+    """A command that cannot be read; ``str()`` is the message the person sees."""
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Find:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShowAccount:
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    account: str
+    service_code: str
+    quantity: int = 1
+    service_date: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    account: str
+    amount: Money
+    method: str
+    reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Atb:
+    as_of: date | None = None
+    by: GroupBy | None = None
+    over: int | None = None
+    basis: Basis = Basis.SERVICE
+    location: str | None = None
+    csv: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Later:
+    """A subcommand that exists in the help but not yet in arbot."""
+
+    name: str
+
+
+E = TypeVar("E", Basis, GroupBy)
+
+Command = Help | Find | ShowAccount | Charge | Payment | Atb | Later
+
+_CURLY = str.maketrans({"“": '"', "”": '"', "„": '"', "‟": '"', "«": '"', "»": '"'})
+_TOKEN = re.compile(r'\s*(?:"([^"]*)"|([^\s"]+))(?=\s|$)')
+_ACCOUNT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,39}")
+# ASCII digits only: Python's \d and int() would also take Arabic-Indic or full-width ones.
+_AMOUNT = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?|\.[0-9]+")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_NUMBER = re.compile(r"[0-9]{1,6}")
+_ALIASES = {"search": "find", "show": "account", "acct": "account", "pay": "payment"}
+
+
+def parse(text: str, currency: str) -> Command:
+    """``text`` is what follows ``/ar``; amounts are read in ``currency``."""
+    if len(text) > MAX_TEXT:
+        raise ParseError(
+            f"that command is {len(text):,} characters long; an /ar command has at most "
+            f"{MAX_TEXT:,}"
+        )
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in text):
+        raise ParseError("the command contains control characters; type it again as text")
+    cleaned = text.translate(_CURLY).strip()
+    if not cleaned:
+        return Help()
+    name, _, rest = cleaned.partition(" ")
+    name = name.casefold()
+    name = _ALIASES.get(name, name)
+    if name in LATER:
+        return Later(name)
+    reader = _READERS.get(name)
+    if reader is None:
+        raise ParseError(f"{name!r} is not an /ar subcommand; type /ar help for the list")
+    return reader(rest.strip(), currency)
+
+
+def tokens(text: str) -> list[str]:
+    """Split on spaces, keeping "quoted values" whole."""
+    found, pos = [], 0
+    while pos < len(text):
+        if text[pos:].isspace():
+            break
+        match = _TOKEN.match(text, pos)
+        if match is None:
+            raise ParseError(
+                "check the quotes: put double quotes around a whole value, "
+                'like "cheque 1042", and close them'
+            )
+        found.append(match.group(1) if match.group(1) is not None else match.group(2))
+        pos = match.end()
+    return found
+
+
+def account_number(text: str) -> str:
+    if not _ACCOUNT.fullmatch(text):
+        raise ParseError(
+            f"{_shown(text)} is not an account number (letters, digits, '-', '.', '/' "
+            "or '_', at most 40); use /ar find to look one up"
+        )
+    return text
+
+
+def day(text: str, what: str = "date") -> date:
+    if _DATE.fullmatch(text):
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
+    raise ParseError(f"{_shown(text)} is not a {what}; write it as YYYY-MM-DD, e.g. 2026-06-30")
+
+
+def whole(text: str, what: str, low: int, high: int) -> int:
+    if _NUMBER.fullmatch(text) and low <= int(text) <= high:
+        return int(text)
+    raise ParseError(f"{_shown(text)} is not a {what}; give a whole number from {low} to {high}")
+
+
+def amount(text: str, currency: str) -> Money:
+    if not _AMOUNT.fullmatch(text):
+        raise ParseError(f"{_shown(text)} is not an amount; write it like 120.50 or 1,200")
+    try:
+        return parse_positive(text, currency)
+    except ValidationError as exc:
+        raise ParseError(str(exc)) from None
+
+
+def _shown(text: str) -> str:
+    """The offending value as quoted back: short, so a paste does not fill the reply."""
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def _expect(args: list[str], least: int, most: int, usage: str) -> None:
+    if not least <= len(args) <= most:
+        raise ParseError(f"usage: {usage}")
+
+
+def _help(rest: str, currency: str) -> Command:
+    return Help()
+
+
+def _find(rest: str, currency: str) -> Command:
+    words = tokens(rest)
+    query = " ".join(words)
+    if len(query) < 2:
+        raise ParseError("usage: /ar find <name, account number, MRN or phone> (2+ characters)")
+    if len(query) > 100:
+        raise ParseError("search for at most 100 characters")
+    return Find(query)
+
+
+def _account(rest: str, currency: str) -> Command:
+    args = tokens(rest)
+    _expect(args, 1, 1, "/ar account <account number>")
+    return ShowAccount(account_number(args[0]))
+
+
+def _charge(rest: str, currency: str) -> Command:
+    args = tokens(rest)
+    _expect(args, 2, 4, "/ar charge <account> <service code> [quantity] [YYYY-MM-DD]")
+    try:
+        code = service_code(args[1])
+    except ValidationError as exc:
+        raise ParseError(str(exc)) from None
+    quantity: int | None = None
+    on: date | None = None
+    for extra in args[2:]:
+        if "-" in extra and on is None:
+            on = day(extra, "service date")
+        elif "-" not in extra and quantity is None:
+            quantity = whole(extra, "quantity", 1, MAX_QUANTITY)
+        else:
+            raise ParseError(f"{_shown(extra)} is neither a quantity nor a service date")
+    return Charge(account_number(args[0]), code, quantity or 1, on)
+
+
+def _payment(rest: str, currency: str) -> Command:
+    args = tokens(rest)
+    _expect(args, 3, 4, "/ar payment <account> <amount> <method> [reference]")
+    method = args[2].casefold()
+    if method not in METHODS:
+        raise ParseError(f"{_shown(args[2])} is not a payment method; use {', '.join(METHODS)}")
+    reference = args[3].strip() if len(args) == 4 else None
+    if reference is not None and not 1 <= len(reference) <= 60:
+        raise ParseError("a payment reference has 1 to 60 characters")
+    return Payment(account_number(args[0]), amount(args[1], currency), method, reference)
+
+
+_ATB_OPTIONS = ("as-of", "by", "over", "basis", "location", "csv")
+
+
+def _atb(rest: str, currency: str) -> Command:
+    options: dict[str, str] = {}
+    args = tokens(rest)
+    while args:
+        key, value = _option(args)
+        if key in options:
+            raise ParseError(f"--{key} is given twice")
+        options[key] = value
+    return Atb(
+        as_of=day(options["as-of"], "--as-of date") if "as-of" in options else None,
+        by=_choice(GroupBy, options["by"], "--by") if "by" in options else None,
+        over=whole(options["over"], "number of days", 0, MAX_DAYS) if "over" in options else None,
+        basis=_choice(Basis, options.get("basis", "service"), "--basis"),
+        location=account_number(options["location"]) if "location" in options else None,
+        csv="csv" in options,
+    )
+
+
+def _option(args: list[str]) -> tuple[str, str]:
+    """Take one option off ``args``: ``--over 90``, ``--over=90``, ``over:90`` or ``--csv``."""
+    word = args.pop(0)
+    key, sep, value = word.removeprefix("--").partition("=" if word.startswith("--") else ":")
+    if not (word.startswith("--") or sep) or key not in _ATB_OPTIONS:
+        raise ParseError(
+            f"{_shown(word)} is not an ATB option; use "
+            + ", ".join(f"--{o}" for o in _ATB_OPTIONS)
+        )
+    if key == "csv":
+        if sep:
+            raise ParseError("--csv takes no value")
+        return key, ""
+    if not sep:
+        if not args:
+            raise ParseError(f"--{key} needs a value")
+        value = args.pop(0)
+    return key, value
+
+
+def _choice(kind: type[E], text: str, option: str) -> E:
+    try:
+        return kind(text.casefold())
+    except ValueError:
+        choices = ", ".join(member.value for member in kind)
+        raise ParseError(f"{option} takes one of {choices}, not {_shown(text)}") from None
+
+
+_READERS: dict[str, Callable[[str, str], Command]] = {
+    "help": _help,
+    "find": _find,
+    "account": _account,
+    "charge": _charge,
+    "payment": _payment,
+    "atb": _atb,
+}

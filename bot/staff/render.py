@@ -1,0 +1,40 @@
+"""Slack messages from ``templates/slack/``: every word staff read is in a template.
+
+A template renders one message as JSON (``{"text": ..., "blocks": [...]}``), using the
+macros in ``slack/_blocks.j2`` so that values are always JSON-encoded with
+``tojson``. Text that came from people (names, what was searched for) passes through
+the ``mrkdwn`` filter first, so ``<!channel>`` typed into a search cannot ping a
+channel. Money and dates use the babel filters of ``core.reports.render``.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from jinja2 import Environment
+
+from bot.staff import ids
+from core.reports.render import environment
+
+
+def mrkdwn(text: object) -> str:
+    """Escape the three characters Slack's mrkdwn gives a meaning to."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+@cache
+def slack_environment(locale: str) -> Environment:
+    env = environment(locale).overlay()
+    # An overlay shares its parent's dicts: give it its own before adding to them.
+    env.filters = {**env.filters, "mrkdwn": mrkdwn}
+    env.globals = {**env.globals, "ids": ids}
+    return env
+
+
+def message(template: str, locale: str = "en_US", **context: Any) -> dict[str, Any]:
+    """Render ``templates/slack/<template>.json.j2`` into a message payload."""
+    text = slack_environment(locale).get_template(f"slack/{template}.json.j2").render(**context)
+    payload: dict[str, Any] = json.loads(text)
+    return payload

@@ -1,0 +1,99 @@
+"""``/ar atb``: the aged trial balance in Slack (AR-156, AR-187, AR-191, AR-192).
+
+The reply is the summary: each bucket's amount, share of the total and number of
+accounts, the total, and the largest balances. ``--csv`` also sends the full detail,
+one row per account, as a CSV file in the person's direct messages with arbot,
+not in the channel the command was typed in.
+
+Staff limited to some locations see only theirs: one location is used by itself,
+several need ``--location``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.staff.parse import Atb
+from bot.staff.render import message
+from bot.staff.turn import Turn
+from core.auth import Actor, Permission, require
+from core.clock import today
+from core.errors import ValidationError
+from core.ledger.aging import Atb as AtbReport
+from core.ledger.aging import AtbQuery, aged_trial_balance
+from core.money import Money
+from core.reports.atb import atb_csv, top_accounts
+
+TOP = 5
+GROUPS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class GroupLine:
+    key: str
+    total: Money
+    accounts: int
+
+
+def location_for(staff: Actor, asked: str | None) -> str | None:
+    if asked is not None or staff.locations is None:
+        return asked
+    if len(staff.locations) == 1:
+        return next(iter(staff.locations))
+    raise ValidationError(
+        f"say which location with --location ({', '.join(sorted(staff.locations))})"
+    )
+
+
+def group_lines(report: AtbReport) -> list[GroupLine]:
+    currency = report.query.currency
+    lines = []
+    for key, buckets in report.groups.items():
+        accounts = {r.account_id for r in report.rows if (r.group or "(none)") == key}
+        total = Money(sum(b.amount_minor for b in buckets), currency)
+        lines.append(GroupLine(key, total, len(accounts)))
+    return sorted(lines, key=lambda g: (-g.total.minor, g.key))
+
+
+async def atb(turn: Turn, staff: Actor, cmd: Atb) -> None:
+    location = location_for(staff, cmd.location)
+    require(staff, Permission.VIEW_REPORTS, location)
+    query = AtbQuery(
+        as_of=cmd.as_of or today(turn.services.clock),
+        currency=turn.services.settings.currency,
+        basis=cmd.basis,
+        group_by=cmd.by,
+        over_days=cmd.over,
+        location=location,
+    )
+    async with turn.db.read() as conn:
+        report = await aged_trial_balance(conn, query)
+    if cmd.csv:
+        await send_csv(turn, report)
+    groups = group_lines(report)
+    await turn.reply(
+        "atb",
+        q=query,
+        buckets=[(b, Money(b.amount_minor, query.currency)) for b in report.buckets],
+        total=Money(report.total_minor, query.currency),
+        accounts=len({r.account_id for r in report.rows}),
+        top=top_accounts(report, TOP),
+        groups=groups[:GROUPS],
+        more_groups=max(0, len(groups) - GROUPS),
+        csv=cmd.csv,
+    )
+
+
+async def send_csv(turn: Turn, report: AtbReport) -> None:
+    """Upload the full ATB (files.getUploadURLExternal, the upload, then
+    files.completeUploadExternal) into the person's direct messages with arbot."""
+    opened = await turn.client.conversations_open(users=turn.slack_user)
+    as_of = report.query.as_of
+    comment = message("atb_file", turn.locale, q=report.query, rows=len(report.rows))
+    await turn.client.files_upload_v2(
+        channel=opened["channel"]["id"],
+        content=atb_csv(report),
+        filename=f"atb-{as_of.isoformat()}.csv",
+        title=f"ATB {as_of.isoformat()}",
+        initial_comment=comment["text"],
+    )

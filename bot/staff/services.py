@@ -1,0 +1,64 @@
+"""What the Slack listeners are given: the services they work with, by injection.
+
+A global bolt middleware (``bot.staff.app.build_app``) puts one :class:`Services` into
+every request's context; listeners take it from there, never from a global.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from slack_bolt.async_app import AsyncBoltContext
+
+from core.clock import Clock
+from core.db import Database
+from core.settings import Settings
+
+SERVICES = "arbot"
+"""The key under which listeners find the :class:`Services` in bolt's context."""
+
+
+class InFlight:
+    """Counts listener work that has been acknowledged but not finished."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @contextmanager
+    def track(self) -> Iterator[None]:
+        self._count += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._count -= 1
+            if not self._count:
+                self._idle.set()
+
+    async def idle(self) -> None:
+        """Wait until no work is running."""
+        await self._idle.wait()
+
+
+@dataclass(slots=True)
+class Services:
+    """What listeners need, handed to them through bolt's context (never a global)."""
+
+    db: Database
+    settings: Settings
+    locale: str = "en_US"
+    work: InFlight = field(default_factory=InFlight)
+
+    @property
+    def clock(self) -> Clock:
+        return self.db.clock
+
+
+def services_of(context: AsyncBoltContext) -> Services:
+    services: Services = context[SERVICES]
+    return services

@@ -1,0 +1,111 @@
+"""One request from Slack, handled the same way by every listener.
+
+``answering`` acknowledges at once, then gives the listener a :class:`Turn`: the
+services, the staff user behind the Slack user, an idempotency key for what the
+request posts, and ``reply``. Whatever goes wrong becomes one ephemeral message:
+an unknown Slack user is politely refused, a command that does not parse or that
+core refuses (a missing permission, an unknown account) is shown as it is, and
+anything unexpected is logged with a reference the person can quote. Nobody sees
+a stack trace.
+
+Idempotency: Slack gives each slash command and each button press a ``trigger_id``,
+and sends the same one again when it retries a request (``X-Slack-Retry-Num``). A
+posting's key is a digest of the workspace and that trigger id, so a retried
+``/ar charge`` posts once. Without a trigger id the digest is of the whole request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.staff.parse import ParseError
+from bot.staff.render import message
+from bot.staff.services import Services, services_of
+from core.auth import Actor, load_staff
+from core.db import Database
+from core.errors import ArbotError, NotFound
+
+log = logging.getLogger(__name__)
+
+
+class UnknownStaff(Exception):
+    """The Slack user is not mapped to an active arbot staff user."""
+
+
+def request_digest(body: dict[str, Any]) -> str:
+    """The same for a request and Slack's retries of it; different for every other."""
+    team = body.get("team_id") or (body.get("team") or {}).get("id") or ""
+    trigger = body.get("trigger_id")
+    basis = f"{team}/{trigger}" if trigger else json.dumps(body, sort_keys=True, default=str)
+    return hashlib.sha256(basis.encode()).hexdigest()[:32]
+
+
+def slack_user_of(body: dict[str, Any]) -> str:
+    """Who sent it: ``user_id`` on a slash command, ``user.id`` on a button press."""
+    return str(body.get("user_id") or (body.get("user") or {}).get("id") or "")
+
+
+@dataclass(slots=True)
+class Turn:
+    services: Services
+    respond: AsyncRespond
+    client: AsyncWebClient
+    body: dict[str, Any]
+    slack_user: str
+
+    @property
+    def db(self) -> Database:
+        return self.services.db
+
+    @property
+    def locale(self) -> str:
+        return self.services.locale
+
+    async def staff(self) -> Actor:
+        async with self.db.read() as conn:
+            try:
+                return await load_staff(conn, slack_user_id=self.slack_user)
+            except NotFound:
+                raise UnknownStaff(self.slack_user) from None
+
+    def key(self, kind: str) -> str:
+        """The idempotency key for the ``kind`` of posting this request makes."""
+        return f"slack/{kind}/{request_digest(self.body)}"
+
+    async def reply(self, template: str, *, replace: bool = False, **context: Any) -> None:
+        """Answer only the person who asked (ephemeral), from ``templates/slack/``."""
+        payload = message(template, self.locale, **context)
+        payload["response_type"] = "ephemeral"
+        if replace:
+            payload["replace_original"] = True
+        await self.respond(payload)
+
+
+@asynccontextmanager
+async def answering(
+    context: AsyncBoltContext, ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]
+) -> AsyncIterator[Turn]:
+    services = services_of(context)
+    with services.work.track():
+        await ack()
+        turn = Turn(services, respond, context.client, body, slack_user_of(body))
+        try:
+            yield turn
+        except UnknownStaff:
+            await turn.reply("unknown_user", slack_user=turn.slack_user)
+        except (ParseError, ArbotError) as exc:
+            await turn.reply("error", error=str(exc))
+        except Exception:
+            reference = uuid.uuid4().hex[:8]
+            log.exception("Slack request failed (reference %s)", reference)
+            await turn.reply("failure", reference=reference)

@@ -1,0 +1,120 @@
+"""``/ar help``, ``/ar find``, ``/ar account`` and the "View" button (AR-049, AR-106,
+AR-131, AR-133, AR-135)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from bot.staff import ids
+from core.billing.charges import ChargeLine, post_charges
+from core.customers import set_status
+from core.db import Database
+from core.services.payments import record_payment
+from tests.bot.staff.conftest import Slack, buttons, patient, text_of
+from tests.core.helpers import ADMIN, usd
+
+pytestmark = pytest.mark.usefixtures("staff", "catalogue")
+DAY = date(2026, 6, 1)
+
+
+async def test_help_lists_every_subcommand_with_an_example(slack: Slack) -> None:
+    shown = text_of(await slack.command("help"))
+    for name in ("find", "account", "charge", "payment", "atb"):
+        assert f"`/ar {name} " in shown
+    for later in ("writeoff", "refund", "unapplied", "link"):
+        assert f"`/ar {later}" in shown
+    assert "Coming soon" in shown
+    assert '`/ar payment A0000042 120.00 check "cheque 1042"`' in shown
+    assert "&lt;account&gt;" in shown  # angle brackets escaped for Slack
+
+
+async def test_find_lists_accounts_each_with_a_view_button_carrying_only_its_id(
+    slack: Slack, db: Database
+) -> None:
+    ana = await patient(db, "López", "Ana")
+    await patient(db, "Lopez", "Luis")
+    await patient(db, "Chen", "Wei")
+    reply = await slack.command("find lopez")
+    shown = text_of(reply)
+    assert "2 accounts match “lopez”" in shown
+    assert f"*{ana.number}*  Ana López" in shown
+    assert "Wei" not in shown
+    views = buttons(reply)
+    assert [b["action_id"] for b in views] == [ids.VIEW_ACCOUNT] * 2
+    assert all(b["value"].isdigit() for b in views)
+    assert str(ana.id) in [b["value"] for b in views]
+
+
+async def test_find_says_when_nothing_matches(slack: Slack) -> None:
+    assert "No account matches “Nobody”" in text_of(await slack.command("find Nobody"))
+
+
+async def test_what_people_typed_is_escaped_so_it_cannot_ping_or_link(
+    slack: Slack, db: Database
+) -> None:
+    await patient(db, "<!channel>", "Eve & Co")
+    reply = await slack.command('find "<!channel>"')
+    shown = text_of(reply)
+    assert "<!channel>" not in reply.raw.decode()
+    assert "&lt;!channel&gt;" in shown
+    assert "&amp; Co" in shown
+
+
+async def test_account_shows_balance_open_items_and_flags(slack: Slack, db: Database) -> None:
+    ana = await patient(db, "López", "Ana")
+    await post_charges(db, ADMIN, account_id=ana.id, key="v1", bill_date=DAY,
+                       lines=[ChargeLine("CONS", 1, DAY)])  # fmt: skip
+    await post_charges(db, ADMIN, account_id=ana.id, key="v2", bill_date=DAY,
+                       lines=[ChargeLine("XRAY", 1, DAY)])  # fmt: skip
+    await record_payment(db, ADMIN, account_id=ana.id, amount=usd("30"), received_on=DAY,
+                         key="p1", method="cash")  # fmt: skip
+    await set_status(db, ADMIN, account_id=ana.id, status="credit_hold", reason="test", on=DAY)
+    shown = text_of(await slack.command(f"account {ana.number}"))
+    assert f"*{ana.number}*  Ana López" in shown
+    assert "credit hold" in shown
+    assert "Balance: *$170.00*" in shown
+    assert "due Jul 1, 2026" in shown
+    assert "$50.00 open of $80.00 · partly paid" in shown
+    assert "$120.00 open of $120.00 · pending" in shown
+    assert "Consultation" not in shown and "X-ray" not in shown  # no clinical detail
+
+
+async def test_account_numbers_are_found_whatever_their_case(slack: Slack, db: Database) -> None:
+    ana = await patient(db, "López", "Ana")
+    shown = text_of(await slack.command(f"account {ana.number.lower()}"))
+    assert f"*{ana.number}*" in shown
+    assert "No open items." in shown
+
+
+async def test_an_unknown_account_is_a_clear_message(slack: Slack) -> None:
+    shown = text_of(await slack.command("account Z9999999"))
+    assert "there is no account Z9999999" in shown
+
+
+async def test_the_view_button_opens_the_same_view(slack: Slack, db: Database) -> None:
+    ana = await patient(db, "López", "Ana")
+    by_command = await slack.command(f"account {ana.number}")
+    by_button = await slack.press(ids.VIEW_ACCOUNT, str(ana.id))
+    assert by_button.body == by_command.body
+
+
+async def test_a_view_button_with_a_bad_value_is_refused(slack: Slack) -> None:
+    assert "does not name an account" in text_of(await slack.press(ids.VIEW_ACCOUNT, "1 OR 1=1"))
+    assert "there is no account 999" in text_of(await slack.press(ids.VIEW_ACCOUNT, "999"))
+
+
+async def test_staff_limited_to_a_location_see_only_its_accounts(
+    slack: Slack, db: Database
+) -> None:
+    north = await patient(db, "Lopez", "Nina", location="north")
+    main = await patient(db, "Lopez", "Mario", location="main")
+    shown = text_of(await slack.command("find lopez", user="U0NORTH"))
+    assert "Nina" in shown and "Mario" not in shown
+    refused = text_of(await slack.command(f"account {main.number}", user="U0NORTH"))
+    assert "may not work on accounts of location 'main'" in refused
+    assert "Balance" in text_of(await slack.press(ids.VIEW_ACCOUNT, str(north.id), "U0NORTH"))
+    assert "location 'main'" in text_of(
+        await slack.press(ids.VIEW_ACCOUNT, str(main.id), "U0NORTH")
+    )
