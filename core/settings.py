@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///arbot.db"
+_PREFIXED = {"currency": "ARBOT_CURRENCY", "small_balance": "ARBOT_SMALL_BALANCE"}
+"""Fields read from an ``ARBOT_``-prefixed variable rather than their upper-case name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,10 +23,13 @@ class Settings:
     telegram_bot_token: str = ""
     telegram_webhook_secret: str = ""
     telegram_api_base: str = "https://api.telegram.org"
+    telegram_bot_username: str = ""
     slack_bot_token: str = ""
     slack_signing_secret: str = ""
     slack_app_token: str = ""
     slack_api_url: str = "https://slack.com/api/"
+    slack_approvals_channel: str = ""
+    small_balance: str = "0"
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""
     stripe_api_base: str = "https://api.stripe.com"
@@ -38,11 +43,12 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read ``DATABASE_URL``, ``PORT`` ... (upper-case field names; ``ARBOT_CURRENCY``)."""
+        """Read ``DATABASE_URL``, ``PORT`` ... (upper-case field names; ``ARBOT_CURRENCY``,
+        ``ARBOT_SMALL_BALANCE``)."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for f in fields(cls):
-            name = "ARBOT_CURRENCY" if f.name == "currency" else f.name.upper()
+            name = _PREFIXED.get(f.name, f.name.upper())
             if name in env and env[name] != "":
                 raw = env[name]
                 values[f.name] = int(raw) if f.type in ("int", int) else raw

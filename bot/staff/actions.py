@@ -10,7 +10,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 
-from bot.staff import ids, lookup, money
+from bot.staff import approvals, cash, ids, lookup, money
 from bot.staff.parse import ParseError
 from bot.staff.turn import answering
 
@@ -19,6 +19,9 @@ def register(app: AsyncApp) -> None:
     app.action(ids.VIEW_ACCOUNT)(on_view_account)
     app.action(ids.CONFIRM_PAYMENT)(on_confirm_payment)
     app.action(ids.CANCEL_PAYMENT)(on_cancel_payment)
+    app.action(ids.APPROVE_REQUEST)(on_approve_request)
+    app.action(ids.REJECT_REQUEST)(on_reject_request)
+    app.action(ids.APPLY_UNAPPLIED)(on_apply_unapplied)
 
 
 def account_id(value: str) -> int:
@@ -61,3 +64,39 @@ async def on_cancel_payment(
     async with answering(context, ack, respond, body) as turn:
         staff = await turn.staff()
         await money.cancel(turn, staff, str(action.get("value", "")))
+
+
+async def on_apply_unapplied(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    respond: AsyncRespond,
+    context: AsyncBoltContext,
+) -> None:
+    async with answering(context, ack, respond, body) as turn:
+        staff = await turn.staff()
+        await cash.apply(turn, staff, str(action.get("value", "")))
+
+
+async def on_approve_request(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    respond: AsyncRespond,
+    context: AsyncBoltContext,
+) -> None:
+    async with answering(context, ack, respond, body) as turn:
+        staff = await turn.staff()
+        await approvals.approve_pressed(turn, staff, str(action.get("value", "")))
+
+
+async def on_reject_request(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    respond: AsyncRespond,
+    context: AsyncBoltContext,
+) -> None:
+    async with answering(context, ack, respond, body) as turn:
+        staff = await turn.staff()
+        await approvals.reject_pressed(turn, staff, str(action.get("value", "")))

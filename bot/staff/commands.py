@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 
-from bot.staff import ids, lookup, money, reports
+from bot.staff import approvals, cash, ids, links, lookup, money, reports
 from bot.staff.parse import (
     METHODS,
     Atb,
@@ -16,8 +16,13 @@ from bot.staff.parse import (
     Find,
     Help,
     Later,
+    Link,
     Payment,
+    Refund,
+    ReverseWriteOff,
     ShowAccount,
+    Unapplied,
+    WriteOff,
     parse,
 )
 from bot.staff.turn import Turn, answering
@@ -52,5 +57,10 @@ SUBCOMMANDS: dict[type[Command], Callable[[Turn, Actor, Any], Awaitable[None]]] 
     Charge: money.charge,
     Payment: money.payment,
     Atb: reports.atb,
+    Unapplied: cash.unapplied,
+    Link: links.link,
+    WriteOff: approvals.write_off,
+    ReverseWriteOff: approvals.reverse_write_off,
+    Refund: approvals.refund,
     Later: not_yet,
 }

@@ -16,3 +16,19 @@ CONFIRM_PAYMENT = "ar_confirm_payment"
 
 CANCEL_PAYMENT = "ar_cancel_payment"
 """Drop such a payment; its value is the same token."""
+
+APPROVE_REQUEST = "ar_approve_request"
+"""Approve a write-off, refund or reversal request; its value is the request id."""
+
+REJECT_REQUEST = "ar_reject_request"
+"""Reject such a request: opens :data:`REJECT_MODAL`; its value is the request id."""
+
+REJECT_MODAL = "ar_reject_modal"
+"""The modal asking why a request is rejected; its private_metadata is the request id."""
+
+REJECT_REASON_BLOCK = "ar_reject_reason"
+REJECT_REASON_INPUT = "ar_reject_reason_input"
+"""The block and the text input holding the reason in :data:`REJECT_MODAL`."""
+
+APPLY_UNAPPLIED = "ar_apply_unapplied"
+"""Apply an account's unapplied cash; its value is ``<account id>/<payment entry id>``."""

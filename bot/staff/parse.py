@@ -28,7 +28,7 @@ MAX_TEXT = 1000
 MAX_QUANTITY = 9999
 MAX_DAYS = 3650
 METHODS = ("cash", "card", "check", "cheque", "transfer", "eft", "other")
-LATER = ("writeoff", "refund", "unapplied", "link")
+LATER: tuple[str, ...] = ()
 """Subcommands that are announced in the help and arrive with the approvals work."""
 
 
@@ -78,6 +78,39 @@ class Atb:
 
 
 @dataclass(frozen=True, slots=True)
+class Unapplied:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOff:
+    account: str
+    amount: Money | None  # None: everything open
+    reason: str
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReverseWriteOff:
+    entry_id: int
+    reason: str
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    account: str
+    amount: Money
+    reason: str
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Later:
     """A subcommand that exists in the help but not yet in arbot."""
 
@@ -86,7 +119,20 @@ class Later:
 
 E = TypeVar("E", Basis, GroupBy)
 
-Command = Help | Find | ShowAccount | Charge | Payment | Atb | Later
+Command = (
+    Help
+    | Find
+    | ShowAccount
+    | Charge
+    | Payment
+    | Atb
+    | Unapplied
+    | Link
+    | WriteOff
+    | ReverseWriteOff
+    | Refund
+    | Later
+)
 
 _CURLY = str.maketrans({"“": '"', "”": '"', "„": '"', "‟": '"', "«": '"', "»": '"'})
 _TOKEN = re.compile(r'\s*(?:"([^"]*)"|([^\s"]+))(?=\s|$)')
@@ -232,6 +278,75 @@ def _payment(rest: str, currency: str) -> Command:
     return Payment(account_number(args[0]), amount(args[1], currency), method, reference)
 
 
+def _unapplied(rest: str, currency: str) -> Command:
+    _expect(tokens(rest), 0, 0, "/ar unapplied")
+    return Unapplied()
+
+
+def _link(rest: str, currency: str) -> Command:
+    args = tokens(rest)
+    _expect(args, 1, 1, "/ar link <account number>")
+    return Link(account_number(args[0]))
+
+
+MAX_NOTE = 500
+_REASON = re.compile(r"[A-Z][A-Z0-9_]{0,29}")
+_ENTRY = re.compile(r"[Tt]([0-9]{1,12})")
+_WRITEOFF = "/ar writeoff <account> <amount|all> <reason code> <note>"
+_REVERSE = "/ar writeoff reverse <entry number, e.g. T00000012> <reason code> <note>"
+_REFUND = "/ar refund <account> <amount> <reason code> [note]"
+
+
+def reason_code(text: str) -> str:
+    code = text.upper()
+    if not _REASON.fullmatch(code):
+        raise ParseError(
+            f"{_shown(text)} is not a reason code (capitals, digits and '_', like ADMIN or "
+            "CHARITY)"
+        )
+    return code
+
+
+def note_of(words: list[str], usage: str, *, required: bool = True) -> str:
+    note = " ".join(words).strip()
+    if required and not note:
+        raise ParseError(f"say why in a note: {usage}")
+    if len(note) > MAX_NOTE:
+        raise ParseError(f"the note has {len(note):,} characters; keep it to {MAX_NOTE}")
+    return note
+
+
+def _writeoff(rest: str, currency: str) -> Command:
+    args = tokens(rest)
+    if args and args[0].casefold() == "reverse":
+        if len(args) < 3:
+            raise ParseError(f"usage: {_REVERSE}")
+        entry = _ENTRY.fullmatch(args[1])
+        if entry is None:
+            raise ParseError(f"{_shown(args[1])} is not an entry number; write it like T00000012")
+        return ReverseWriteOff(
+            int(entry.group(1)), reason_code(args[2]), note_of(args[3:], _REVERSE)
+        )
+    if len(args) < 3:
+        raise ParseError(f"usage: {_WRITEOFF}")
+    asked = None if args[1].casefold() == "all" else amount(args[1], currency)
+    return WriteOff(
+        account_number(args[0]), asked, reason_code(args[2]), note_of(args[3:], _WRITEOFF)
+    )
+
+
+def _refund(rest: str, currency: str) -> Command:
+    args = tokens(rest)
+    if len(args) < 3:
+        raise ParseError(f"usage: {_REFUND}")
+    return Refund(
+        account_number(args[0]),
+        amount(args[1], currency),
+        reason_code(args[2]),
+        note_of(args[3:], _REFUND, required=False),
+    )
+
+
 _ATB_OPTIONS = ("as-of", "by", "over", "basis", "location", "csv")
 
 
@@ -288,4 +403,9 @@ _READERS: dict[str, Callable[[str, str], Command]] = {
     "charge": _charge,
     "payment": _payment,
     "atb": _atb,
+    "writeoff": _writeoff,
+    "write-off": _writeoff,
+    "refund": _refund,
+    "unapplied": _unapplied,
+    "link": _link,
 }

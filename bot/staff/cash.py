@@ -1,0 +1,72 @@
+"""``/ar unapplied`` and its "Apply" buttons: payments cash application left unmatched
+(AR-139), and applying one account's unapplied cash with the default order.
+
+An "Apply" button's value is ``<account id>/<payment entry id>``, nothing else. Its
+idempotency key names the message the button is in and the button, so a double click
+(two presses, two trigger ids) applies once and the second press is told so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.staff.parse import ParseError, Unapplied
+from bot.staff.turn import Turn
+from core.auth import Actor, Permission, require
+from core.clock import today
+from core.dashboard import unapplied_payments
+from core.ledger.accounts import load_account
+from core.ledger.items import load_items
+from core.money import Money
+from core.services.payments import applied_by, apply_unapplied
+
+LIST_LIMIT = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    entry_number: str
+    amount: Money
+
+
+async def unapplied(turn: Turn, staff: Actor, cmd: Unapplied) -> None:
+    require(staff, Permission.VIEW_ACCOUNTS)
+    async with turn.db.read() as conn:
+        found = await unapplied_payments(conn, locations=staff.locations, limit=LIST_LIMIT + 1)
+    await turn.reply("unapplied", payments=found[:LIST_LIMIT], full=len(found) > LIST_LIMIT)
+
+
+def apply_value(value: str) -> tuple[int, int]:
+    account, _, entry = value.partition("/")
+    if not all(p.isascii() and p.isdigit() and len(p) <= 18 for p in (account, entry)):
+        raise ParseError("this button does not name a payment")
+    return int(account), int(entry)
+
+
+async def apply(turn: Turn, staff: Actor, value: str) -> None:
+    """The "Apply" button: run the default application over the payment's account."""
+    account_id, _ = apply_value(value)
+    container = turn.body.get("container") or {}
+    message = container.get("message_ts")
+    channel = container.get("channel_id") or (turn.body.get("channel") or {}).get("id", "")
+    key = f"slack/apply/{channel}/{message}/{value}" if message else turn.key("apply")
+    on = today(turn.services.clock)
+    plan = await apply_unapplied(turn.db, staff, account_id=account_id, key=key, on=on)
+    async with turn.db.read() as conn:
+        # A second press finds nothing left to apply; what the first applied says why.
+        again = not plan.placements and bool(await applied_by(conn, key))
+        account = await load_account(conn, account_id=account_id)
+        items = {i.id: i for i in await load_items(conn, account_id=account_id)}
+        left = -sum(i.open.minor for i in items.values() if not i.is_debit)
+    placed = [
+        Placed(f"T{items[p.item_id].entry_id:08d}", Money(p.amount_minor, account.currency))
+        for p in plan.placements
+    ]
+    await turn.reply(
+        "applied",
+        account=account,
+        placed=placed,
+        total=Money(plan.applied_minor, account.currency),
+        left=Money(left, account.currency),
+        again=again or any("already applied" in e for e in plan.exceptions),
+    )

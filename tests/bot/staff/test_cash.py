@@ -1,0 +1,125 @@
+"""``/ar unapplied`` and its Apply buttons, ``/ar link`` (AR-139, link codes)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.staff import ids
+from core.billing.charges import ChargeLine, post_charges
+from core.db import Database
+from core.ledger.tables import allocation
+from core.services.payments import record_payment
+from tests.bot.staff.conftest import Slack, buttons, patient, slack_settings, text_of
+from tests.core.helpers import ADMIN, usd
+from tests.fakes.slack import FakeSlack
+
+pytestmark = pytest.mark.usefixtures("staff", "catalogue")
+DAY = date(2026, 6, 1)
+
+
+async def prepaid(db: Database, last: str, amount: str, location: str = "main") -> int:
+    """An account whose payment came in before any charge: all of it unapplied."""
+    account = await patient(db, last, "Pat", location=location)
+    await record_payment(db, ADMIN, account_id=account.id, amount=usd(amount), received_on=DAY,
+                         key=f"pay-{last}", method="check", reference="cheque 1042")  # fmt: skip
+    return account.id
+
+
+async def charge(db: Database, account_id: int, key: str) -> None:
+    await post_charges(db, ADMIN, account_id=account_id, key=key, bill_date=DAY,
+                       lines=[ChargeLine("CONS", 1, DAY)])  # fmt: skip
+
+
+async def allocations(db: Database) -> int:
+    async with db.read() as conn:
+        return int((await conn.execute(select(func.count()).select_from(allocation))).scalar_one())
+
+
+async def test_unapplied_lists_payments_each_with_an_apply_button(
+    slack: Slack, db: Database
+) -> None:
+    ana = await prepaid(db, "Lopez", "100")
+    await prepaid(db, "Norte", "40", location="north")
+    reply = await slack.command("unapplied", user="U0NORTH")
+    shown = text_of(reply)
+    assert "Norte" in shown and "Lopez" not in shown  # the user's locations only
+    reply = await slack.command("unapplied")
+    shown = text_of(reply)
+    assert "Jun 1, 2026" in shown and "cheque 1042" in shown
+    assert "*$100.00* unapplied of $100.00" in shown
+    applies = [b for b in buttons(reply) if b["action_id"] == ids.APPLY_UNAPPLIED]
+    assert len(applies) == 2
+    value = applies[0]["value"]
+    assert value.startswith(f"{ana}/") and "100" not in value.split("/")[0] + "x"
+
+
+async def test_apply_applies_once_on_a_double_click(slack: Slack, db: Database) -> None:
+    ana = await prepaid(db, "Lopez", "100")
+    await charge(db, ana, "c1")
+    (apply,) = buttons(await slack.command("unapplied"))
+    before = await allocations(db)
+    first = text_of(await slack.press(ids.APPLY_UNAPPLIED, apply["value"]))
+    after_first = await allocations(db)
+    second = text_of(await slack.press(ids.APPLY_UNAPPLIED, apply["value"]))
+    assert "Applied *$80.00*" in first
+    assert "Still unapplied: $20.00" in first
+    assert after_first > before
+    assert await allocations(db) == after_first
+    assert "already applied" in second
+    assert "No unapplied" not in text_of(await slack.command("unapplied"))  # $20 is left
+
+
+async def test_apply_with_no_open_charge_says_so(slack: Slack, db: Database) -> None:
+    ana = await prepaid(db, "Lopez", "100")
+    shown = text_of(await slack.press(ids.APPLY_UNAPPLIED, f"{ana}/1"))
+    assert "Nothing to apply" in shown and "Still unapplied: $100.00" in shown
+
+
+async def test_apply_needs_apply_cash_and_a_clean_value(slack: Slack, db: Database) -> None:
+    ana = await prepaid(db, "Lopez", "100")
+    await charge(db, ana, "c1")
+    refused = text_of(await slack.press(ids.APPLY_UNAPPLIED, f"{ana}/1", user="U0CLERK"))
+    assert "apply_cash" in refused
+    assert await allocations(db) == 0
+    bad = text_of(await slack.press(ids.APPLY_UNAPPLIED, "1/2; 100.00"))
+    assert "does not name a payment" in bad
+
+
+async def test_nothing_unapplied_is_said_plainly(slack: Slack) -> None:
+    assert "No unapplied payments" in text_of(await slack.command("unapplied"))
+
+
+async def test_link_gives_the_code_its_expiry_and_how_to_use_it(
+    slack: Slack, db: Database
+) -> None:
+    ana = await patient(db, "Lopez", "Ana")
+    shown = text_of(await slack.command(f"link {ana.number}", user="U0BILLER"))
+    assert f"Link code for *{ana.number}*" in shown
+    assert "until 2026-07-03 15:00 UTC" in shown
+    assert "`/start " in shown and "t.me" not in shown
+
+
+async def test_link_gives_the_telegram_deep_link_when_the_bot_is_named(
+    db: Database, fake_slack: FakeSlack
+) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.web import SLACK_KEY, make_app
+
+    ana = await patient(db, "Lopez", "Ana")
+    settings = slack_settings(db, fake_slack, telegram_bot_username="@clinic_bot")
+    app = make_app(settings, db)
+    async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as http:
+        slack = Slack(http, fake_slack, app[SLACK_KEY])
+        shown = text_of(await slack.command(f"link {ana.number}"))
+    assert "https://t.me/clinic_bot?start=" in shown
+
+
+async def test_a_clerk_may_not_issue_link_codes(slack: Slack, db: Database) -> None:
+    ana = await patient(db, "Lopez", "Ana")
+    shown = text_of(await slack.command(f"link {ana.number}", user="U0CLERK"))
+    assert "manage_accounts" in shown
+    assert "Link code" not in shown
