@@ -25,7 +25,7 @@ async def test_help_lists_every_subcommand_with_an_example(slack: Slack) -> None
         assert f"`/ar {name} " in shown
     for later in ("writeoff", "refund", "unapplied", "link"):
         assert f"`/ar {later}" in shown
-    assert "Coming soon" in shown
+    assert "Asking for approval" in shown
     assert '`/ar payment A0000042 120.00 check "cheque 1042"`' in shown
     assert "&lt;account&gt;" in shown  # angle brackets escaped for Slack
 

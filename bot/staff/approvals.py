@@ -1,0 +1,175 @@
+"""``/ar writeoff`` and ``/ar refund``, and the Approve / Reject buttons they bring.
+
+A request goes to core (``core.approvals``), which decides whether it posts at once (a
+small balance within ``ARBOT_SMALL_BALANCE``) or waits. A waiting request is posted to
+the approvals channel (``SLACK_APPROVALS_CHANNEL``, else the channel the command came
+from) with Approve and Reject buttons whose value is the request id and nothing else:
+whoever presses is checked by core, and the amounts are read again from the database.
+The message is updated in place as the request is approved, escalated or rejected.
+Reject asks for the reason in a modal (:mod:`bot.staff.views`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.staff.money import balance_of, find_account
+from bot.staff.parse import ParseError, Refund, ReverseWriteOff, WriteOff
+from bot.staff.render import message
+from bot.staff.services import Services
+from bot.staff.turn import Turn
+from core.approvals import (
+    AlreadyDecided,
+    Outcome,
+    Request,
+    Status,
+    approve,
+    load_request,
+    request_refund,
+    request_reversal_of_write_off,
+    request_write_off,
+    set_message,
+)
+from core.auth import Actor
+from core.clock import today
+from core.ledger.accounts import Account, load_account
+from core.money import Money, parse_money
+
+
+def request_id(value: str) -> int:
+    if not value.isascii() or not value.isdigit() or len(value) > 18:
+        raise ParseError("this button does not name an approval request")
+    return int(value)
+
+
+def tolerance(services: Services) -> Money | None:
+    """The clinic's small-balance tolerance (``ARBOT_SMALL_BALANCE``); ``None`` if zero."""
+    small = parse_money(services.settings.small_balance or "0", services.settings.currency)
+    return small if small.minor > 0 else None
+
+
+async def write_off(turn: Turn, staff: Actor, cmd: WriteOff) -> None:
+    account = await find_account(turn.db, cmd.account)
+    small = tolerance(turn.services)
+    request = await request_write_off(
+        turn.db,
+        staff,
+        account_id=account.id,
+        amount=cmd.amount,
+        reason=cmd.reason,
+        note=cmd.note,
+        key=turn.key("writeoff"),
+        tolerance=small,
+        on=today(turn.services.clock),
+    )
+    if request.status is Status.POSTED:
+        await turn.reply(
+            "written_off",
+            request=request,
+            account=account,
+            tolerance=small,
+            balance=await balance_of(turn.db, account),
+        )
+        return
+    await send_for_approval(turn, request, account)
+
+
+async def reverse_write_off(turn: Turn, staff: Actor, cmd: ReverseWriteOff) -> None:
+    request = await request_reversal_of_write_off(
+        turn.db,
+        staff,
+        entry_id=cmd.entry_id,
+        reason=cmd.reason,
+        note=cmd.note,
+        key=turn.key("writeoff-reversal"),
+    )
+    async with turn.db.read() as conn:
+        account = await load_account(conn, account_id=request.account_id)
+    await send_for_approval(turn, request, account)
+
+
+async def refund(turn: Turn, staff: Actor, cmd: Refund) -> None:
+    account = await find_account(turn.db, cmd.account)
+    request = await request_refund(
+        turn.db,
+        staff,
+        account_id=account.id,
+        amount=cmd.amount,
+        reason=cmd.reason,
+        note=cmd.note,
+        key=turn.key("refund"),
+        on=today(turn.services.clock),
+    )
+    await send_for_approval(turn, request, account)
+
+
+async def send_for_approval(turn: Turn, request: Request, account: Account) -> None:
+    """Post the request with its buttons (once: a Slack retry finds it posted) and tell
+    the requester where it went."""
+    channel = request.message_channel
+    if channel is None or request.message_ts is None:
+        settings = turn.services.settings
+        channel = settings.slack_approvals_channel or str(turn.body.get("channel_id") or "")
+        payload = await request_message(turn.services, request)
+        posted = await turn.client.chat_postMessage(channel=channel, **payload)
+        await set_message(turn.db, request.id, str(posted["channel"]), str(posted["ts"]))
+    await turn.reply("approval_sent", request=request, account=account, channel=channel)
+
+
+async def request_message(services: Services, request: Request) -> dict[str, Any]:
+    """The channel message for ``request`` as it stands: buttons while it is pending."""
+    async with services.db.read() as conn:
+        account = await load_account(conn, account_id=request.account_id)
+    reverses = f"T{request.reverses_entry_id:08d}" if request.reverses_entry_id else None
+    pending = request.status is Status.PENDING
+    return message(
+        "approval_request" if pending else "approval_decided",
+        services.locale,
+        request=request,
+        account=account,
+        reverses=reverses,
+        balance=await balance_of(services.db, account),
+        when=_when(request.decided_at),
+    )
+
+
+def _when(at: datetime | None) -> str:
+    return f"{at:%Y-%m-%d %H:%M} UTC" if at else ""
+
+
+async def update_message(
+    services: Services, client: AsyncWebClient, request: Request, body: dict[str, Any]
+) -> None:
+    """Show ``request`` as it stands now in its channel message."""
+    channel = request.message_channel or str((body.get("channel") or {}).get("id") or "")
+    ts = request.message_ts or str((body.get("container") or {}).get("message_ts") or "")
+    if not channel or not ts:
+        return
+    await client.chat_update(channel=channel, ts=ts, **await request_message(services, request))
+
+
+async def approve_pressed(turn: Turn, staff: Actor, value: str) -> None:
+    """Approve: core posts it (or escalates it, or refuses and the presser is told why)."""
+    try:
+        decision = await approve(turn.db, staff, request_id(value), on=today(turn.services.clock))
+    except AlreadyDecided as exc:
+        await update_message(turn.services, turn.client, exc.request, turn.body)
+        raise
+    await update_message(turn.services, turn.client, decision.request, turn.body)
+    if decision.outcome is Outcome.ESCALATED:
+        await turn.reply("escalated", request=decision.request)
+
+
+async def reject_pressed(turn: Turn, staff: Actor, value: str) -> None:
+    """Reject: ask for the reason in a modal; its submission rejects (``rejected``)."""
+    async with turn.db.read() as conn:
+        request = await load_request(conn, request_id(value))
+        account = await load_account(conn, account_id=request.account_id)
+    if request.status is not Status.PENDING:
+        await update_message(turn.services, turn.client, request, turn.body)
+        raise AlreadyDecided(request)
+    view = message("reject_modal", turn.locale, request=request, account=account)
+    await turn.client.views_open(trigger_id=str(turn.body.get("trigger_id") or ""), view=view)
