@@ -32,3 +32,17 @@ REJECT_REASON_INPUT = "ar_reject_reason_input"
 
 APPLY_UNAPPLIED = "ar_apply_unapplied"
 """Apply an account's unapplied cash; its value is ``<account id>/<payment entry id>``."""
+
+ACCOUNT_NEWER = "ar_account_newer"
+ACCOUNT_OLDER = "ar_account_older"
+"""Page an account view's activity; the value is the view's place (``lookup.Where``)."""
+
+ACCOUNT_KIND = "ar_account_kind_"
+"""Prefix of the activity filter buttons (``ar_account_kind_payments`` ...); same value."""
+
+ACCOUNT_DATE = "ar_account_date"
+"""The account view's datepicker; its block id holds the view's place."""
+
+ACCOUNT_HOWTO = "ar_account_howto_"
+"""Prefix of the account view's action buttons (``..._charge``): they answer with the
+exact command to type; the value is the account id."""

@@ -1,35 +1,33 @@
 """``/ar find`` and ``/ar account``: finding an account and showing where it stands.
 
-The account view is built in one place, :func:`account_message`, so that the richer
-view of ``core.views`` can replace it without touching the listeners. It shows the
-minimum: number, name, balance, status flags and open items with their dates and
-amounts, never what the service was.
+The account view is built in one place, :func:`account_message`, from
+``core.views.account_view``: balance, aging, open items, last payment, flags, pending
+requests and the activity newest first, a page at a time, filtered by kind and from a
+date (AR-011, AR-130, AR-132). Never what the service was: no descriptions or memos.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.staff.parse import Find, ShowAccount
+from bot.staff.parse import Find, ParseError, ShowAccount, day
 from bot.staff.render import message
 from bot.staff.turn import Turn
 from core.auth import Actor, Permission, require
 from core.clock import today
-from core.customers import Found, search, status_of
+from core.customers import Found, search
 from core.db import Database
 from core.errors import NotFound
 from core.ledger.accounts import Account, load_account
-from core.ledger.items import Item, balance, load_items
 from core.ledger.tables import customer_account
-from core.money import Money
+from core.views import account_view
 
 FOUND_LIMIT = 15
-ITEM_LIMIT = 15
 
 
 async def find(turn: Turn, staff: Actor, cmd: Find) -> None:
@@ -73,62 +71,70 @@ async def account_by_number(conn: AsyncConnection, number: str) -> Account:
     raise NotFound(f"there is no account {number}; /ar find looks accounts up by name")
 
 
-@dataclass(frozen=True, slots=True)
-class ItemLine:
-    number: str
-    service_date: date
-    due_date: date
-    amount: Money
-    open: Money
-    status: str
-    disputed: bool
-    is_debit: bool
-    overdue: bool
+KINDS = ("charges", "payments", "adjustments", "refunds")
+"""The activity filters offered as buttons (AR-011); ``None`` is everything."""
+PAGE_SIZE = 10
 
 
 @dataclass(frozen=True, slots=True)
-class AccountView:
-    number: str
-    name: str
-    status: str
-    balance: Money
-    items: tuple[ItemLine, ...]
-    more: int
+class Where:
+    """Which part of an account's activity is shown: what the paging, filter and date
+    buttons carry, as ``<account id>/<page>/<kind or all>/<YYYY-MM-DD or ->``."""
 
+    account_id: int
+    page: int = 0
+    kind: str | None = None
+    before: date | None = None
 
-def item_line(item: Item, on: date) -> ItemLine:
-    return ItemLine(
-        number=f"T{item.entry_id:08d}",
-        service_date=item.service_date,
-        due_date=item.due_date,
-        amount=item.amount,
-        open=item.open,
-        status=item.status.value,
-        disputed=item.disputed,
-        is_debit=item.is_debit,
-        overdue=item.is_debit and item.due_date < on,
-    )
+    def value(self, **changes: Any) -> str:
+        w = replace(self, **changes)
+        before = w.before.isoformat() if w.before else "-"
+        return f"{w.account_id}/{w.page}/{w.kind or 'all'}/{before}"
+
+    @classmethod
+    def read(cls, value: str) -> Where:
+        parts = value.split("/")
+        if len(parts) != 4 or not all(p.isascii() and p.isdigit() for p in parts[:2]):
+            raise ParseError("this button does not name an account")
+        account, page, kind, before = parts
+        if (kind != "all" and kind not in KINDS) or len(account) > 18 or len(page) > 5:
+            raise ParseError("this button does not name an account")
+        on = None if before == "-" else day(before)
+        return cls(int(account), int(page), None if kind == "all" else kind, on)
 
 
 async def account_message(
-    db: Database, staff: Actor, account_id: int, locale: str
+    db: Database, staff: Actor, account_id: int | Where, locale: str
 ) -> dict[str, Any]:
     """The account view as an ephemeral Slack message, for a staff user allowed to see it."""
-    on = today(db.clock)
+    where = account_id if isinstance(account_id, Where) else Where(account_id)
     async with db.read() as conn:
-        account = await load_account(conn, account_id=account_id)
+        account = await load_account(conn, account_id=where.account_id)
         require(staff, Permission.VIEW_ACCOUNTS, account.location)
-        items = await load_items(conn, account_id=account.id, only_open=True)
-        owed = Money(await balance(conn, account.id), account.currency)
-        status = await status_of(conn, account.id)
-    view = AccountView(
-        number=account.number,
-        name=account.name,
-        status=status,
-        balance=owed,
-        items=tuple(item_line(i, on) for i in items[:ITEM_LIMIT]),
-        more=max(0, len(items) - ITEM_LIMIT),
-    )
-    payload = message("account", locale, view=view)
+        view = await account_view(
+            conn, account.id, as_of=today(db.clock), page=where.page, page_size=PAGE_SIZE,
+            kinds={where.kind} if where.kind else None, before=where.before,
+        )  # fmt: skip
+    payload = message("account", locale, view=view, where=where, kinds=KINDS)
     payload["response_type"] = "ephemeral"
     return payload
+
+
+async def move(turn: Turn, staff: Actor, where: Where) -> None:
+    """A paging, filter or date button: the same view, in place of the one pressed."""
+    payload = await account_message(turn.db, staff, where, turn.locale)
+    payload["replace_original"] = True
+    await turn.respond(payload)
+
+
+HOWTO = ("charge", "payment", "writeoff", "link")
+
+
+async def howto(turn: Turn, staff: Actor, what: str, account_id: int) -> None:
+    """An action button on the account view: the exact command to type for it."""
+    if what not in HOWTO:
+        raise ParseError("this button does not name an action")
+    async with turn.db.read() as conn:
+        account = await load_account(conn, account_id=account_id)
+    require(staff, Permission.VIEW_ACCOUNTS, account.location)
+    await turn.reply("howto", what=what, account=account)
