@@ -33,6 +33,7 @@ from core.approvals import (
     request_write_off,
     set_message,
 )
+from core.approvals.model import may_decide
 from core.auth import Actor
 from core.clock import today
 from core.ledger.accounts import Account, load_account
@@ -168,6 +169,8 @@ async def reject_pressed(turn: Turn, staff: Actor, value: str) -> None:
     async with turn.db.read() as conn:
         request = await load_request(conn, request_id(value))
         account = await load_account(conn, account_id=request.account_id)
+    # Only someone who may reject it sees the modal (it shows the request): as core checks.
+    may_decide(staff, request, account.location)
     if request.status is not Status.PENDING:
         await update_message(turn.services, turn.client, request, turn.body)
         raise AlreadyDecided(request)

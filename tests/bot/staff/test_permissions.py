@@ -1,0 +1,282 @@
+"""The permission matrix (issue 4): every ``/ar`` subcommand and button that changes or
+reveals something, as every staff role and as staff limited to another location.
+
+What each cell expects comes from ``core.auth.ROLE_PERMISSIONS`` and :data:`NEEDS`
+below, written down once, never from running the app: allowed, the action happens;
+refused, one ephemeral reply names the missing permission (or the location rule) and
+nothing is written (ledger, approval requests, link codes, allocations, audit trail).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.staff import ids, pending
+from bot.staff.lookup import Where
+from core.approvals import request_refund, request_write_off
+from core.approvals.tables import approval_request
+from core.auth import ROLE_PERMISSIONS, Actor, Permission, StaffRole, add_staff, load_staff
+from core.billing.charges import ChargeLine, post_charges
+from core.db import Database
+from core.db.audit import audit_log
+from core.ledger.accounts import Account
+from core.ledger.tables import allocation, journal_entry
+from core.links import link_code
+from core.services.payments import record_payment
+from core.services.writeoffs import write_off
+from tests.bot.staff.approval_helpers import DAY, charge, more_staff
+from tests.bot.staff.conftest import USERS, Slack, patient, text_of
+from tests.core.helpers import ADMIN, usd
+from tests.fakes.slack import Call, action_body
+
+pytestmark = pytest.mark.usefixtures("staff", "catalogue")
+P = Permission
+HOME = "main"  # every account acted on is at this location
+
+WHO = {
+    **{slack_id: (role, locations) for slack_id, (_, role, locations) in USERS.items()},
+    "U0MANAGER": ("manager", ()),  # from approval_helpers.more_staff
+    "U0NSUP": ("supervisor", ("north",)),  # every permission a request needs, elsewhere
+}
+"""Who acts: Slack user -> (role, locations); one of each role, and two limited to north."""
+NAMES = dict(
+    zip(WHO, ("Alder", "Birch", "Cedar", "Dunn", "Elmer", "Finch", "Gable", "Hazel"), strict=True)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    account: Account
+    last: str  # the patient's last name, for find and lists
+    arg: str  # what the command or button names: an account, an entry, a request
+
+
+Setup = Callable[[Database, Account, str], Awaitable[str]]
+Act = Callable[[Slack, Target, str], Awaitable[list[Call]]]
+Done = Callable[[dict[str, int], list[Call], Slack, Target], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    needs: tuple[Permission, ...]
+    act: Act
+    done: Done
+    setup: Setup | None = None
+    credit: bool = False  # the account is in credit (a prepayment) rather than owing
+    filters: bool = False  # a list: other locations' accounts are left out, not refused
+
+
+def expected(slack_id: str, case: Case) -> str | None:
+    """The refusal ``slack_id`` should get for ``case`` (``None``: allowed)."""
+    role, locations = WHO[slack_id]
+    for permission in case.needs:
+        if permission not in ROLE_PERMISSIONS[StaffRole(role)]:
+            return f"lacks the permission '{permission.value}'"
+    if locations and HOME not in locations and not case.filters:
+        return f"may not work on accounts of location '{HOME}'"
+    return None
+
+
+# Setups: what a cell needs beyond the account, made through core as someone else.
+async def requester(db: Database) -> Actor:
+    async with db.read() as conn:
+        return await load_staff(conn, slack_user_id="U0SUPER2")
+
+
+async def account_id(db: Database, account: Account, user: str) -> str:
+    return str(account.id)
+
+
+async def write_off_request(db: Database, account: Account, user: str) -> str:
+    asked = await request_write_off(db, await requester(db), account_id=account.id,
+                                    amount=usd("35"), reason="CHARITY", note="hardship",
+                                    key=f"wo-{account.id}")  # fmt: skip
+    return str(asked.id)
+
+
+async def refund_request(db: Database, account: Account, user: str) -> str:
+    asked = await request_refund(db, await requester(db), account_id=account.id,
+                                 amount=usd("20"), reason="CREDIT_BALANCE", note="overpaid",
+                                 key=f"rf-{account.id}", on=DAY)  # fmt: skip
+    return str(asked.id)
+
+
+async def posted_write_off(db: Database, account: Account, user: str) -> str:
+    [entry] = await write_off(db, ADMIN, account_id=account.id, key=f"wo-{account.id}", on=DAY,
+                              reason="CHARITY", note="hardship", amount=usd("10"))  # fmt: skip
+    return f"T{entry.id:08d}"
+
+
+async def held_payment(db: Database, account: Account, user: str) -> str:
+    """A payment that would leave a credit, waiting for its asker's Confirm."""
+    async with db.read() as conn:
+        who = await load_staff(conn, slack_user_id=user)
+    token = uuid.uuid4().hex
+    asked = pending.PendingPayment(token, who.id, account.id, usd("500"), "cash", None)
+    await pending.hold(db, who, asked)
+    return token
+
+
+async def owed_cash(db: Database, account: Account, user: str) -> str:
+    await post_charges(db, ADMIN, account_id=account.id, key=f"c-{account.id}", bill_date=DAY,
+                       lines=[ChargeLine("CONS", 1, DAY)])  # fmt: skip
+    return f"{account.id}/0"
+
+
+# Acts: a command or a button press, signed, from the acting user.
+def command(text: str) -> Act:
+    async def act(slack: Slack, target: Target, user: str) -> list[Call]:
+        words = text.format(n=target.account.number, arg=target.arg, name=target.last)
+        return [await slack.command(words, user=user)]
+
+    return act
+
+
+def button(action_id: str, value: Callable[[Target], str] = lambda t: t.arg) -> Act:
+    async def act(slack: Slack, target: Target, user: str) -> list[Call]:
+        before = len(slack.fake.replies)
+        url = slack.fake.response_url(f"perm{uuid.uuid4().hex}")
+        response = await slack.send(action_body(action_id, value(target), user=user,
+                                                response_url=url))  # fmt: skip
+        assert response.status == 200
+        return slack.fake.replies[before:]
+
+    return act
+
+
+# Done: how a cell shows the action happened.
+def grew(table: str) -> Done:
+    return lambda delta, replies, slack, target: delta[table] > 0
+
+
+def shows(what: str) -> Done:
+    def done(delta: dict[str, int], replies: list[Call], slack: Slack, target: Target) -> bool:
+        wanted = {"number": target.account.number}.get(what, what)
+        return len(replies) == 1 and wanted in text_of(replies[0])
+
+    return done
+
+
+def modal_opened(delta: dict[str, int], replies: list[Call], slack: Slack, t: Target) -> bool:
+    return not replies and delta["modals"] == 1
+
+
+def older(target: Target) -> str:
+    return Where(target.account.id).value(page=1)
+
+
+NEEDS: dict[str, Case] = {
+    "find": Case((P.VIEW_ACCOUNTS,), command("find {name}"), shows(""), filters=True),
+    "account": Case((P.VIEW_ACCOUNTS,), command("account {n}"), shows("number")),
+    "charge": Case((P.POST_CHARGE,), command("charge {n} CONS"), grew("journal")),
+    "payment": Case((P.RECORD_PAYMENT,), command("payment {n} 5 cash"), grew("journal")),
+    "writeoff": Case(
+        (P.REQUEST_WRITE_OFF,), command("writeoff {n} 35 CHARITY hardship"), grew("requests")
+    ),
+    "writeoff reverse": Case(
+        (P.REQUEST_WRITE_OFF,),
+        command("writeoff reverse {arg} KEYING_ERROR wrong account"),
+        grew("requests"),
+        posted_write_off,
+    ),
+    "refund": Case(
+        (P.REQUEST_REFUND,),
+        command("refund {n} 20 CREDIT_BALANCE overpaid"),
+        grew("requests"),
+        credit=True,
+    ),
+    "atb": Case((P.VIEW_REPORTS,), command(f"atb --location {HOME}"), shows("Total")),
+    "unapplied": Case(
+        (P.VIEW_ACCOUNTS,), command("unapplied"), shows(""), credit=True, filters=True
+    ),
+    "link": Case((P.MANAGE_ACCOUNTS,), command("link {n}"), grew("codes")),
+    "View": Case((P.VIEW_ACCOUNTS,), button(ids.VIEW_ACCOUNT), shows("number"), account_id),
+    "account paging": Case(
+        (P.VIEW_ACCOUNTS,), button(ids.ACCOUNT_OLDER, older), shows("number"), account_id
+    ),
+    "payment Confirm": Case(
+        (P.RECORD_PAYMENT,), button(ids.CONFIRM_PAYMENT), grew("journal"), held_payment
+    ),
+    "Approve write-off": Case(
+        (P.APPROVE_WRITE_OFF,), button(ids.APPROVE_REQUEST), grew("journal"), write_off_request
+    ),
+    "Approve refund": Case(
+        (P.REFUND,), button(ids.APPROVE_REQUEST), grew("journal"), refund_request, credit=True
+    ),
+    "Reject": Case(
+        (P.APPROVE_WRITE_OFF,), button(ids.REJECT_REQUEST), modal_opened, write_off_request
+    ),
+    "Apply": Case(
+        (P.APPLY_CASH,), button(ids.APPLY_UNAPPLIED), grew("allocations"), owed_cash, credit=True
+    ),
+}
+"""Action -> the permissions it needs, as the issue and core's services define them."""
+
+TABLES = {"journal": journal_entry, "requests": approval_request, "codes": link_code,
+          "allocations": allocation, "audit": audit_log}  # fmt: skip
+
+
+async def counts(db: Database) -> dict[str, int]:
+    async with db.read() as conn:
+        return {
+            name: int((await conn.execute(select(func.count()).select_from(t))).scalar_one())
+            for name, t in TABLES.items()
+        }
+
+
+@pytest.fixture
+async def people(db: Database) -> None:
+    await more_staff(db)
+    async with db.transaction() as tx:
+        await add_staff(tx, ADMIN, name="Nick North", role="supervisor", locations=["north"],
+                        slack_user_id="U0NSUP")  # fmt: skip
+
+
+async def target_for(db: Database, case: Case, user: str) -> Target:
+    """A fresh account at HOME for one cell, so no cell depends on another."""
+    account = await patient(db, NAMES[user], "Pat", location=HOME)
+    if case.credit:
+        await record_payment(db, ADMIN, account_id=account.id, amount=usd("100"),
+                             received_on=DAY, key=f"pay-{account.id}", method="cash")  # fmt: skip
+    else:
+        await charge(db, account, "80.00")
+        await charge(db, account, "120.00")
+    return Target(account, NAMES[user], await case.setup(db, account, user) if case.setup else "")
+
+
+@pytest.mark.usefixtures("people")
+@pytest.mark.parametrize("action", list(NEEDS))
+async def test_each_role_gets_exactly_what_its_permissions_allow(
+    slack: Slack, db: Database, action: str
+) -> None:
+    case = NEEDS[action]
+    wrong: list[str] = []
+    for user in WHO:
+        target = await target_for(db, case, user)
+        opened = len(slack.fake.called("views.open"))
+        before = await counts(db)
+        replies = await case.act(slack, target, user)
+        after = await counts(db)
+        delta = {name: after[name] - before[name] for name in after}
+        delta["modals"] = len(slack.fake.called("views.open")) - opened
+        shown = [text_of(r) for r in replies]
+        refusal = expected(user, case)
+        cell = f"{action} as {user} ({'/'.join(map(str, WHO[user]))})"
+        if refusal is not None:
+            if len(shown) != 1 or refusal not in shown[0] or any(delta.values()):
+                wrong.append(f"{cell}: want refusal {refusal!r}, got {shown} {delta}")
+            continue
+        if not case.done(delta, replies, slack, target):
+            wrong.append(f"{cell}: want it done, got {shown} {delta}")
+        elif case.filters:
+            hidden = WHO[user][1] and HOME not in WHO[user][1]
+            if hidden == (target.account.number in shown[0]):
+                wrong.append(
+                    f"{cell}: the other location's account {'shown' if hidden else 'hidden'}"
+                )
+    assert not wrong, "\n".join(wrong)
