@@ -7,11 +7,12 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 
-from bot.staff import approvals, cash, ids, links, lookup, money, reports
+from bot.staff import approvals, cash, ids, links, lookup, modals, money, reports
 from bot.staff.parse import (
     METHODS,
     Atb,
     Charge,
+    ChargeForm,
     Command,
     Find,
     Help,
@@ -55,6 +56,7 @@ SUBCOMMANDS: dict[type[Command], Callable[[Turn, Actor, Any], Awaitable[None]]] 
     Find: lookup.find,
     ShowAccount: lookup.show_account,
     Charge: money.charge,
+    ChargeForm: modals.open_charge,
     Payment: money.payment,
     Atb: reports.atb,
     Unapplied: cash.unapplied,

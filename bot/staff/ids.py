@@ -46,3 +46,28 @@ ACCOUNT_DATE = "ar_account_date"
 ACCOUNT_HOWTO = "ar_account_howto_"
 """Prefix of the account view's action buttons (``..._charge``): they answer with the
 exact command to type; the value is the account id."""
+
+CHARGE_MODAL = "ar_charge_modal"
+"""The charge modal (``/ar charge [account]``); its private_metadata is
+``<channel id or ->/<account id or ->``."""
+
+CHARGE_ACCOUNT = "ar_charge_account"
+"""The block holding the account number, when the command did not name one."""
+
+CHARGE_SERVICE = "ar_charge_service_"
+CHARGE_QUANTITY = "ar_charge_quantity_"
+CHARGE_DATE = "ar_charge_date_"
+"""Prefixes of the blocks of charge line ``n`` (``ar_charge_service_0`` ...)."""
+
+FIELD = "value"
+"""The action id of the one element in each modal input block."""
+
+ADD_NOTE = "ar_add_note"
+"""The account view's "Add note" button: opens :data:`NOTE_MODAL`; its value is the
+account id."""
+
+NOTE_MODAL = "ar_note_modal"
+"""The note modal; its private_metadata is ``<channel id or ->/<account id>``."""
+
+NOTE_TEXT = "ar_note_text"
+"""The block holding the note in :data:`NOTE_MODAL`."""

@@ -60,6 +60,13 @@ class Charge:
 
 
 @dataclass(frozen=True, slots=True)
+class ChargeForm:
+    """``/ar charge [account]`` without a service: the charge modal."""
+
+    account: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Payment:
     account: str
     amount: Money
@@ -124,6 +131,7 @@ Command = (
     | Find
     | ShowAccount
     | Charge
+    | ChargeForm
     | Payment
     | Atb
     | Unapplied
@@ -249,6 +257,8 @@ def _account(rest: str, currency: str) -> Command:
 
 def _charge(rest: str, currency: str) -> Command:
     args = tokens(rest)
+    if len(args) < 2:
+        return ChargeForm(account_number(args[0]) if args else None)
     _expect(args, 2, 4, "/ar charge <account> <service code> [quantity] [YYYY-MM-DD]")
     try:
         code = service_code(args[1])

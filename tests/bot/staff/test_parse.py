@@ -87,7 +87,7 @@ def test_commands_are_read_into_typed_values(text: str, command: object) -> None
         ("account A1 A2", "usage: /ar account"),
         ("account '; DROP TABLE journal_entry; --", "usage: /ar account"),
         ("account <!channel>", "is not an account number"),
-        ("charge A1", "usage: /ar charge"),
+        ("charge A1 CONS 2 2026-06-30 x", "usage: /ar charge"),
         ("charge A1 CO*NS", "is not a service code"),
         ("charge A1 CONS 0", "'0' is not a quantity"),
         ("charge A1 CONS 10000", "from 1 to 9999"),
