@@ -81,10 +81,13 @@ async def request_write_off(
     if item_id is not None and open_minor == 0:
         raise NotFound(f"item {item_id} is not an open charge on account {account.number}")
     wanted = _within(account, amount, open_minor, pending, "write off", "is open")
+    # The tolerance is in the clinic's currency; on an account kept in another it does
+    # not apply, and the request waits for approval like any other.
     small = (
         tolerance is not None
         and administrative
-        and wanted <= _same_currency(tolerance, account).minor
+        and tolerance.currency == account.currency
+        and wanted <= tolerance.minor
     )
     values = _values(actor, account, RequestKind.WRITE_OFF, asked, reason, note, key)
     values.update(entry_type=entry_type, item_id=item_id)

@@ -29,7 +29,7 @@ from core.ledger.model import PostedEntry
 from core.ledger.posting import post_entry, replay, revenue_code
 from core.money import Money
 from core.profile import over_credit_limit
-from core.services import FollowUp, entries_under, prior_entry, run_once
+from core.services import FollowUp, account_for, entries_under, prior_entry, run_once
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +158,7 @@ async def post_charges(
     payer's terms. Asking again with the same ``key`` returns the first invoice and
     writes nothing, even if prices or stock have changed since. ``then`` runs in the
     same transaction (a draft marks itself final)."""
+    await account_for(db, actor, account_id, Permission.POST_CHARGE)
     if (done := await prior_entry(db, key)) is not None:
         return await load_invoice(db, done)
     bill = bill_date or max((ln.service_date or today(db.clock) for ln in lines), default=None)

@@ -149,12 +149,11 @@ async def _validate(db: Database, actor: Actor, rows: Sequence[Row], report: Rep
     check = _Checks(accounts, ctx, revenue, today(db.clock), batch, codes)
     label, allowed = actor.label, set[str]()
     for row in rows:
+        check.count(row)
         external_id = row.get("external_id")
         key = charge_key(external_id)
         if key in done:
             report.already += 1
-            with contextlib.suppress(ArbotError):
-                check.line(row)  # counted for the control totals only
             continue
         try:
             account, line = check.line(row)
@@ -168,7 +167,6 @@ async def _validate(db: Database, actor: Actor, rows: Sequence[Row], report: Rep
                 )
             if in_closed_period(line.service_date, closed):
                 raise RowError(f"service_date {line.service_date} falls in a closed period")
-            _take_stock(line, stock, levels)
             plan = plan_invoice(
                 account,
                 ctx.payers,
@@ -180,9 +178,11 @@ async def _validate(db: Database, actor: Actor, rows: Sequence[Row], report: Rep
                 source="import",
                 reference=external_id,
             )
+            _take_stock(line, stock, levels)  # last: a rejected row takes nothing
         except ArbotError as exc:
             report.rejects.append(Reject(row.number, external_id, str(exc)))
             continue
+        check.spend(account, line)
         batch.plans.append(plan)
     return batch
 
@@ -205,19 +205,59 @@ class _Checks:
     batch: _Batch
     codes: dict[str, str]
     buyers: dict[int, Buyer] = field(default_factory=dict)
+    held: dict[int, dict[str, int]] = field(default_factory=dict)
+    """Per account, what it still holds prepaid per service as the rows are planned."""
+
+    def __post_init__(self) -> None:
+        for account_id, found in self.ctx.held.items():
+            for h in found:
+                if h.service_code is not None:
+                    bucket = self.held.setdefault(account_id, {})
+                    bucket[h.service_code] = bucket.get(h.service_code, 0) + h.remaining_minor
 
     def buyer(self, account: Account) -> Buyer:
-        """Who pays an imported line: the account itself (a file carries no splits)."""
+        """Who pays an imported line: the account itself (a file carries no splits),
+        holding a prepayment for the services it has not used up on earlier rows."""
+        held = self.held.get(account.id)
+        if held is not None:
+            prepaid = frozenset(code for code, left in held.items() if left > 0)
+            return Buyer(account.id, account.financial_class, account.id, prepaid)
         found = self.buyers.get(account.id)
         if found is None:
-            held = self.ctx.held.get(account.id, ())
-            prepaid = frozenset(h.service_code for h in held if h.service_code)
-            found = Buyer(account.id, account.financial_class, account.id, prepaid)
+            found = Buyer(account.id, account.financial_class, account.id, frozenset())
             self.buyers[account.id] = found
         return found
 
+    def spend(self, account: Account, line: PlannedLine) -> None:
+        """An accepted row uses up what the account holds prepaid for its service."""
+        held = self.held.get(account.id)
+        code = line.priced.service.code
+        if held is not None and code in held:
+            held[code] -= line.priced.amount_minor
+
+    def count(self, row: Row) -> None:
+        """Add the row's list value to the batch's counted amount, whatever happens to
+        the row later: quantity times its ``unit_price`` or the list price (at the row's
+        location, else its account's). Rows whose service, quantity, date or price cannot
+        be read count nothing: they are rejected and the control amount will disagree."""
+        with contextlib.suppress(ArbotError):
+            values = row.values
+            code = self.codes.get(values.get("service_code") or "")
+            served = day(row, "service_date")
+            if code is None or served is None:
+                return
+            svc = self.ctx.book.service(code)
+            quantity = whole(row, "quantity")
+            account = self.accounts.get(values.get("account_number") or "")
+            location = values.get("location") or (account.location if account else "")
+            if values.get("unit_price"):
+                unit = money(row, "unit_price", svc.currency).minor
+            else:
+                unit = self.ctx.book.list_price(svc, location, served)
+            self.batch.list_value[svc.currency] += unit * quantity
+
     def line(self, row: Row) -> tuple[Account, PlannedLine]:
-        """Price one row; counts its list value for the control totals on the way."""
+        """Price one row for its account, or say what is wrong with it."""
         values = row.values  # the hot path: one dict lookup per column
         if len(required(row, "external_id")) > 150:
             raise RowError("external_id is longer than 150 characters")
@@ -236,8 +276,6 @@ class _Checks:
         book = self.ctx.book
         svc = book.service(code)
         override = money(row, "unit_price", account.currency) if values.get("unit_price") else None
-        unit = override.minor if override else book.list_price(svc, location, served)
-        self.batch.list_value[svc.currency] += unit * quantity
         priced = book.price(
             code,
             quantity,

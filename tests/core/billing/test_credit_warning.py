@@ -3,9 +3,13 @@ staff see at once (AR-035)."""
 
 from __future__ import annotations
 
+import pytest
+
+from core.auth import Actor
 from core.billing.catalogue import NewService, define_service
 from core.billing.charges import ChargeLine, post_charges
 from core.db import Database
+from core.errors import PermissionDenied
 from core.profile import set_credit_profile
 from tests.core.billing.helpers import DAY
 from tests.core.helpers import ADMIN, balance_of, open_account, usd
@@ -25,3 +29,16 @@ async def test_passing_the_credit_limit_warns_and_posts(db: Database) -> None:
                                 lines=[ChargeLine("CONS", 1, DAY)])  # fmt: skip
     assert second.warnings == (f"account {ana.number} goes 60.00 over its credit limit",)
     assert await balance_of(db, ana.id) == usd("160.00")
+
+
+async def test_a_replayed_key_still_needs_the_permission(db: Database) -> None:
+    """Review bug: a charge's key (``draft/<id>`` is easy to guess) gave its invoice back
+    to anyone who asked with it; the permission is checked first."""
+    await define_service(db, ADMIN, NewService("CONS", "Consultation", "consultation", usd("80")))
+    ana = await open_account(db, "Ana López")
+    await post_charges(db, ADMIN, account_id=ana.id, key="v1", bill_date=DAY,
+                       lines=[ChargeLine("CONS", 1, DAY)])  # fmt: skip
+    stranger = Actor("patient", "9", "Someone")
+    with pytest.raises(PermissionDenied, match="post_charge"):
+        await post_charges(db, stranger, account_id=ana.id, key="v1", bill_date=DAY,
+                           lines=[ChargeLine("CONS", 1, DAY)])  # fmt: skip

@@ -8,13 +8,14 @@ from datetime import date
 import pytest
 
 from core.auth import Actor
-from core.billing.catalogue import NewService, define_service
+from core.billing.catalogue import NewRule, NewService, define_rule, define_service
 from core.billing.prepaid import held_prepayments, prepay
 from core.db import Database
 from core.imports import BatchRefused, Control, rows_of
 from core.imports.charges import import_charges
 from core.imports.payments import import_payments
 from core.inventory import define_stock_item, on_hand, receive_stock
+from core.money import Money
 from tests.core.helpers import ADMIN, balance_of, open_account, usd
 
 IMPORTER = Actor.system("import-test")
@@ -125,3 +126,41 @@ async def test_imported_charges_use_up_prepayments(db: Database) -> None:
     assert await balance_of(db, ana.id) == usd("50.00")
     async with db.read() as conn:
         assert await held_prepayments(conn, [ana.id]) == {}
+
+
+async def test_a_rejected_row_takes_no_stock(db: Database) -> None:
+    """Review bug: a row rejected after its stock was counted used up the last syringe,
+    and the next, valid row was refused for want of it."""
+    await catalogue(db)
+    await define_service(db, ADMIN, NewService("INJ-EU", "Injection", "material",
+                                               Money(900, "EUR"), stock_item="SYR"))  # fmt: skip
+    await open_account(db, "Ana López", number="P1")
+    header, rows = rows_of([charge("c1", "P1", "INJ-EU", "3"), charge("c2", "P1", "INJ", "3")])
+    report = await import_charges(db, IMPORTER, header, rows)
+    assert [r.row for r in report.rejects] == [1] and report.written == 1
+
+
+async def test_the_control_amount_is_the_files_whatever_is_rejected(db: Database) -> None:
+    """Review bug: rows rejected early were left out of the counted amount and rows
+    rejected late were not, so a sender's correct total could be refused."""
+    await catalogue(db)
+    await open_account(db, "Ana López", number="P1")
+    header, rows = rows_of([charge("c1", "P1"), charge("c2", "NOPE")])
+    report = await import_charges(db, IMPORTER, header, rows, control=Control(2, "200.00"))
+    assert (report.written, [r.row for r in report.rejects]) == (1, [2])
+
+
+async def test_a_prepaid_bundle_rate_lasts_as_long_as_the_prepayment(db: Database) -> None:
+    """Review bug: the import gave the bundle rate to every row of an account holding a
+    prepayment, not only to the sessions the prepayment pays for (BI-27, AR-087)."""
+    await define_service(db, ADMIN, NewService("PHYSIO", "Physiotherapy", "procedure",
+                                               usd("80.00")))  # fmt: skip
+    await define_rule(db, ADMIN, NewRule("Bundle", "fixed", date(2026, 1, 1),
+                                         amount=usd("60.00"), service_code="PHYSIO",
+                                         requires_prepayment=True))  # fmt: skip
+    ana = await open_account(db, "Ana López", number="P1")
+    await prepay(db, ADMIN, account_id=ana.id, amount=usd("60.00"), on=date(2026, 5, 1),
+                 key="pp", method="card", service="PHYSIO")  # fmt: skip
+    header, rows = rows_of([charge(f"s{n}", "P1", "PHYSIO") for n in range(4)])
+    await import_charges(db, IMPORTER, header, rows)
+    assert await balance_of(db, ana.id) == usd("240.00")
