@@ -85,7 +85,7 @@ async def _run(
     if kind == "services":
         from core.imports.services import import_services
 
-        return await import_services(db, actor, header, rows)
+        return await import_services(db, actor, header, rows, control=control)
     from core.imports.patients import import_patients
 
     return await import_patients(
@@ -95,6 +95,7 @@ async def _run(
         rows,
         currency=settings.currency,
         number_format=settings.account_number_format,
+        control=control,
     )
 
 

@@ -229,6 +229,16 @@ def check_control(report: Report, control: Control | None, counted: Money | None
             )
 
 
+def check_count(report: Report, control: Control | None) -> None:
+    """Control totals of a batch without amounts (patients, services): the row count
+    only; an amount there is a mistake, and the batch is refused rather than guessed."""
+    if control is not None and control.amount is not None:
+        raise BatchRefused(
+            f"{report.kind} carry no amount to control: give the row count only", report
+        )
+    check_control(report, control, None)
+
+
 def duplicate_keys(rows: Sequence[Row], column: str, report: Report) -> list[Row]:
     """Rows whose ``column`` repeats an earlier row's are rejected; the rest returned."""
     seen: dict[str, int] = {}

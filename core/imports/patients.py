@@ -20,7 +20,17 @@ from core.clock import today
 from core.customers import NewCustomer, check_customer, register_in
 from core.db import Database, Tx
 from core.errors import ArbotError
-from core.imports import Reject, Report, Row, RowError, check_header, day, required
+from core.imports import (
+    Control,
+    Reject,
+    Report,
+    Row,
+    RowError,
+    check_count,
+    check_header,
+    day,
+    required,
+)
 from core.ledger.tables import customer_account
 
 REQUIRED = ("mrn", "last_name", "first_name", "date_of_birth")
@@ -89,11 +99,14 @@ async def import_patients(
     *,
     currency: str = "USD",
     number_format: str = "A{id:07d}",
+    control: Control | None = None,
 ) -> Report:
-    """Open an account for every valid patient row not on file yet, in one transaction."""
+    """Open an account for every valid patient row not on file yet, in one transaction;
+    a row count in ``control`` that disagrees refuses the batch."""
     require(actor, Permission.MANAGE_ACCOUNTS)
     check_header("patients", header, REQUIRED, OPTIONAL)
     report = Report("patients", rows=len(rows))
+    check_count(report, control)
     born_before = today(db.clock)
     valid: list[_Patient] = []
     seen: dict[str, int] = {}

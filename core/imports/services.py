@@ -20,7 +20,17 @@ from core.billing.catalogue import NewService, check_service, save_service, serv
 from core.billing.tables import CATEGORIES, stock_movement
 from core.db import Database, Tx
 from core.errors import ArbotError, ValidationError
-from core.imports import Reject, Report, Row, RowError, check_header, duplicate_keys, required
+from core.imports import (
+    Control,
+    Reject,
+    Report,
+    Row,
+    RowError,
+    check_count,
+    check_header,
+    duplicate_keys,
+    required,
+)
 from core.inventory import CENTRAL, load_stock_items, move_stock, save_stock_item
 from core.money import currency_exponent, parse_money
 
@@ -60,12 +70,19 @@ def _service(row: Row) -> _Service:
 
 
 async def import_services(
-    db: Database, actor: Actor, header: Sequence[str], rows: Sequence[Row]
+    db: Database,
+    actor: Actor,
+    header: Sequence[str],
+    rows: Sequence[Row],
+    *,
+    control: Control | None = None,
 ) -> Report:
-    """Add or update every valid service in one transaction."""
+    """Add or update every valid service in one transaction; a row count in
+    ``control`` that disagrees refuses the batch."""
     require(actor, Permission.MANAGE_CATALOGUE)
     check_header("services", header, REQUIRED, OPTIONAL)
     report = Report("services", rows=len(rows))
+    check_count(report, control)
     valid: list[_Service] = []
     for row in duplicate_keys(rows, "code", report):
         try:

@@ -10,7 +10,7 @@ from core.auth import Actor
 from core.billing.pricing import load_price_book
 from core.db import Database
 from core.errors import ValidationError
-from core.imports import rows_of
+from core.imports import BatchRefused, Control, rows_of
 from core.imports.patients import import_patients
 from core.imports.services import import_services
 from core.inventory import on_hand
@@ -113,3 +113,20 @@ async def test_services_with_stock_and_reruns(db: Database) -> None:
     async with db.read() as conn:
         assert (await load_price_book(conn, ["LAB-CBC"])).services["LAB-CBC"].price_minor == 4000
         assert await on_hand(conn, "AMOX", "central") == 40
+
+
+async def test_a_row_count_that_disagrees_refuses_the_batch(db: Database) -> None:
+    """Review bug: control totals were silently ignored for patients and services
+    (AR-172): a count that disagrees refuses the batch; an amount has nothing to
+    control there and is refused as a mistake."""
+    header, rows = rows_of([patient("M1"), patient("M2")])
+    with pytest.raises(BatchRefused, match="the batch says 3 rows, arbot counted 2"):
+        await import_patients(db, IMPORTER, header, rows, control=Control(3, None))
+    with pytest.raises(BatchRefused, match="patients carry no amount"):
+        await import_patients(db, IMPORTER, header, rows, control=Control(2, "10.00"))
+    assert await count(db, customer_account) == 0
+    header, rows = rows_of([service("LAB-CBC")])
+    with pytest.raises(BatchRefused, match="the batch says 2 rows"):
+        await import_services(db, IMPORTER, header, rows, control=Control(2, None))
+    report = await import_patients(db, IMPORTER, *rows_of([patient("M1")]), control=Control(1))
+    assert report.written == 1
