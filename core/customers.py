@@ -298,6 +298,15 @@ STATUSES = (
 CLOSED_TO_CHARGES = ("inactive", "flagged_for_deletion")
 
 
+def refuse_charges(number: str, status: str) -> None:
+    """Refuse a charge to an account whose ``status`` closes it to charges (AR-052)."""
+    if status in CLOSED_TO_CHARGES:
+        raise InvalidState(
+            f"account {number} is {status.replace('_', ' ')}: charges are refused "
+            "until it is reactivated (AR-052)"
+        )
+
+
 async def status_of(conn: AsyncConnection, account_id: int, as_of: date | None = None) -> str:
     """The account's status on ``as_of`` (today's when None); ``active`` until set."""
     query = select(customer_status.c.status).where(customer_status.c.account_id == account_id)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Actor, Permission, require
@@ -225,19 +226,28 @@ async def move_stock_many(
 
 
 async def _change_level(tx: Tx, code: str, store: str, delta: int) -> int:
-    changed = await tx.conn.execute(
-        stock_level.update()
-        .where(stock_level.c.item_code == code, stock_level.c.location == store)
-        .values(quantity=stock_level.c.quantity + delta)
-        .returning(stock_level.c.quantity)
-    )
-    after = changed.scalar()
-    if after is not None:
-        return int(after)
-    await tx.conn.execute(
-        stock_level.insert().values(item_code=code, location=store, quantity=delta)
-    )
-    return delta
+    """Add ``delta`` to the level of ``code`` at ``store``; the new level.
+
+    A store's first movement creates its level row. Two first movements at once must
+    not collide on the key (PostgreSQL would raise): the row is made with ON CONFLICT
+    DO NOTHING, then changed by the same UPDATE as any other movement, under its lock."""
+    for _ in range(2):
+        changed = await tx.conn.execute(
+            stock_level.update()
+            .where(stock_level.c.item_code == code, stock_level.c.location == store)
+            .values(quantity=stock_level.c.quantity + delta)
+            .returning(stock_level.c.quantity)
+        )
+        after = changed.scalar()
+        if after is not None:
+            return int(after)
+        insert = postgresql.insert if tx.is_postgres else sqlite.insert
+        await tx.conn.execute(
+            insert(stock_level)
+            .values(item_code=code, location=store, quantity=0)
+            .on_conflict_do_nothing()
+        )
+    raise RuntimeError(f"no stock level row for {code} at {store}")  # pragma: no cover
 
 
 async def receive_stock(

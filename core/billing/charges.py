@@ -19,9 +19,9 @@ from core.billing.prepaid import Held, held_prepayments, use_held
 from core.billing.pricing import Buyer, PriceBook, load_price_book
 from core.billing.tables import charge_line, charge_share, stock_movement
 from core.clock import today
-from core.customers import CLOSED_TO_CHARGES, status_of
+from core.customers import refuse_charges, status_of
 from core.db import Database, Tx
-from core.errors import InvalidState, ValidationError
+from core.errors import ValidationError
 from core.inventory import StockItem, load_stock_items, move_stock
 from core.ledger.accounts import Account, load_account
 from core.ledger.items import lock_account
@@ -72,12 +72,7 @@ class Invoice:
 
 
 async def refuse_closed(conn: AsyncConnection, account: Account) -> None:
-    status = await status_of(conn, account.id)
-    if status in CLOSED_TO_CHARGES:
-        raise InvalidState(
-            f"account {account.number} is {status.replace('_', ' ')}: charges are refused "
-            "until it is reactivated (AR-052)"
-        )
+    refuse_charges(account.number, await status_of(conn, account.id))
 
 
 @dataclass(slots=True)

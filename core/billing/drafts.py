@@ -203,12 +203,10 @@ async def load_draft(conn: AsyncConnection, draft_id: int) -> Draft:
         .where(charge_draft_line.c.draft_id == draft_id)
         .order_by(charge_draft_line.c.id)
     )
+    currency = (await load_account(conn, account_id=head.account_id)).currency
     lines = []
     for r in rows:
-        price = None
-        if r.unit_price_minor is not None:
-            currency = (await load_account(conn, account_id=head.account_id)).currency
-            price = Money(r.unit_price_minor, currency)
+        price = None if r.unit_price_minor is None else Money(r.unit_price_minor, currency)
         line = ChargeLine(
             r.service_code,
             r.quantity,

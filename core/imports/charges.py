@@ -27,7 +27,7 @@ from core.billing.prepaid import held_prepayments
 from core.billing.pricing import Buyer, load_price_book
 from core.billing.tables import charge_line
 from core.clock import today
-from core.customers import CLOSED_TO_CHARGES
+from core.customers import refuse_charges
 from core.db import Database, Tx
 from core.db.bulk import MultiRowInsert, collector_paused, insert_columns
 from core.errors import ArbotError
@@ -160,11 +160,7 @@ async def _validate(db: Database, actor: Actor, rows: Sequence[Row], report: Rep
             if account.location not in allowed:
                 require(actor, Permission.POST_CHARGE, account.location)
                 allowed.add(account.location)
-            if status.get(account.id) in CLOSED_TO_CHARGES:
-                raise RowError(
-                    f"account {account.number} is {status[account.id].replace('_', ' ')}: "
-                    "charges are refused until it is reactivated (AR-052)"
-                )
+            refuse_charges(account.number, status.get(account.id, "active"))
             if in_closed_period(line.service_date, closed):
                 raise RowError(f"service_date {line.service_date} falls in a closed period")
             plan = plan_invoice(

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from core.auth import Actor, Permission, require
-from core.customers import CLOSED_TO_CHARGES, status_of
+from core.customers import refuse_charges, status_of
 from core.db import Database
-from core.errors import InvalidState
 from core.ledger.accounts import load_account
 from core.ledger.model import AR_CONTROL, EntryDraft, ItemTerms, Line, PostedEntry
 from core.ledger.posting import revenue_code
@@ -39,11 +38,7 @@ async def post_charge(
         status = await status_of(conn, account_id)
         revenue = await revenue_code(conn, db, category)
     require(actor, Permission.POST_CHARGE, account.location)
-    if status in CLOSED_TO_CHARGES:
-        raise InvalidState(
-            f"account {account.number} is {status.replace('_', ' ')}: charges are refused "
-            "until it is reactivated (AR-052)"
-        )
+    refuse_charges(account.number, status)
     billed = bill_date or service_date
     terms = ItemTerms(
         service_date=service_date,
