@@ -29,6 +29,7 @@ from core.ledger.model import PostedEntry
 from core.ledger.posting import post_entry, replay, revenue_code
 from core.money import Money
 from core.profile import over_credit_limit
+from core.profile.credit import TermsBook
 from core.services import FollowUp, account_for, entries_under, prior_entry, run_once
 
 
@@ -163,6 +164,8 @@ async def post_charges(
     split_payers = [s.payer_account_id for ln in lines for s in ln.splits]
     async with db.read() as conn:
         ctx = await load_context(conn, codes, [account_id, *split_payers])
+        terms = await TermsBook.load(conn, ctx.payers)
+        ctx.payers = {i: terms.on(payer, bill) for i, payer in ctx.payers.items()}
         account = ctx.payers[account_id]
         require(actor, Permission.POST_CHARGE, account.location)
         for payer in ctx.payers.values():

@@ -57,6 +57,7 @@ from core.ledger.accounts import Account
 from core.ledger.bulk import existing_keys, post_batch
 from core.ledger.posting import revenue_code
 from core.money import Money
+from core.profile.credit import TermsBook
 
 REQUIRED = ("external_id", "account_number", "service_code", "quantity", "service_date")
 OPTIONAL = ("doctor", "location", "unit_price")
@@ -144,6 +145,7 @@ async def _validate(db: Database, actor: Actor, rows: Sequence[Row], report: Rep
         revenue = {c: await revenue_code(conn, db, c) for c in categories}
         levels = await on_hand_many(conn, stock.keys())
         closed = await closed_periods(conn)
+        terms = await TermsBook.load(conn, [a.id for a in accounts.values()])
     ctx = Context(book, stock, {a.id: a for a in accounts.values()}, held)
     batch = _Batch([], ctx.payers, ctx, defaultdict(int))
     check = _Checks(accounts, ctx, revenue, today(db.clock), batch, codes)
@@ -164,7 +166,7 @@ async def _validate(db: Database, actor: Actor, rows: Sequence[Row], report: Rep
             if in_closed_period(line.service_date, closed):
                 raise RowError(f"service_date {line.service_date} falls in a closed period")
             plan = plan_invoice(
-                account,
+                terms.on(account, line.service_date),
                 ctx.payers,
                 [line],
                 stock,

@@ -10,7 +10,8 @@ receipt ...) next to the ones arbot starts with.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import date
 
 from sqlalchemy import select
@@ -99,6 +100,50 @@ async def credit_profile_of(
         effective_to=row.effective_to,
         reason=row.reason,
     )
+
+
+class TermsBook:
+    """Every credit profile of some accounts, read at once, to give each account the
+    payment terms in force on a bill date (AR-035): a profile that starts next month
+    applies to what is billed from next month, and one that has ended no longer does.
+    Without a profile covering the day, the account keeps its own terms."""
+
+    def __init__(self, profiles: dict[int, list[tuple[int, date, date | None, str, int]]]):
+        self._profiles = profiles
+
+    @classmethod
+    async def load(cls, conn: AsyncConnection, account_ids: Iterable[int]) -> TermsBook:
+        cp = credit_profile
+        wanted = sorted(set(account_ids))
+        found: dict[int, list[tuple[int, date, date | None, str, int]]] = {}
+        for start in range(0, len(wanted), 500):
+            rows = await conn.execute(
+                select(
+                    cp.c.id,
+                    cp.c.account_id,
+                    cp.c.effective_from,
+                    cp.c.effective_to,
+                    cp.c.terms_code,
+                    payment_terms.c.net_days,
+                )
+                .join(payment_terms, payment_terms.c.code == cp.c.terms_code)
+                .where(cp.c.account_id.in_(wanted[start : start + 500]))
+                .order_by(cp.c.id.desc())
+            )
+            for r in rows:
+                found.setdefault(r.account_id, []).append(
+                    (r.id, r.effective_from, r.effective_to, r.terms_code, r.net_days)
+                )
+        return cls(found)
+
+    def on(self, account: Account, day: date) -> Account:
+        """``account`` with the payment terms in force on ``day``."""
+        for _, start, end, code, net_days in self._profiles.get(account.id, ()):
+            if start <= day and (end is None or day <= end):
+                if code == account.terms_code and net_days == account.net_days:
+                    return account
+                return replace(account, terms_code=code, net_days=net_days)
+        return account
 
 
 async def set_credit_profile(

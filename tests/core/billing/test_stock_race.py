@@ -16,7 +16,7 @@ async def test_two_first_receipts_at_once_both_count(db: Database) -> None:
         *(
             receive_stock(
                 db, ADMIN, item_code="GAUZE", location="north", quantity=n, reason="receipt"
-            )  # fmt: skip
+            )
             for n in (3, 4)
         )
     )
