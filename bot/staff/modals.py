@@ -74,6 +74,8 @@ async def open_charge(turn: Turn, staff: Actor, cmd: ChargeForm) -> None:
     async with turn.db.read() as conn:
         if cmd.account is not None:
             account = await account_by_number(conn, cmd.account)
+        # Checked before the modal shows the account's name (review finding).
+        require(staff, Permission.POST_CHARGE, account.location if account else None)
         query = select(service).where(service.c.active.is_(True)).order_by(service.c.code)
         rows = (await conn.execute(query.limit(OPTIONS + 1))).all()
     offered = [Offered(r.code, r.description, Money(r.price_minor, r.currency)) for r in rows]

@@ -17,7 +17,7 @@ from core.billing.tables import charge_line
 from core.db import Database
 from core.ledger.accounts import Account
 from core.ledger.tables import customer_note, journal_entry
-from tests.bot.staff.conftest import Slack, patient
+from tests.bot.staff.conftest import Slack, patient, text_of
 from tests.core.helpers import balance_of, usd
 from tests.fakes.slack import TEAM_ID, action_body, command_body
 
@@ -144,7 +144,12 @@ async def test_bad_charge_input_is_shown_on_the_field(
 
 
 async def test_charge_refused_without_permission(slack: Slack, db: Database, ana: Account) -> None:
-    view = await open_charge(slack, f"charge {ana.number}", user="U0CLERK")
+    """The modal is refused before it shows the account's name (review finding), and a
+    submission by someone without the permission is refused in the modal."""
+    refused = await slack.command(f"charge {ana.number}", user="U0CLERK")
+    assert "post_charge" in text_of(refused) and ana.name not in text_of(refused)
+    assert slack.fake.called("views.open") == []
+    view = await open_charge(slack, f"charge {ana.number}")
     answer = await submit(slack, "U0CLERK", view, line(0, "CONS"))
     assert answer is not None
     assert "post_charge" in answer["errors"][f"{ids.CHARGE_SERVICE}0"]
