@@ -16,7 +16,6 @@ from bot.staff.parse import (
     Command,
     Find,
     Help,
-    Later,
     Link,
     Payment,
     Refund,
@@ -47,10 +46,6 @@ async def show_help(turn: Turn, staff: Actor, cmd: Help) -> None:
     await turn.reply("help", methods=METHODS)
 
 
-async def not_yet(turn: Turn, staff: Actor, cmd: Later) -> None:
-    await turn.reply("later", name=cmd.name)
-
-
 SUBCOMMANDS: dict[type[Command], Callable[[Turn, Actor, Any], Awaitable[None]]] = {
     Help: show_help,
     Find: lookup.find,
@@ -64,5 +59,4 @@ SUBCOMMANDS: dict[type[Command], Callable[[Turn, Actor, Any], Awaitable[None]]] 
     WriteOff: approvals.write_off,
     ReverseWriteOff: approvals.reverse_write_off,
     Refund: approvals.refund,
-    Later: not_yet,
 }

@@ -28,8 +28,6 @@ MAX_TEXT = 1000
 MAX_QUANTITY = 9999
 MAX_DAYS = 3650
 METHODS = ("cash", "card", "check", "cheque", "transfer", "eft", "other")
-LATER: tuple[str, ...] = ()
-"""Subcommands that are announced in the help and arrive with the approvals work."""
 
 
 class ParseError(Exception):
@@ -117,13 +115,6 @@ class Refund:
     note: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Later:
-    """A subcommand that exists in the help but not yet in arbot."""
-
-    name: str
-
-
 E = TypeVar("E", Basis, GroupBy)
 
 Command = (
@@ -139,7 +130,6 @@ Command = (
     | WriteOff
     | ReverseWriteOff
     | Refund
-    | Later
 )
 
 _CURLY = str.maketrans({"“": '"', "”": '"', "„": '"', "‟": '"', "«": '"', "»": '"'})
@@ -167,8 +157,6 @@ def parse(text: str, currency: str) -> Command:
     name, _, rest = cleaned.partition(" ")
     name = name.casefold()
     name = _ALIASES.get(name, name)
-    if name in LATER:
-        return Later(name)
     reader = _READERS.get(name)
     if reader is None:
         raise ParseError(f"{name!r} is not an /ar subcommand; type /ar help for the list")
