@@ -53,6 +53,7 @@ def tolerance(services: Services) -> Money | None:
 
 
 async def write_off(turn: Turn, staff: Actor, cmd: WriteOff) -> None:
+    approvals_channel(turn)
     account = await find_account(turn.db, cmd.account)
     small = tolerance(turn.services)
     request = await request_write_off(
@@ -79,6 +80,7 @@ async def write_off(turn: Turn, staff: Actor, cmd: WriteOff) -> None:
 
 
 async def reverse_write_off(turn: Turn, staff: Actor, cmd: ReverseWriteOff) -> None:
+    approvals_channel(turn)
     request = await request_reversal_of_write_off(
         turn.db,
         staff,
@@ -93,6 +95,7 @@ async def reverse_write_off(turn: Turn, staff: Actor, cmd: ReverseWriteOff) -> N
 
 
 async def refund(turn: Turn, staff: Actor, cmd: Refund) -> None:
+    approvals_channel(turn)
     account = await find_account(turn.db, cmd.account)
     request = await request_refund(
         turn.db,
@@ -107,13 +110,27 @@ async def refund(turn: Turn, staff: Actor, cmd: Refund) -> None:
     await send_for_approval(turn, request, account)
 
 
+def approvals_channel(turn: Turn) -> str:
+    """Where requests go: ``SLACK_APPROVALS_CHANNEL``, else the channel asked in. Never a
+    direct message: no approver would see it there, and the requester cannot approve
+    their own request (review finding). Checked before the request is made."""
+    channel = turn.services.settings.slack_approvals_channel or str(
+        turn.body.get("channel_id") or ""
+    )
+    if not channel or channel.startswith("D"):
+        raise ParseError(
+            "approvers cannot see a direct message: ask in a channel they read, or have "
+            "SLACK_APPROVALS_CHANNEL set"
+        )
+    return channel
+
+
 async def send_for_approval(turn: Turn, request: Request, account: Account) -> None:
     """Post the request with its buttons (once: a Slack retry finds it posted) and tell
     the requester where it went."""
     channel = request.message_channel
     if channel is None or request.message_ts is None:
-        settings = turn.services.settings
-        channel = settings.slack_approvals_channel or str(turn.body.get("channel_id") or "")
+        channel = approvals_channel(turn)
         payload = await request_message(turn.services, request)
         posted = await turn.client.chat_postMessage(channel=channel, **payload)
         await set_message(turn.db, request.id, str(posted["channel"]), str(posted["ts"]))

@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
 
 from bot.staff import ids
 from bot.web import SLACK_KEY, make_app
 from core.approvals import Status, load_request
+from core.approvals.tables import approval_request
 from core.db import Database
 from core.ledger.accounts import Account
 from tests.bot.staff.approval_helpers import (
@@ -231,3 +233,18 @@ async def test_malformed_requests_get_specific_errors_and_write_nothing(
     assert error in text_of(reply), text_of(reply)
     assert slack.fake.called("chat.postMessage") == []
     assert await write_offs(db) == 0
+
+
+async def test_a_request_asked_in_a_direct_message_is_refused(
+    slack: Slack, db: Database, ana: Account
+) -> None:
+    """Review finding: with no approvals channel set, a request asked in a direct message
+    went there, where no approver could see it; it is refused before it is made."""
+    reply = await slack.command(
+        f"writeoff {ana.number} 35 CHARITY hardship", "U0BILLER", channel="D0BEA"
+    )
+    assert "approvers cannot see a direct message" in text_of(reply)
+    assert slack.fake.called("chat.postMessage") == []
+    async with db.read() as conn:
+        found = await conn.execute(select(func.count()).select_from(approval_request))
+        assert found.scalar_one() == 0
