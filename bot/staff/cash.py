@@ -15,9 +15,12 @@ from bot.staff.turn import Turn
 from core.auth import Actor, Permission, require
 from core.clock import today
 from core.dashboard import unapplied_payments
+from core.errors import NotFound
 from core.ledger.accounts import load_account
 from core.ledger.items import load_items
+from core.ledger.posting import load_entry
 from core.money import Money
+from core.services import account_for
 from core.services.payments import applied_by, apply_unapplied
 
 LIST_LIMIT = 20
@@ -44,14 +47,25 @@ def apply_value(value: str) -> tuple[int, int]:
 
 
 async def apply(turn: Turn, staff: Actor, value: str) -> None:
-    """The "Apply" button: run the default application over the payment's account."""
-    account_id, _ = apply_value(value)
+    """The "Apply" button: apply the payment it names by the default algorithm."""
+    account_id, entry_id = apply_value(value)
+    await account_for(turn.db, staff, account_id, Permission.APPLY_CASH)  # before any read
+    async with turn.db.read() as conn:
+        try:
+            payment = await load_entry(conn, entry_id=entry_id)
+        except NotFound as exc:
+            raise ParseError("this button does not name a payment") from exc
+    credits = [ln.item_id for ln in payment.lines if ln.item_id and ln.account_id == account_id]
+    if not credits:
+        raise ParseError("this button does not name a payment on that account")
     container = turn.body.get("container") or {}
     message = container.get("message_ts")
     channel = container.get("channel_id") or (turn.body.get("channel") or {}).get("id", "")
     key = f"slack/apply/{channel}/{message}/{value}" if message else turn.key("apply")
     on = today(turn.services.clock)
-    plan = await apply_unapplied(turn.db, staff, account_id=account_id, key=key, on=on)
+    plan = await apply_unapplied(
+        turn.db, staff, account_id=account_id, key=key, on=on, credit_ids=credits
+    )
     async with turn.db.read() as conn:
         # A second press finds nothing left to apply; what the first applied says why.
         again = not plan.placements and bool(await applied_by(conn, key))

@@ -239,8 +239,10 @@ async def apply_unapplied(
     on: date,
     rules: Sequence[Rule] = DEFAULT_ORDER,
     source: str = "staff",
+    credit_ids: Sequence[int] | None = None,
 ) -> Plan:
-    """Run the application rules over the account's unapplied cash (AR-018, AR-020)."""
+    """Run the application rules over the account's unapplied cash (AR-018, AR-020),
+    or over the credits ``credit_ids`` only (one payment's)."""
     await account_for(db, actor, account_id, Permission.APPLY_CASH)
 
     async def work(tx: Tx) -> Plan:
@@ -252,6 +254,7 @@ async def apply_unapplied(
             on=on,
             actor=actor.label,
             source=source,
+            credit_ids=credit_ids,
         )
         return plan
 

@@ -72,6 +72,23 @@ async def test_apply_applies_once_on_a_double_click(slack: Slack, db: Database) 
     assert "No unapplied" not in text_of(await slack.command("unapplied"))  # $20 is left
 
 
+async def test_apply_applies_the_payment_whose_button_was_pressed(
+    slack: Slack, db: Database
+) -> None:
+    """Review finding: Apply ran over all of the account's unapplied cash, so the second
+    payment's button found nothing left and said 0 was placed."""
+    ana = await prepaid(db, "Lopez", "30")
+    fifty = await record_payment(db, ADMIN, account_id=ana, amount=usd("50"),
+                                 received_on=DAY, key="pay-2", method="card")  # fmt: skip
+    await charge(db, ana, "c1")
+    values = [b["value"] for b in buttons(await slack.command("unapplied"))
+              if b["action_id"] == ids.APPLY_UNAPPLIED]  # fmt: skip
+    (of_fifty,) = [v for v in values if v == f"{ana}/{fifty.entry.id}"]
+    (of_thirty,) = [v for v in values if v != of_fifty]
+    assert "Applied *$50.00*" in text_of(await slack.press(ids.APPLY_UNAPPLIED, of_fifty))
+    assert "Applied *$30.00*" in text_of(await slack.press(ids.APPLY_UNAPPLIED, of_thirty))
+
+
 async def test_apply_with_no_open_charge_says_so(slack: Slack, db: Database) -> None:
     ana = await prepaid(db, "Lopez", "100")
     shown = text_of(await slack.press(ids.APPLY_UNAPPLIED, f"{ana}/1"))

@@ -25,6 +25,7 @@ from core.billing.charges import ChargeLine, post_charges
 from core.db import Database
 from core.db.audit import audit_log
 from core.ledger.accounts import Account
+from core.ledger.posting import load_entry
 from core.ledger.tables import allocation, journal_entry
 from core.links import link_code
 from core.services.payments import record_payment
@@ -125,7 +126,9 @@ async def held_payment(db: Database, account: Account, user: str) -> str:
 async def owed_cash(db: Database, account: Account, user: str) -> str:
     await post_charges(db, ADMIN, account_id=account.id, key=f"c-{account.id}", bill_date=DAY,
                        lines=[ChargeLine("CONS", 1, DAY)])  # fmt: skip
-    return f"{account.id}/0"
+    async with db.read() as conn:  # the Apply button names the payment (see target_for)
+        payment = await load_entry(conn, key=f"pay-{account.id}")
+    return f"{account.id}/{payment.id}"
 
 
 # Acts: a command or a button press, signed, from the acting user.
