@@ -1,4 +1,4 @@
-"""Buttons: "View" on a search result, Confirm and Cancel on a payment question.
+"""Buttons: View, payment Confirm/Cancel, Approve/Reject, Apply, account-view paging.
 
 A button's value is an id (an account id, a pending-payment token); what it stands
 for is read again on the server, with the permissions of whoever pressed it.
@@ -7,6 +7,7 @@ for is read again on the server, with the permissions of whoever pressed it.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -14,21 +15,15 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 
 from bot.staff import approvals, cash, ids, lookup, money
 from bot.staff.parse import ParseError, day
-from bot.staff.turn import answering
+from bot.staff.turn import Turn, answering
+from core.auth import Actor
+
+Action = dict[str, Any]
+Pressed = Callable[[Turn, Actor, Action], Awaitable[None]]
 
 
-def register(app: AsyncApp) -> None:
-    app.action(ids.VIEW_ACCOUNT)(on_view_account)
-    app.action(ids.CONFIRM_PAYMENT)(on_confirm_payment)
-    app.action(ids.CANCEL_PAYMENT)(on_cancel_payment)
-    app.action(ids.APPROVE_REQUEST)(on_approve_request)
-    app.action(ids.REJECT_REQUEST)(on_reject_request)
-    app.action(ids.APPLY_UNAPPLIED)(on_apply_unapplied)
-    app.action(
-        re.compile(f"^({ids.ACCOUNT_NEWER}|{ids.ACCOUNT_OLDER}|{ids.ACCOUNT_KIND}[a-z]+)$")
-    )(on_account_move)
-    app.action(ids.ACCOUNT_DATE)(on_account_date)
-    app.action(re.compile(f"^{ids.ACCOUNT_HOWTO}[a-z]+$"))(on_account_howto)
+def value(action: Action) -> str:
+    return str(action.get("value", ""))
 
 
 def account_id(value: str) -> int:
@@ -37,112 +32,50 @@ def account_id(value: str) -> int:
     return int(value)
 
 
-async def on_view_account(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    respond: AsyncRespond,
-    context: AsyncBoltContext,
-) -> None:
-    async with answering(context, ack, respond, body) as turn:
-        staff = await turn.staff()
-        await lookup.view_account(turn, staff, account_id(str(action.get("value", ""))))
+async def account_date(turn: Turn, staff: Actor, action: Action) -> None:
+    where = lookup.Where.read(str(action.get("block_id", "")))
+    picked = day(str(action.get("selected_date") or ""))
+    await lookup.move(turn, staff, replace(where, page=0, before=picked))
 
 
-async def on_confirm_payment(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    respond: AsyncRespond,
-    context: AsyncBoltContext,
-) -> None:
-    async with answering(context, ack, respond, body) as turn:
-        staff = await turn.staff()
-        await money.confirm(turn, staff, str(action.get("value", "")))
+async def account_howto(turn: Turn, staff: Actor, action: Action) -> None:
+    what = str(action.get("action_id", "")).removeprefix(ids.ACCOUNT_HOWTO)
+    await lookup.howto(turn, staff, what, account_id(value(action)))
 
 
-async def on_cancel_payment(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    respond: AsyncRespond,
-    context: AsyncBoltContext,
-) -> None:
-    async with answering(context, ack, respond, body) as turn:
-        staff = await turn.staff()
-        await money.cancel(turn, staff, str(action.get("value", "")))
+BUTTONS: dict[str | re.Pattern[str], Pressed] = {
+    ids.VIEW_ACCOUNT: lambda t, s, a: lookup.view_account(t, s, account_id(value(a))),
+    ids.CONFIRM_PAYMENT: lambda t, s, a: money.confirm(t, s, value(a)),
+    ids.CANCEL_PAYMENT: lambda t, s, a: money.cancel(t, s, value(a)),
+    ids.APPROVE_REQUEST: lambda t, s, a: approvals.approve_pressed(t, s, value(a)),
+    ids.REJECT_REQUEST: lambda t, s, a: approvals.reject_pressed(t, s, value(a)),
+    ids.APPLY_UNAPPLIED: lambda t, s, a: cash.apply(t, s, value(a)),
+    re.compile(f"^({ids.ACCOUNT_NEWER}|{ids.ACCOUNT_OLDER}|{ids.ACCOUNT_KIND}[a-z]+)$"): (
+        lambda t, s, a: lookup.move(t, s, lookup.Where.read(value(a)))
+    ),
+    ids.ACCOUNT_DATE: account_date,
+    re.compile(f"^{ids.ACCOUNT_HOWTO}[a-z]+$"): account_howto,
+}
+"""Every button: what it runs once the presser is known as staff."""
 
 
-async def on_apply_unapplied(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    respond: AsyncRespond,
-    context: AsyncBoltContext,
-) -> None:
-    async with answering(context, ack, respond, body) as turn:
-        staff = await turn.staff()
-        await cash.apply(turn, staff, str(action.get("value", "")))
+def listener(pressed: Pressed) -> Callable[..., Awaitable[None]]:
+    """The bolt listener for one kind of button: acknowledge, map the presser to a staff
+    user, run ``pressed`` (bolt passes arguments by these parameter names)."""
+
+    async def on_press(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: Action,
+        respond: AsyncRespond,
+        context: AsyncBoltContext,
+    ) -> None:
+        async with answering(context, ack, respond, body) as turn:
+            await pressed(turn, await turn.staff(), action)
+
+    return on_press
 
 
-async def on_approve_request(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    respond: AsyncRespond,
-    context: AsyncBoltContext,
-) -> None:
-    async with answering(context, ack, respond, body) as turn:
-        staff = await turn.staff()
-        await approvals.approve_pressed(turn, staff, str(action.get("value", "")))
-
-
-async def on_reject_request(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    respond: AsyncRespond,
-    context: AsyncBoltContext,
-) -> None:
-    async with answering(context, ack, respond, body) as turn:
-        staff = await turn.staff()
-        await approvals.reject_pressed(turn, staff, str(action.get("value", "")))
-
-
-async def on_account_move(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    respond: AsyncRespond,
-    context: AsyncBoltContext,
-) -> None:
-    async with answering(context, ack, respond, body) as turn:
-        staff = await turn.staff()
-        await lookup.move(turn, staff, lookup.Where.read(str(action.get("value", ""))))
-
-
-async def on_account_date(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    respond: AsyncRespond,
-    context: AsyncBoltContext,
-) -> None:
-    async with answering(context, ack, respond, body) as turn:
-        staff = await turn.staff()
-        where = lookup.Where.read(str(action.get("block_id", "")))
-        picked = day(str(action.get("selected_date") or ""))
-        await lookup.move(turn, staff, replace(where, page=0, before=picked))
-
-
-async def on_account_howto(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    respond: AsyncRespond,
-    context: AsyncBoltContext,
-) -> None:
-    async with answering(context, ack, respond, body) as turn:
-        staff = await turn.staff()
-        what = str(action.get("action_id", "")).removeprefix(ids.ACCOUNT_HOWTO)
-        await lookup.howto(turn, staff, what, account_id(str(action.get("value", ""))))
+def register(app: AsyncApp) -> None:
+    for action_id, pressed in BUTTONS.items():
+        app.action(action_id)(listener(pressed))

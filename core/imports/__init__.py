@@ -22,6 +22,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from core.auth import Actor
+from core.db import Tx
 from core.errors import ValidationError
 from core.money import Money, parse_money
 
@@ -70,6 +72,21 @@ class Report:
     amount: Money | None = None
     """The batch's amount as arbot counts it (see the README for each kind)."""
     refused: str | None = None
+
+    def audit(self, tx: Tx, actor: Actor, label: str) -> None:
+        """The batch's one audit record: what was read, written, found in, rejected."""
+        amount = {} if self.amount is None else {"amount": str(self.amount)}
+        tx.audit(
+            actor.label,
+            "import",
+            f"import.{self.kind}",
+            f"batch {label}",
+            rows=self.rows,
+            written=self.written,
+            already=self.already,
+            rejected=len(self.rejects),
+            **amount,
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {

@@ -115,17 +115,7 @@ async def _import_charges(
     if batch.plans:
         async with db.transaction() as tx:
             report.written = await _post(tx, actor, batch, label)
-            tx.audit(
-                actor.label,
-                "import",
-                "import.charges",
-                f"batch {label}",
-                rows=report.rows,
-                written=report.written,
-                already=report.already,
-                rejected=len(report.rejects),
-                amount=str(report.amount),
-            )
+            report.audit(tx, actor, label)
     report.rejects.sort(key=lambda r: r.row)
     return report
 

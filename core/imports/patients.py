@@ -126,9 +126,7 @@ async def import_patients(
             for patient in _in_order(valid):
                 await _one(tx, actor, patient, report, number_format)
             if report.written:  # a rerun that changed nothing leaves no trace
-                tx.audit(actor.label, "import", "import.patients", "batch patients",
-                         rows=report.rows, written=report.written, already=report.already,
-                         rejected=len(report.rejects))  # fmt: skip
+                report.audit(tx, actor, "patients")
     report.rejects.sort(key=lambda r: r.row)
     return report
 

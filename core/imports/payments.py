@@ -113,17 +113,7 @@ async def _import_payments(
     if payments:
         async with db.transaction() as tx:
             report.written = await _post(tx, payments, label)
-            tx.audit(
-                actor.label,
-                "import",
-                "import.payments",
-                f"batch {label}",
-                rows=report.rows,
-                written=report.written,
-                already=report.already,
-                rejected=len(report.rejects),
-                amount=str(report.amount),
-            )
+            report.audit(tx, actor, label)
     report.rejects.sort(key=lambda r: r.row)
     return report
 

@@ -103,15 +103,7 @@ async def import_services(
                 report.written += changed
                 report.already += not changed
             if report.written:  # a rerun that changed nothing leaves no trace
-                tx.audit(
-                    actor.label,
-                    "import",
-                    "import.services",
-                    "batch services",
-                    rows=report.rows,
-                    written=report.written,
-                    rejected=len(report.rejects),
-                )
+                report.audit(tx, actor, "services")
     report.rejects.sort(key=lambda r: r.row)
     return report
 
