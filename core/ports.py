@@ -1,0 +1,117 @@
+"""Ports: how the core talks to the outside without knowing who is there (DESIGN: the
+rule of imports).
+
+The core defines these small protocols; ``bot/`` implements them (Stripe, Telegram,
+Twilio, Slack) and the tests implement them with fakes that speak real HTTP. Nothing
+here carries card data or clinical detail: a gateway sees opaque ids and amounts, a
+messenger sees text already rendered for the person who will read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from core.money import Money
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutRequest:
+    """A hosted payment page to open now for ``amount`` (BI-23, AR-017).
+
+    ``metadata`` goes to the gateway verbatim (account id, chosen item ids, token id):
+    it must hold only opaque ids. ``idempotency_key`` makes a double click on the pay
+    link open one session, not two.
+    """
+
+    amount: Money
+    description: str
+    metadata: Mapping[str, str]
+    idempotency_key: str
+    success_url: str
+    cancel_url: str
+    customer_ref: str | None = None
+    setup_future_usage: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SetupRequest:
+    """A hosted page that saves a card for autopay (Checkout in setup mode)."""
+
+    currency: str
+    metadata: Mapping[str, str]
+    idempotency_key: str
+    success_url: str
+    cancel_url: str
+    customer_ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutSession:
+    """What the gateway answered: its id and the page to send the patient to."""
+
+    id: str
+    url: str
+
+
+class PaymentGateway(Protocol):
+    async def create_checkout(self, request: CheckoutRequest) -> CheckoutSession: ...
+
+    async def create_setup(self, request: SetupRequest) -> CheckoutSession: ...
+
+    async def refund(self, payment_ref: str, amount: Money, idempotency_key: str) -> str:
+        """Refund ``amount`` of the gateway payment ``payment_ref``; returns the refund id."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One option offered with a message: a button (Telegram), a numbered line (SMS)."""
+
+    id: str
+    label: str
+    url: str | None = None
+    """A link button (the pay page) instead of an answer sent back to the bot."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """A message already rendered in the reader's language."""
+
+    text: str
+    choices: tuple[Choice, ...] = ()
+    ask_contact: bool = False
+    """Telegram: offer the 'Share my phone number' button."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """How a send went: ``ok``, or the failure kind (``blocked``, ``invalid_address``,
+    ``rate_limited``, ``error``) and the provider's words, for the delivery report
+    (AR-179)."""
+
+    ok: bool
+    provider_ref: str | None = None
+    failure: str | None = None
+    detail: str | None = None
+
+
+class PatientMessenger(Protocol):
+    async def send(self, channel: str, address: str, message: OutboundMessage) -> Delivery: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StaffPost:
+    """A message to a staff Slack channel; ``thread`` answers in a thread."""
+
+    channel: str
+    text: str
+    thread: str | None = None
+    blocks: tuple[Mapping[str, object], ...] = field(default_factory=tuple)
+
+
+class StaffMessenger(Protocol):
+    async def post(self, message: StaffPost) -> str:
+        """Post and return the message's timestamp (its id in Slack)."""
+        ...
