@@ -8,10 +8,11 @@ keyboard, numbered options, a prompt). The conversation never sees which.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from core.ports import Choice, OutboundMessage
 
-__all__ = ["Choice", "Inbound", "OutboundMessage"]
+__all__ = ["Choice", "Handler", "Inbound", "OutboundMessage"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,3 +32,9 @@ class Inbound:
     choice: str | None = None
     contact_phone: str | None = None
     contact_not_own: bool = False
+
+
+class Handler(Protocol):
+    """The conversation as the channels see it: one inbound event in, replies out."""
+
+    async def handle(self, inbound: Inbound) -> list[OutboundMessage]: ...
