@@ -25,6 +25,10 @@ from core.ledger.invariants import check_invariants
 PG_URL = os.environ.get("ARBOT_TEST_POSTGRES_URL", "")
 DATA_TABLES = (
     "audit_log",
+    "outbox",
+    "chat_state",
+    "chat_identity",
+    "inbound_event",
     "approval_request",
     "link_code",
     "chat_link",
