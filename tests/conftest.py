@@ -25,6 +25,8 @@ from core.ledger.invariants import check_invariants
 PG_URL = os.environ.get("ARBOT_TEST_POSTGRES_URL", "")
 DATA_TABLES = (
     "audit_log",
+    *("gateway_reversal", "gateway_payment", "plan_agreement", "plan_instalment"),
+    *("payment_plan", "pay_link"),
     "outbox",
     "chat_state",
     "chat_identity",

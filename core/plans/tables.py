@@ -1,0 +1,78 @@
+"""Payment plans' tables: the plan, its instalment schedule and the signed agreement.
+
+A plan's schedule and agreement are history and are never changed (on PostgreSQL a
+trigger refuses it); only the plan row itself changes, when it completes or autopay is
+turned on.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+    text,
+)
+
+from core.db.metadata import Currency, DayNumber, Minor, UtcDateTime, metadata
+
+payment_plan = Table(
+    "payment_plan",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("idempotency_key", String(200), nullable=False, unique=True),
+    Column("account_id", Integer, ForeignKey("customer_account.id"), nullable=False),
+    Column("status", String(10), nullable=False, server_default="active"),
+    Column("instalment_count", Integer, nullable=False),
+    Column("total_minor", Minor, nullable=False),
+    Column("currency", Currency, nullable=False),
+    Column("interval_months", Integer, nullable=False),
+    # Payments posted after this journal entry count towards the plan.
+    Column("after_entry_id", Integer, nullable=False),
+    Column("enrolled_at", UtcDateTime, nullable=False),
+    Column("enrolled_by", String(120), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("autopay_customer_ref", String(255)),
+    Column("autopay_method_ref", String(255)),
+    Column("autopay_set_at", UtcDateTime),
+    CheckConstraint("status IN ('active','completed','cancelled')", name="status"),
+    CheckConstraint("instalment_count > 0 AND total_minor > 0", name="amounts"),
+    CheckConstraint("interval_months > 0", name="interval"),
+    # One active plan per account.
+    Index(
+        "uq_payment_plan_active",
+        "account_id",
+        unique=True,
+        sqlite_where=text("status = 'active'"),
+        postgresql_where=text("status = 'active'"),
+    ),
+)
+
+plan_instalment = Table(
+    "plan_instalment",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("plan_id", Integer, ForeignKey("payment_plan.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("due_day", DayNumber, nullable=False),
+    Column("amount_minor", Minor, nullable=False),
+    CheckConstraint("amount_minor > 0", name="amount"),
+    UniqueConstraint("plan_id", "seq"),
+)
+
+plan_agreement = Table(
+    "plan_agreement",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("plan_id", Integer, ForeignKey("payment_plan.id"), nullable=False, unique=True),
+    Column("version", String(40), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("accepted_at", UtcDateTime, nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("actor", String(120), nullable=False),
+)
