@@ -106,7 +106,7 @@ async def test_a_typed_amount_over_the_balance_is_refused(db: Database) -> None:
     patient = await open_account(db)
     await charge(db, patient.id, "100.00")
     before = await counts(db)
-    with pytest.raises(ValidationError, match="100.01 is more than the balance of 100.00"):
+    with pytest.raises(ValidationError, match=r"100\.01 is more than the balance of 100\.00"):
         await link(db, patient.id, PayChoice.AMOUNT, amount_minor=100_01)
     with pytest.raises(ValidationError, match="above zero"):
         await link(db, patient.id, PayChoice.AMOUNT, amount_minor=0)
