@@ -7,5 +7,8 @@ from core.billing import tables as _billing  # noqa: F401
 from core.db import audit as _audit  # noqa: F401
 from core.db.metadata import metadata
 from core.ledger import tables as _ledger  # noqa: F401
+from core.patients import gateway_tables as _gateway  # noqa: F401
+from core.patients import paylinks as _paylinks  # noqa: F401
+from core.plans import tables as _plans  # noqa: F401
 
 __all__ = ["metadata"]

@@ -31,12 +31,6 @@ class PrepayOffer:
     price: Money
 
 
-def _open_to_everyone(rule: Rule) -> bool:
-    return (
-        rule.account_id is None and rule.payer_account_id is None and rule.financial_class is None
-    )
-
-
 async def prepay_offers(conn: AsyncConnection, *, location: str, on: date) -> list[PrepayOffer]:
     """The prepaid-bundle offers valid on ``on`` at ``location``, by service code.
 
@@ -67,7 +61,8 @@ async def prepay_offers(conn: AsyncConnection, *, location: str, on: date) -> li
         svc = book.services[code]
         if not svc.active:
             continue
-        # Anyone who has prepaid the service: only rules open to everyone are offers.
+        # No one in particular who has prepaid the service: a rule for one patient,
+        # payer or financial class does not match, so only deals open to all are offers.
         holder = Buyer(
             account_id=0,
             financial_class="",
@@ -75,11 +70,7 @@ async def prepay_offers(conn: AsyncConnection, *, location: str, on: date) -> li
             prepaid_services=frozenset({code}),
         )
         bundles = [
-            r
-            for r in book.rules
-            if r.requires_prepayment
-            and _open_to_everyone(r)
-            and r.matches(holder, svc, on, location)
+            r for r in book.rules if r.requires_prepayment and r.matches(holder, svc, on, location)
         ]
         if not bundles:
             continue
