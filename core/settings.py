@@ -29,6 +29,7 @@ class Settings:
     slack_app_token: str = ""
     slack_api_url: str = "https://slack.com/api/"
     slack_approvals_channel: str = ""
+    slack_patient_channel: str = ""
     small_balance: str = "0"
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""

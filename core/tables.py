@@ -7,7 +7,12 @@ from core.billing import tables as _billing  # noqa: F401
 from core.db import audit as _audit  # noqa: F401
 from core.db.metadata import metadata
 from core.ledger import tables as _ledger  # noqa: F401
+from core.patients import agents as _agents  # noqa: F401
+from core.patients import chatstate as _chatstate  # noqa: F401
 from core.patients import gateway_tables as _gateway  # noqa: F401
+from core.patients import identity as _identity  # noqa: F401
+from core.patients import inbox as _inbox  # noqa: F401
+from core.patients import outbox as _outbox  # noqa: F401
 from core.patients import paylinks as _paylinks  # noqa: F401
 from core.plans import tables as _plans  # noqa: F401
 

@@ -29,6 +29,7 @@ DATA_TABLES = (
     *("atb_snapshot_line", "atb_snapshot", "job_run"),
     *("gateway_reversal", "gateway_payment", "plan_agreement", "plan_instalment"),
     *("payment_plan", "pay_link"),
+    "agent_thread",
     "outbox",
     "chat_state",
     "chat_identity",

@@ -1,0 +1,131 @@
+"""The patient conversation, written once for every channel (DESIGN: channels).
+
+Each inbound event runs one :class:`~bot.patient.turn.Turn`: card numbers are masked
+first; SMS carrier keywords (STOP, START, HELP) are honoured at once whatever the
+state; a locked chat hears only that it is locked; a chat with no verified account goes
+through identity (:mod:`bot.patient.identity`); a verified one gets the menu
+(:mod:`bot.patient.menu`). The chat's state lives in the database, so a restart or a
+second web process continues the same conversation. Nothing a patient types can raise
+out of here: what is not understood gets a short menu.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import replace
+
+from bot.patient import identity, menu
+from bot.patient.context import PatientContext
+from bot.patient.events import Inbound
+from bot.patient.labels import KEYWORDS, SMS_HELP, SMS_START, SMS_STOP, plain_word
+from bot.patient.redact import redact_cards
+from bot.patient.texts import language_of
+from bot.patient.turn import Turn
+from core.clock import today
+from core.customers import record_consent
+from core.errors import ArbotError, InvalidState
+from core.patients.chatstate import ChatState, load_state, save_state
+from core.patients.identity import locked_until, verified_accounts
+from core.ports import OutboundMessage
+
+log = logging.getLogger(__name__)
+NUMBER = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
+
+
+class Conversation:
+    """``await Conversation(ctx).handle(inbound)`` -> the replies to send back."""
+
+    def __init__(self, ctx: PatientContext | None = None) -> None:
+        self.ctx: PatientContext | None = ctx
+
+    def bind(self, ctx: PatientContext) -> None:
+        self.ctx = ctx
+
+    async def handle(self, inbound: Inbound) -> list[OutboundMessage]:
+        for _attempt in range(3):
+            try:
+                return await self._once(inbound)
+            except InvalidState as exc:
+                if "conversation moved on" not in str(exc):
+                    raise
+        return []
+
+    async def _once(self, inbound: Inbound) -> list[OutboundMessage]:
+        assert self.ctx is not None, "Conversation.bind(ctx) before handling"
+        db = self.ctx.db
+        text, card = redact_cards(inbound.text or "")
+        async with db.read() as conn:
+            state = await load_state(conn, inbound.channel, inbound.address)
+        turn = Turn(
+            inbound,
+            state,
+            today(db.clock),
+            text,
+            None,
+            language_of(state.locale),
+            state.step,
+            dict(state.data),
+        )
+        turn.choice = self._choice(turn)
+        try:
+            await self._route(turn, card)
+        except ArbotError as exc:  # a refusal from core: say it plainly, change nothing
+            log.info("patient turn refused: %s", type(exc).__name__)
+            turn.say("refused", "menu", reason=str(exc))
+        offered = turn.offered()
+        data = {**turn.data, "offered": offered} if offered else dict(turn.data)
+        new = ChatState(turn.step, data, turn.state.locale, state.version)
+        await save_state(db, inbound.channel, inbound.address, new)
+        return turn.replies
+
+    def _choice(self, turn: Turn) -> str | None:
+        if turn.inbound.choice:
+            return turn.inbound.choice
+        number = NUMBER.match(turn.text)
+        offered = turn.state.data.get("offered") or []
+        if number and 1 <= int(number[1]) <= len(offered):
+            return str(offered[int(number[1]) - 1])
+        return KEYWORDS.get(plain_word(turn.text))
+
+    async def _route(self, turn: Turn, card: bool) -> None:
+        assert self.ctx is not None
+        if turn.channel == "sms" and await self._carrier_keyword(turn):
+            return
+        async with self.ctx.db.read() as conn:
+            locked = await locked_until(conn, turn.channel, turn.address)
+            accounts = await verified_accounts(conn, turn.channel, turn.address, turn.today)
+        if locked is not None and locked > self.ctx.db.clock.now():
+            turn.say("locked")
+            return
+        if card:
+            turn.say("card_warning", *(("pay",) if accounts else ()))
+            return
+        if turn.choice and turn.choice.startswith("lang:"):
+            turn.switch_language(turn.choice.removeprefix("lang:"))
+            turn.state = replace(turn.state, locale=turn.language)
+            turn.choice = "menu" if accounts else "start"
+        if not accounts:
+            await identity.identify(self.ctx, turn)
+        else:
+            await menu.serve(self.ctx, turn, accounts)
+
+    async def _carrier_keyword(self, turn: Turn) -> bool:
+        assert self.ctx is not None
+        word = plain_word(turn.text)
+        if word not in SMS_STOP | SMS_START | SMS_HELP:
+            return False
+        if word in SMS_HELP:
+            turn.say("sms_help")
+            return True
+        granted = word in SMS_START
+        await record_consent(
+            self.ctx.db,
+            identity.PATIENT,
+            channel="sms",
+            address=turn.address,
+            granted=granted,
+            source="sms keyword",
+        )
+        turn.say("sms_start" if granted else "sms_stop")
+        return True
