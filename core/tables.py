@@ -15,5 +15,6 @@ from core.patients import inbox as _inbox  # noqa: F401
 from core.patients import outbox as _outbox  # noqa: F401
 from core.patients import paylinks as _paylinks  # noqa: F401
 from core.plans import tables as _plans  # noqa: F401
+from core.services import held as _held  # noqa: F401
 
 __all__ = ["metadata"]

@@ -34,6 +34,7 @@ DATA_TABLES = (
     "chat_state",
     "chat_identity",
     "inbound_event",
+    "pending_payment",
     "approval_request",
     "link_code",
     "chat_link",

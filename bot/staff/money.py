@@ -5,27 +5,27 @@ request Slack retries posts once. Core checks the permissions and refuses whatev
 cannot be posted; nothing here decides who may do what.
 
 A payment larger than the account's balance would leave it in credit, so it is not
-recorded at once: the person is asked to confirm, with buttons that carry only a
-token of the question kept on the server (``bot.staff.pending``).
+recorded at once (AR-095): core holds it (``core.services.held``) and the person is
+asked to confirm, with buttons that carry only the held payment's token. The token is
+the Slack request's digest, so a retried command asks the same question.
 """
 
 from __future__ import annotations
 
-from bot.staff import pending
 from bot.staff.lookup import account_by_number
 from bot.staff.parse import Charge, Payment
-from bot.staff.pending import PendingPayment
 from bot.staff.turn import Turn, request_digest
 from core.auth import Actor, Permission
 from core.billing.charges import ChargeLine, post_charges
 from core.clock import today
 from core.db import Database
-from core.errors import InvalidState, ValidationError
+from core.errors import ValidationError
 from core.ledger.accounts import Account, load_account
 from core.ledger.items import balance
 from core.money import Money
 from core.services import account_for, prior_entry
-from core.services.payments import record_payment
+from core.services.held import HOLD, cancel_held, confirm_held, hold_payment
+from core.services.payments import PaymentResult, record_payment
 
 
 async def balance_of(db: Database, account: Account) -> Money:
@@ -60,68 +60,52 @@ async def payment(turn: Turn, staff: Actor, cmd: Payment) -> None:
     account = await account_for(turn.db, staff, found.id, Permission.RECORD_PAYMENT)
     if cmd.amount.currency != account.currency:
         raise ValidationError(f"account {account.number} is kept in {account.currency}")
-    asked = PendingPayment(
-        request_digest(turn.body), staff.id, account.id, cmd.amount, cmd.method, cmd.reference
-    )
+    token = request_digest(turn.body)
+    key = f"slack/payment/{token}"
     owed = await balance_of(turn.db, account)
-    if cmd.amount > owed and await prior_entry(turn.db, asked.key) is None:
-        await pending.hold(turn.db, staff, asked)
+    if cmd.amount > owed and await prior_entry(turn.db, key) is None:
+        await hold_payment(
+            turn.db, staff, token=token, key=key, account_id=account.id, amount=cmd.amount,
+            method=cmd.method, reference=cmd.reference, source="slack",
+        )  # fmt: skip
         await turn.reply(
-            "confirm_payment",
-            account=account,
-            amount=cmd.amount,
-            method=cmd.method,
-            balance=owed,
-            credit=cmd.amount - owed,
-            token=asked.token,
-            minutes=int(pending.HOLD.total_seconds() // 60),
-        )
+            "confirm_payment", account=account, amount=cmd.amount, method=cmd.method,
+            balance=owed, credit=cmd.amount - owed, token=token,
+            minutes=int(HOLD.total_seconds() // 60),
+        )  # fmt: skip
         return
-    await record(turn, staff, account, asked)
+    result = await record_payment(
+        turn.db, staff, account_id=account.id, amount=cmd.amount,
+        received_on=today(turn.services.clock), key=key, method=cmd.method,
+        reference=cmd.reference, source="slack",
+    )  # fmt: skip
+    await paid(turn, account, result)
 
 
 async def confirm(turn: Turn, staff: Actor, token: str) -> None:
-    asked = await pending.held(turn.db, staff, token)
+    """Confirm: core records the held payment (once, whoever pressed Cancel meanwhile)."""
+    result = await confirm_held(turn.db, staff, token, on=today(turn.services.clock))
+    [line] = [ln for ln in result.entry.lines if ln.account_id is not None]
     async with turn.db.read() as conn:
-        account = await load_account(conn, account_id=asked.account_id)
-    await record(turn, staff, account, asked, replace=True)
+        account = await load_account(conn, account_id=line.account_id)
+    await paid(turn, account, result, replace=True)
 
 
 async def cancel(turn: Turn, staff: Actor, token: str) -> None:
-    asked = await pending.held(turn.db, staff, token)
-    if (done := await prior_entry(turn.db, asked.key)) is not None:
-        raise InvalidState(f"this payment was already recorded as {done.number}")
-    await pending.cancel(turn.db, staff, asked)
+    held = await cancel_held(turn.db, staff, token)
     async with turn.db.read() as conn:
-        account = await load_account(conn, account_id=asked.account_id)
-    await turn.reply("cancelled", replace=True, account=account, amount=asked.amount)
+        account = await load_account(conn, account_id=held.account_id)
+    await turn.reply("cancelled", replace=True, account=account, amount=held.amount)
 
 
-async def record(
-    turn: Turn, staff: Actor, account: Account, asked: PendingPayment, *, replace: bool = False
+async def paid(
+    turn: Turn, account: Account, result: PaymentResult, *, replace: bool = False
 ) -> None:
-    result = await record_payment(
-        turn.db,
-        staff,
-        account_id=account.id,
-        amount=asked.amount,
-        received_on=today(turn.services.clock),
-        key=asked.key,
-        method=asked.method,
-        reference=asked.reference,
-        source="slack",
-    )
+    """Tell the person what was recorded (or that it was already recorded)."""
+    entry = result.entry
     await turn.reply(
-        "paid",
-        replace=replace,
-        account=account,
-        amount=asked.amount,
-        method=asked.method,
-        reference=asked.reference,
-        number=result.entry.number,
-        replayed=result.entry.replayed,
-        applied=result.applied,
-        unapplied=result.unapplied,
-        exceptions=result.exceptions,
-        balance=await balance_of(turn.db, account),
-    )
+        "paid", replace=replace, account=account, amount=result.applied + result.unapplied,
+        method=entry.memo, reference=entry.reference, number=entry.number,
+        replayed=entry.replayed, applied=result.applied, unapplied=result.unapplied,
+        exceptions=result.exceptions, balance=await balance_of(turn.db, account),
+    )  # fmt: skip

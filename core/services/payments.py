@@ -119,31 +119,55 @@ async def record_payment(
     )
 
     async def work(tx: Tx) -> PaymentResult:
-        entry = await post_entry(tx, draft)
-        credit = entry.item_ids
-        _, plan = await apply_credits(
-            tx,
-            account_id=account_id,
-            rules=rules,
-            key=f"{key}/apply",
-            on=received_on,
-            actor=actor.label,
-            source=source,
-            credit_ids=credit,
-            entry_id=entry.id,
-        )
-        write_offs = await _small_balances(
-            tx, actor, account_id, plan, amount, tolerance, key, received_on, source
-        )
-        return PaymentResult(entry, tuple(plan.placements), tuple(plan.exceptions), write_offs)
+        return await payment_in(tx, actor, draft, account_id, rules=rules, tolerance=tolerance)
 
     async def again(conn: AsyncConnection) -> PaymentResult:
-        entry = await replay(conn, key, draft.fingerprint())
-        placements = tuple(await applied_by(conn, f"{key}/apply"))
-        write_offs = tuple(await entries_under(conn, f"{key}/small-balance/"))
-        return PaymentResult(entry, placements, write_offs=write_offs)
+        return await payment_replay(conn, key, draft.fingerprint())
 
     return await run_once(db, work, again)
+
+
+async def payment_in(
+    tx: Tx,
+    actor: Actor,
+    draft: EntryDraft,
+    account_id: int,
+    *,
+    rules: Sequence[Rule] = DEFAULT_ORDER,
+    tolerance: Tolerance | None = None,
+) -> PaymentResult:
+    """Inside ``tx``: post the receipt ``draft`` (see :func:`payment_draft`) and apply it
+    by ``rules``, for callers that record a payment together with other writes (a held
+    payment's confirmation, the parts of a split cheque). The caller checks permissions."""
+    key, on, source = draft.idempotency_key, draft.effective_date, draft.source
+    entry = await post_entry(tx, draft)
+    _, plan = await apply_credits(
+        tx,
+        account_id=account_id,
+        rules=rules,
+        key=f"{key}/apply",
+        on=on,
+        actor=actor.label,
+        source=source,
+        credit_ids=entry.item_ids,
+        entry_id=entry.id,
+    )
+    amount = -draft.lines[1].amount
+    write_offs = await _small_balances(
+        tx, actor, account_id, plan, amount, tolerance, key, on, source
+    )
+    return PaymentResult(entry, tuple(plan.placements), tuple(plan.exceptions), write_offs)
+
+
+async def payment_replay(
+    conn: AsyncConnection, key: str, fingerprint: str | None = None
+) -> PaymentResult:
+    """The payment first recorded under ``key``, as :func:`payment_in` returned it; with a
+    ``fingerprint``, refused if the key was used for another entry."""
+    entry = await replay(conn, key, fingerprint)
+    placements = tuple(await applied_by(conn, f"{key}/apply"))
+    write_offs = tuple(await entries_under(conn, f"{key}/small-balance/"))
+    return PaymentResult(entry, placements, write_offs=write_offs)
 
 
 async def applied_by(conn: AsyncConnection, key: str) -> list[Placement]:

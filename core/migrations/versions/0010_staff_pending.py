@@ -7,15 +7,56 @@ Revises: 0009
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+from alembic import op
+
 revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
 
+MINOR = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+MOMENT = sa.DateTime(timezone=True)
+
+
+def _fk(table: str, column: str, target: str) -> sa.ForeignKeyConstraint:
+    return sa.ForeignKeyConstraint(
+        [column], [f"{target}.id"], name=op.f(f"fk_{table}_{column}_{target}")
+    )
+
 
 def upgrade() -> None:
-    pass
+    t = "pending_payment"
+    op.create_table(
+        t,
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("token", sa.String(length=32), nullable=False),
+        sa.Column("idempotency_key", sa.String(length=200), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("amount_minor", MINOR, nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("method", sa.String(length=20), nullable=False),
+        sa.Column("reference", sa.String(length=60), nullable=True),
+        sa.Column("source", sa.String(length=20), nullable=False),
+        sa.Column("asked_by", sa.String(length=120), nullable=False),
+        sa.Column("asked_at", MOMENT, nullable=False),
+        sa.Column("expires_at", MOMENT, nullable=False),
+        sa.Column("status", sa.String(length=10), server_default="held", nullable=False),
+        sa.Column("decided_at", MOMENT, nullable=True),
+        sa.Column("entry_id", sa.Integer(), nullable=True),
+        sa.CheckConstraint(
+            "status IN ('held', 'confirmed', 'cancelled', 'expired')",
+            name=op.f("ck_pending_payment_status"),
+        ),
+        sa.CheckConstraint("amount_minor > 0", name=op.f("ck_pending_payment_amount")),
+        _fk(t, "account_id", "customer_account"),
+        _fk(t, "entry_id", "journal_entry"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_pending_payment")),
+        sa.UniqueConstraint("token", name=op.f("uq_pending_payment_token")),
+        sa.UniqueConstraint("idempotency_key", name=op.f("uq_pending_payment_idempotency_key")),
+    )
+    op.create_index("ix_pending_payment_account", t, ["account_id", "status"])
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("pending_payment")

@@ -3,6 +3,8 @@ request Slack sends twice posts once (AR-064, AR-080, AR-094, AR-095, BI-19)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import func, select
 
@@ -12,6 +14,7 @@ from core.db import Database
 from core.ledger.accounts import Account
 from core.ledger.tables import journal_entry
 from core.profile import set_credit_profile
+from core.services.held import HeldStatus, load_held
 from tests.bot.staff.conftest import Slack, buttons, patient, text_of
 from tests.core.helpers import ADMIN, balance_of, usd
 
@@ -178,13 +181,62 @@ async def test_cancel_drops_the_payment_and_its_token_posts_nothing_after(
     assert await balance_of(db, ana.id) == usd("80.00")
 
 
+async def race(slack: Slack, token: str, *action_ids: str) -> list[str]:
+    """Press ``action_ids`` on the same question at the same moment; what each was told."""
+    from tests.fakes.slack import action_body
+
+    url = slack.fake.response_url
+    bodies = [
+        action_body(action_id, token, user="U0CLERK", response_url=url(f"r{n}"))
+        for n, action_id in enumerate(action_ids)
+    ]
+    before = len(slack.fake.replies)
+    answers = await asyncio.gather(*(slack.send(body) for body in bodies))
+    assert all(a.status == 200 for a in answers)
+    told = {r.path: text_of(r) for r in slack.fake.replies[before:]}
+    return [told[f"/response/r{n}"] for n in range(len(action_ids))]
+
+
+async def test_confirm_and_cancel_at_the_same_moment_have_one_outcome(
+    slack: Slack, db: Database, ana: Account
+) -> None:
+    """Review finding: the held payment lived in the audit log, so a Confirm and a Cancel
+    pressed together could both go through. Core now holds it in a row that moves once."""
+    await slack.command(f"charge {ana.number} CONS", "U0BILLER")
+    token = (await confirmation(slack, ana, f"payment {ana.number} 110 cash"))[ids.CONFIRM_PAYMENT]
+    confirmed, cancelled = await race(slack, token, ids.CONFIRM_PAYMENT, ids.CANCEL_PAYMENT)
+    async with db.read() as conn:
+        held = await load_held(conn, token)
+    payments = [e for e in await entries(db) if e[0] == "PAYMENT"]
+    if held.status is HeldStatus.CONFIRMED:
+        assert "Recorded *$110.00*" in confirmed
+        assert f"this payment was already recorded as T{held.entry_id:08d}" in cancelled
+        assert len(payments) == 1 and await balance_of(db, ana.id) == usd("-30.00")
+    else:
+        assert held.status is HeldStatus.CANCELLED and held.entry_id is None
+        assert "was not recorded" in cancelled
+        assert "this payment was cancelled" in confirmed
+        assert payments == [] and await balance_of(db, ana.id) == usd("80.00")
+
+
+async def test_confirm_pressed_twice_at_once_records_once(
+    slack: Slack, db: Database, ana: Account
+) -> None:
+    await slack.command(f"charge {ana.number} CONS", "U0BILLER")
+    token = (await confirmation(slack, ana, f"payment {ana.number} 110 cash"))[ids.CONFIRM_PAYMENT]
+    told = await race(slack, token, ids.CONFIRM_PAYMENT, ids.CONFIRM_PAYMENT)
+    assert sorted("already recorded" in t for t in told) == [False, True]
+    assert [e[0] for e in await entries(db)] == ["CHARGE", "PAYMENT"]
+    assert await balance_of(db, ana.id) == usd("-30.00")
+
+
 async def test_only_the_person_who_asked_may_confirm_and_only_for_a_while(
     slack: Slack, db: Database, ana: Account, clock: FixedClock
 ) -> None:
     await slack.command(f"charge {ana.number} CONS", "U0BILLER")
     token = (await confirmation(slack, ana, f"payment {ana.number} 110 cash"))[ids.CONFIRM_PAYMENT]
     other = await slack.press(ids.CONFIRM_PAYMENT, token, "U0ADMIN")
-    assert "only the person who asked may confirm" in text_of(other)
+    assert "only the person who asked may confirm or cancel" in text_of(other)
     stranger = await slack.press(ids.CONFIRM_PAYMENT, token, "U0STRANGER")
     assert "not linked to an arbot staff user" in text_of(stranger)
     forged = await slack.press(ids.CONFIRM_PAYMENT, "0" * 32, "U0CLERK")

@@ -9,6 +9,7 @@ nothing is written (ledger, approval requests, link codes, allocations, audit tr
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
-from bot.staff import ids, pending
+from bot.staff import ids
 from bot.staff.lookup import Where
 from core.approvals import request_refund, request_write_off
 from core.approvals.tables import approval_request
@@ -28,6 +29,7 @@ from core.ledger.accounts import Account
 from core.ledger.posting import load_entry
 from core.ledger.tables import allocation, journal_entry
 from core.links import link_code
+from core.services.held import hold_payment
 from core.services.payments import record_payment
 from core.services.writeoffs import write_off
 from tests.bot.staff.approval_helpers import DAY, charge, more_staff
@@ -114,12 +116,15 @@ async def posted_write_off(db: Database, account: Account, user: str) -> str:
 
 
 async def held_payment(db: Database, account: Account, user: str) -> str:
-    """A payment that would leave a credit, waiting for its asker's Confirm."""
+    """A payment that would leave a credit, waiting for its asker's Confirm: held while
+    they could record payments (someone without the permission cannot hold one), so the
+    Confirm is what meets their role as it is now."""
     async with db.read() as conn:
         who = await load_staff(conn, slack_user_id=user)
+    then = dataclasses.replace(who, role=StaffRole.ADMIN, locations=None)
     token = uuid.uuid4().hex
-    asked = pending.PendingPayment(token, who.id, account.id, usd("500"), "cash", None)
-    await pending.hold(db, who, asked)
+    await hold_payment(db, then, token=token, key=f"slack/payment/{token}", account_id=account.id,
+                       amount=usd("500"), method="cash", source="slack")  # fmt: skip
     return token
 
 
