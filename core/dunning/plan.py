@@ -1,0 +1,448 @@
+"""The dunning decision, one set-based query over every account (AR-029, AR-108, BI-21).
+
+For each account the query finds, as of a day, the open items that may be dunned: owed
+by the patient (no other payer), not disputed (AR-078), not paused. The oldest of them
+is the *anchor*: how many days past its due date it is picks the highest level of the
+account's rule that has been reached. Nothing is planned when
+
+* that level was already decided for this account, rule and anchor (the history),
+* the account had a reminder within the rule's gap (7 days by default),
+* the whole account is paused, or its status puts it out of reach (disputed, in
+  collections, bad debt, inactive), or it is on a payment plan in good standing (AR-162),
+* what it owes (dunnable items less unapplied credits) is not above the rule's minimum,
+* no channel may carry a message: a Telegram chat linked to the responsible party (the
+  guarantor when there is one) unless it opted out, else SMS to a linked number or the
+  phone on file when it opted in (core.customers.may_contact's rule).
+
+A flag for collections needs no channel. Everything runs in the database: only the
+planned messages come back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    case,
+    false,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    type_coerce,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.db.metadata import from_day, to_day
+from core.dunning.rules import DunningRule, load_rules, rules_for
+from core.dunning.tables import dunning_notice, dunning_pause
+from core.ledger.items import _disputed
+from core.ledger.model import AR_CONTROL
+from core.ledger.tables import (
+    allocation,
+    ar_item,
+    chat_link,
+    contact_consent,
+    customer_account,
+    customer_contact,
+    customer_status,
+    gl_account,
+    journal_entry,
+    journal_line,
+)
+from core.money import Money
+from core.plans.enrolment import PLAN_PAYMENT_KINDS
+from core.plans.tables import payment_plan, plan_instalment
+
+UNREACHABLE_STATUSES = (
+    "disputed",
+    "in_collections",
+    "bad_debt",
+    "inactive",
+    "flagged_for_deletion",
+)
+"""Account statuses dunning leaves alone: someone else is dealing with the account."""
+PLAN_GRACE_DAYS = 15
+"""An instalment this many days late still leaves the plan in good standing."""
+
+
+@dataclass(frozen=True, slots=True)
+class DunningMessage:
+    """One planned step for one account: a message to send, or a flag for collections."""
+
+    account_id: int
+    account_number: str
+    recipient_id: int
+    location: str
+    rule: str
+    level: int
+    template: str
+    action: str
+    anchor_due: date
+    days_overdue: int
+    amount_due: Money
+    overdue: Money
+    channel: str | None
+    address: str | None
+    verified: bool
+    locale: str
+    dedupe_key: str
+
+
+def dedupe_key(account_id: int, rule: str, level: int, on: date) -> str:
+    """(account, rule, level, day): the key a notice is sent under, once."""
+    return f"dunning:{account_id}:{rule}:{level}:{on.isoformat()}"
+
+
+def _day(column: Any) -> Any:
+    return type_coerce(column, Integer)
+
+
+def _active_pauses(day: int) -> Any:
+    p = dunning_pause
+    return and_(
+        p.c.lifted_at.is_(None),
+        _day(p.c.from_day) <= day,
+        or_(p.c.until_day.is_(None), _day(p.c.until_day) >= day),
+    )
+
+
+def _open_per_account(as_of: date) -> Any:
+    """Per account: the anchor (the oldest dunnable open item's due day), what the
+    dunnable items have open, the part past due, and unapplied credits."""
+    day = to_day(as_of)
+    applied = (
+        select(allocation.c.item_id, func.sum(allocation.c.amount_minor).label("applied"))
+        .where(_day(allocation.c.effective_day) <= day)
+        .group_by(allocation.c.item_id)
+        .subquery("applied")
+    )
+    disputed = _disputed(as_of)
+    paused = (
+        select(dunning_pause.c.item_id)
+        .where(dunning_pause.c.item_id.is_not(None), _active_pauses(day))
+        .distinct()
+        .subquery("paused_items")
+    )
+    i = ar_item
+    open_minor = i.c.amount_minor + func.coalesce(applied.c.applied, 0)
+    dunnable = and_(
+        i.c.amount_minor > 0,
+        or_(i.c.payer.is_(None), i.c.payer == "self"),
+        func.coalesce(disputed.c.disputed, false()).is_not(true()),
+        paused.c.item_id.is_(None),
+    )
+    due = _day(i.c.due_day)
+    return (
+        select(
+            i.c.account_id,
+            func.min(case((dunnable, due))).label("anchor"),
+            func.sum(case((dunnable, open_minor), else_=0)).label("dunnable"),
+            func.sum(case((and_(dunnable, due < day), open_minor), else_=0)).label("overdue"),
+            func.sum(case((i.c.amount_minor < 0, open_minor), else_=0)).label("credits"),
+        )
+        .outerjoin(applied, applied.c.item_id == i.c.id)
+        .outerjoin(disputed, disputed.c.item_id == i.c.id)
+        .outerjoin(paused, paused.c.item_id == i.c.id)
+        .where(_day(i.c.effective_day) <= day, open_minor != 0)
+        .group_by(i.c.account_id)
+        .subquery("owed")
+    )
+
+
+def _rule_of(rules: Sequence[DunningRule], ca: Any) -> Any:
+    """The code of the most specific rule matching each account (``rules`` are sorted)."""
+    whens = []
+    for r in rules:
+        test = []
+        if r.financial_class is not None:
+            test.append(ca.c.financial_class == r.financial_class)
+        if r.location is not None:
+            test.append(ca.c.location == r.location)
+        whens.append((and_(true(), *test), literal(r.code, String)))
+    return case(*whens, else_=null())
+
+
+def _level_of(rules: Sequence[DunningRule], rule: Any, days: Any) -> Any:
+    """The highest level of the account's rule reached ``days`` after the anchor."""
+    whens = [
+        (and_(rule == r.code, days >= lv.days_after_due), literal(lv.level, Integer))
+        for r in rules
+        for lv in sorted(r.levels, key=lambda lv: -lv.days_after_due)
+    ]
+    return case(*whens, else_=null())
+
+
+def _ladder(rules: Sequence[DunningRule]) -> Any:
+    """Every (rule, level) as a small table: template, action, minimum, gap."""
+    rows = [
+        select(
+            literal(r.code, String).label("rule"),
+            literal(lv.level, Integer).label("level"),
+            literal(lv.template, String).label("template"),
+            literal(lv.action, String).label("action"),
+            literal(r.min_balance_minor, Integer).label("min_balance"),
+            literal(r.min_gap_days, Integer).label("gap"),
+        )
+        for r in rules
+        for lv in r.levels
+    ]
+    return union_all(*rows).subquery("ladder")
+
+
+def _plans_in_good_standing(day: int) -> Any:
+    """Accounts with an active plan whose payments since enrolment cover every
+    instalment due more than :data:`PLAN_GRACE_DAYS` ago (AR-162): they get plan
+    notices, not dunning."""
+    p, i = payment_plan, plan_instalment
+    due_by_now = (
+        select(func.coalesce(func.sum(i.c.amount_minor), 0))
+        .where(i.c.plan_id == p.c.id, _day(i.c.due_day) < day - PLAN_GRACE_DAYS)
+        .scalar_subquery()
+    )
+    paid = (
+        select(func.coalesce(-func.sum(journal_line.c.amount_minor), 0))
+        .join(journal_entry, journal_entry.c.id == journal_line.c.entry_id)
+        .join(gl_account, gl_account.c.id == journal_line.c.gl_account_id)
+        .where(
+            journal_line.c.customer_account_id == p.c.account_id,
+            gl_account.c.code == AR_CONTROL,
+            journal_entry.c.id > p.c.after_entry_id,
+            journal_entry.c.kind.in_([k.value for k in PLAN_PAYMENT_KINDS]),
+        )
+        .scalar_subquery()
+    )
+    return (
+        select(p.c.account_id)
+        .where(p.c.status == "active", paid >= due_by_now)
+        .subquery("on_plan")
+    )
+
+
+def _latest(table: Any, keys: Sequence[Any], where: Any = None) -> Any:
+    query = select(*keys, func.max(table.c.id).label("id")).group_by(*keys)
+    return query.where(where) if where is not None else query
+
+
+def _channels(recipient: Any) -> dict[str, Any]:
+    """Columns choosing the channel, address and verification for ``recipient``."""
+    links = {}
+    for channel in ("telegram", "sms"):
+        latest = _latest(
+            chat_link,
+            [chat_link.c.account_id],
+            and_(chat_link.c.channel == channel, chat_link.c.unlinked_at.is_(None)),
+        ).subquery(f"{channel}_latest")
+        link = chat_link.alias(f"{channel}_link")
+        links[channel] = (latest, link)
+    phone_pick = (
+        select(
+            customer_contact.c.account_id,
+            func.coalesce(
+                func.min(case((customer_contact.c.is_primary.is_(true()), customer_contact.c.id))),
+                func.min(customer_contact.c.id),
+            ).label("id"),
+        )
+        .where(customer_contact.c.kind == "phone")
+        .group_by(customer_contact.c.account_id)
+        .subquery("phone_pick")
+    )
+    phone = customer_contact.alias("phone")
+    return {"links": links, "phone_pick": phone_pick, "phone": phone, "recipient": recipient}
+
+
+def plan_statement(as_of: date, rules: Sequence[DunningRule]) -> Any:
+    """The SELECT behind :func:`plan_dunning` (and the queue's INSERT ... SELECT)."""
+    rules = rules_for(rules)
+    day = to_day(as_of)
+    ca = customer_account
+    owed = _open_per_account(as_of)
+    rule = _rule_of(rules, ca)
+    classified = (
+        select(
+            owed.c.account_id,
+            owed.c.anchor,
+            (owed.c.dunnable + owed.c.credits).label("amount_due"),
+            owed.c.overdue,
+            rule.label("rule"),
+        )
+        .join(ca, ca.c.id == owed.c.account_id)
+        .where(owed.c.anchor.is_not(None))
+        .subquery("classified")
+    )
+    days = day - classified.c.anchor
+    leveled = select(
+        classified,
+        _level_of(rules, classified.c.rule, days).label("level"),
+        days.label("days_overdue"),
+    ).subquery("leveled")
+    return _reachable(leveled, _ladder(rules), day)
+
+
+def _reachable(leveled: Any, ladder: Any, day: int) -> Any:
+    """Join each account's level to its ladder step, its history and its channels."""
+    ca, recipient = customer_account, customer_account.alias("recipient")
+    status = customer_status.alias("status_now")
+    latest_status = _latest(
+        customer_status,
+        [customer_status.c.account_id],
+        _day(customer_status.c.effective_day) <= day,
+    ).subquery("latest_status")
+    done = dunning_notice.alias("done")
+    last_sent = (
+        select(
+            dunning_notice.c.account_id, func.max(_day(dunning_notice.c.planned_day)).label("day")
+        )
+        .where(
+            dunning_notice.c.action == "message",
+            dunning_notice.c.status.not_in(["expired", "skipped"]),
+        )
+        .group_by(dunning_notice.c.account_id)
+        .subquery("last_sent")
+    )
+    account_paused = (
+        select(dunning_pause.c.account_id)
+        .where(dunning_pause.c.item_id.is_(None), _active_pauses(day))
+        .distinct()
+        .subquery("paused_accounts")
+    )
+    on_plan = _plans_in_good_standing(day)
+    ch = _channels(recipient)
+    (tg_latest, tg), (sms_latest, sms) = ch["links"]["telegram"], ch["links"]["sms"]
+    phone_pick, phone = ch["phone_pick"], ch["phone"]
+    consents = _latest(
+        contact_consent, [contact_consent.c.channel, contact_consent.c.address]
+    ).subquery("consent_latest")
+    tg_consent, sms_consent = (
+        contact_consent.alias("tg_consent"),
+        contact_consent.alias("sms_consent"),
+    )
+    tg_pick, sms_pick = consents.alias("tg_pick"), consents.alias("sms_pick")
+    sms_address = func.coalesce(sms.c.address, phone.c.normalized)
+    tg_ok = and_(
+        tg.c.address.is_not(None), func.coalesce(tg_consent.c.granted, true()).is_(true())
+    )
+    sms_ok = and_(
+        sms_address.is_not(None), func.coalesce(sms_consent.c.granted, false()).is_(true())
+    )
+    channel = case((tg_ok, "telegram"), (sms_ok, "sms"), else_=null())
+    address = case((tg_ok, tg.c.address), (sms_ok, sms_address), else_=null())
+    verified = case(
+        (tg_ok, tg.c.verified_at.is_not(None)),
+        (sms_ok, and_(sms.c.verified_at.is_not(None), sms.c.address == sms_address)),
+        else_=false(),
+    )
+    messages = ladder.c.action == "message"
+    query = (
+        select(
+            leveled.c.account_id,
+            ca.c.number,
+            recipient.c.id.label("recipient_id"),
+            ca.c.location,
+            ca.c.currency,
+            leveled.c.rule,
+            leveled.c.level,
+            ladder.c.template,
+            ladder.c.action,
+            leveled.c.anchor,
+            leveled.c.days_overdue,
+            leveled.c.amount_due,
+            case(
+                (leveled.c.overdue < leveled.c.amount_due, leveled.c.overdue),
+                else_=leveled.c.amount_due,
+            ).label("overdue"),
+            # A flag for collections is no message: it has no channel.
+            case((messages, channel), else_=null()).label("channel"),
+            case((messages, address), else_=null()).label("address"),
+            and_(messages, verified).label("verified"),
+            recipient.c.language.label("locale"),
+        )
+        .select_from(leveled)
+        .join(ladder, and_(ladder.c.rule == leveled.c.rule, ladder.c.level == leveled.c.level))
+        .join(ca, ca.c.id == leveled.c.account_id)
+        .join(recipient, recipient.c.id == func.coalesce(ca.c.guarantor_id, ca.c.id))
+        .outerjoin(latest_status, latest_status.c.account_id == ca.c.id)
+        .outerjoin(status, status.c.id == latest_status.c.id)
+        .outerjoin(
+            done,
+            and_(
+                done.c.account_id == leveled.c.account_id,
+                done.c.rule == leveled.c.rule,
+                done.c.level == leveled.c.level,
+                _day(done.c.anchor_day) == leveled.c.anchor,
+                done.c.status != "expired",
+            ),
+        )
+        .outerjoin(last_sent, last_sent.c.account_id == leveled.c.account_id)
+        .outerjoin(account_paused, account_paused.c.account_id == leveled.c.account_id)
+        .outerjoin(on_plan, on_plan.c.account_id == leveled.c.account_id)
+        .outerjoin(tg_latest, tg_latest.c.account_id == recipient.c.id)
+        .outerjoin(tg, tg.c.id == tg_latest.c.id)
+        .outerjoin(
+            tg_pick, and_(tg_pick.c.channel == "telegram", tg_pick.c.address == tg.c.address)
+        )
+        .outerjoin(tg_consent, tg_consent.c.id == tg_pick.c.id)
+        .outerjoin(sms_latest, sms_latest.c.account_id == recipient.c.id)
+        .outerjoin(sms, sms.c.id == sms_latest.c.id)
+        .outerjoin(phone_pick, phone_pick.c.account_id == recipient.c.id)
+        .outerjoin(phone, phone.c.id == phone_pick.c.id)
+        .outerjoin(sms_pick, and_(sms_pick.c.channel == "sms", sms_pick.c.address == sms_address))
+        .outerjoin(sms_consent, sms_consent.c.id == sms_pick.c.id)
+        .where(
+            leveled.c.amount_due > ladder.c.min_balance,
+            done.c.id.is_(None),
+            account_paused.c.account_id.is_(None),
+            on_plan.c.account_id.is_(None),
+            or_(status.c.status.is_(None), status.c.status.not_in(UNREACHABLE_STATUSES)),
+            or_(
+                ladder.c.action == "collections",
+                and_(
+                    channel.is_not(None),
+                    or_(last_sent.c.day.is_(None), last_sent.c.day <= day - ladder.c.gap),
+                ),
+            ),
+        )
+        .order_by(leveled.c.level.desc(), leveled.c.amount_due.desc(), leveled.c.account_id)
+    )
+    return query
+
+
+async def plan_dunning(
+    conn: AsyncConnection, as_of: date, rules: Sequence[DunningRule] | None = None
+) -> list[DunningMessage]:
+    """What dunning would do on ``as_of``: highest levels and largest amounts first.
+
+    ``rules`` default to the stored ones (:func:`core.dunning.rules.load_rules`)."""
+    chosen = list(rules) if rules is not None else await load_rules(conn)
+    rows = await conn.execute(plan_statement(as_of, chosen))
+    return [
+        DunningMessage(
+            account_id=r.account_id,
+            account_number=r.number,
+            recipient_id=r.recipient_id,
+            location=r.location,
+            rule=r.rule,
+            level=r.level,
+            template=r.template,
+            action=r.action,
+            anchor_due=from_day(int(r.anchor)),
+            days_overdue=int(r.days_overdue),
+            amount_due=Money(int(r.amount_due), r.currency),
+            overdue=Money(int(r.overdue), r.currency),
+            channel=r.channel,
+            address=r.address,
+            verified=bool(r.verified),
+            locale=r.locale,
+            dedupe_key=dedupe_key(r.account_id, r.rule, r.level, as_of),
+        )
+        for r in rows
+    ]
