@@ -22,6 +22,7 @@ exceeds the payment. One that arrives before its payment is refused with
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -154,22 +155,12 @@ async def _take_back_in(
         lines=await _lines(tx, paid, original, amount, f"card {kind}"),
     )
     entry = await post_entry(tx, draft)
-    flagged: list[int] = []
     if paid.kind == "payment":
         flagged = await _give_back(tx, paid, original, entry, amount, kind)
     else:
         flagged = list(entry.item_ids)
     if kind == "dispute":
-        for item_id in flagged:
-            await set_disputed(
-                tx,
-                item_id,
-                True,
-                effective_date=on,
-                actor=STRIPE.label,
-                source=SOURCE,
-                reason=f"card payment disputed ({reason or 'no reason given'})"[:200],
-            )
+        await _flag(tx, flagged, on, reason)
     return inserted_id(
         await tx.conn.execute(
             gateway_reversal.insert().values(
@@ -184,6 +175,20 @@ async def _take_back_in(
             )
         )
     )
+
+
+async def _flag(tx: Tx, item_ids: list[int], on: date, reason: str) -> None:
+    """Flag the items a disputed payment had paid, so dunning leaves them alone (AR-078)."""
+    for item_id in item_ids:
+        await set_disputed(
+            tx,
+            item_id,
+            True,
+            effective_date=on,
+            actor=STRIPE.label,
+            source=SOURCE,
+            reason=f"card payment disputed ({reason or 'no reason given'})"[:200],
+        )
 
 
 async def _taken(conn: AsyncConnection, payment_id: int) -> int:

@@ -132,6 +132,12 @@ async def record_gateway_payment(
     on = payment.received_on or today(db.clock)
     if payment.kind == "prepay":
         return await _record_prepay(db, payment, on)
+    return await _record_card(db, payment, on, rules)
+
+
+async def _record_card(
+    db: Database, payment: GatewayPayment, on: date, rules: Sequence[Rule]
+) -> GatewayOutcome:
     draft = payment_draft(
         payment.account_id,
         payment.amount,

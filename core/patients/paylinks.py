@@ -132,21 +132,20 @@ async def issue_pay_link(
         on = today(db.clock)
         await _check_choice(conn, account, choice, amount_minor, service_code, on)
     token = secrets.token_urlsafe(32)
+    row = {
+        "token_hash": token_hash(token),
+        "account_id": account.id,
+        "choice": choice.value,
+        "amount_minor": amount_minor,
+        "service_code": service_code,
+        "channel": channel.strip(),
+        "address": address.strip(),
+    }
     async with db.transaction() as tx:
         now = tx.db.clock.now()
         link_id = inserted_id(
             await tx.conn.execute(
-                pay_link.insert().values(
-                    token_hash=token_hash(token),
-                    account_id=account.id,
-                    choice=choice.value,
-                    amount_minor=amount_minor,
-                    service_code=service_code,
-                    channel=channel.strip(),
-                    address=address.strip(),
-                    created_at=now,
-                    expires_at=now + PAY_LINK_TTL,
-                )
+                pay_link.insert().values(**row, created_at=now, expires_at=now + PAY_LINK_TTL)
             )
         )
         tx.audit(

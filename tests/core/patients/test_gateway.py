@@ -83,7 +83,9 @@ async def test_either_event_may_come_first(
     )
     order = await open_pay_link(db, token)
     from_session = GatewayPayment("pi_9", order.amount, patient.id, order.item_ids, order.token_id)
-    from_intent = replace(from_session, token_id=None, item_ids=(newer.item_ids[0],))
+    # The payment intent carries the same metadata (the adapter sets it on both) and the
+    # day Stripe created it.
+    from_intent = replace(from_session, received_on=TODAY)
     first, second = (from_session, from_intent) if session_first else (from_intent, from_session)
 
     one = await record_gateway_payment(db, first)
@@ -92,10 +94,10 @@ async def test_either_event_may_come_first(
 
     assert (one.first_time, two.first_time) == (True, False)
     assert one.entry_number == two.entry_number and await entries(db) == ["stripe:pi:pi_9"]
-    assert [i.status for i in await items_of(db, patient.id)][:2] == [ItemStatus.PAID] * 2
-    assert older.item_ids and await balance_of(db, patient.id) == usd("0")
-    expected = ("sms", "+15551234567") if session_first else None
-    assert one.reply_to == expected == two.reply_to
+    statuses = {i.id: i.status for i in await items_of(db, patient.id)}
+    assert statuses[older.item_ids[0]] == statuses[newer.item_ids[0]] == ItemStatus.PAID
+    assert await balance_of(db, patient.id) == usd("0")
+    assert one.reply_to == ("sms", "+15551234567") == two.reply_to
 
 
 async def test_deliveries_at_the_same_moment_post_once(db: Database) -> None:
@@ -337,3 +339,42 @@ async def test_a_prepayment_is_held_for_its_service_and_refunded_from_it(db: Dat
     assert refund.balance_after == usd("40.00") == await balance_of(db, patient.id)
     async with db.read() as conn:
         assert (await held_prepayments(conn, [patient.id])).get(patient.id, []) == []
+
+
+async def test_worked_example_paying_the_overdue_part_by_text(
+    db: Database, clock: FixedClock
+) -> None:
+    """Ana owes 120.00 for a May visit (overdue) and 80.00 for a June one. By SMS she
+    asks to pay what is overdue and opens the link the next morning. Stripe reports the
+    payment three times: payment_intent.succeeded first, then checkout.session.completed
+    twice. One entry is posted, the May visit is paid, one receipt goes to her number
+    and shows the May visit, the transaction number and the 80.00 still owed."""
+    ana = await open_account(db)
+    may = await charge(db, ana.id, "120.00", MAY)
+    await charge(db, ana.id, "80.00", JUNE)
+    token = await issue_pay_link(
+        db, account_id=ana.id, choice=PayChoice.OVERDUE, channel="sms", address="+15551234567"
+    )
+    clock.advance(hours=18)
+    order = await open_pay_link(db, token)
+    assert (order.amount, order.item_ids) == (usd("120.00"), (may.item_ids[0],))
+
+    # What the webhook reads from either event's metadata.
+    items = tuple(int(i) for i in order.metadata["arbot_items"].split(","))
+    token_id = int(order.metadata["arbot_token"])
+    intent = GatewayPayment("pi_ana", order.amount, ana.id, items, token_id, received_on=TODAY)
+    session = replace(intent, received_on=None)
+    deliveries = [intent, session, session]
+    outcomes = [await record_gateway_payment(db, d) for d in deliveries]
+    receipts = [o for o in outcomes if o.first_time]
+
+    assert len(receipts) == 1 and await entries(db) == ["stripe:pi:pi_ana"]
+    assert await balance_of(db, ana.id) == usd("80.00") == outcomes[-1].balance_after
+    assert {o.reply_to for o in outcomes} == {("sms", "+15551234567")}
+    async with db.read() as conn:
+        receipt = await receipt_for(conn, "pi_ana")
+    assert receipt is not None
+    assert [(ln.description, ln.applied) for ln in receipt.lines] == [
+        ("Office visit", usd("120.00"))
+    ]
+    assert (receipt.entry_number, receipt.balance_after) == (receipts[0].entry_number, usd("80"))
