@@ -15,6 +15,7 @@ arbot demo load [--patients N] [--seed N]
 arbot demo files [--out DIR] [--patients N] [--seed N]
 arbot serve
 arbot scheduler
+arbot chat --phone +15551234567
 """
 
 from __future__ import annotations
@@ -100,6 +101,8 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("serve", help="run the web service (webhooks, /healthz)")
     sub.add_parser("scheduler", help="run the scheduler process")
+    chat = sub.add_parser("chat", help="talk to the patient bot as an SMS from a phone")
+    chat.add_argument("--phone", required=True, help="the patient's number, e.g. +15551234567")
     return parser
 
 
@@ -294,6 +297,12 @@ async def _scheduler(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.patient.console import chat
+
+    return await chat(settings, args.phone)
+
+
 HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("db", "upgrade"): _db_upgrade,
     ("report", "atb"): _report_atb,
@@ -305,6 +314,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("demo", "files"): _demo_files,
     ("serve", None): _serve,
     ("scheduler", None): _scheduler,
+    ("chat", None): _chat,
 }
 
 
