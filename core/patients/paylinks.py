@@ -11,7 +11,9 @@ amount (links work for 90 days; gateway sessions expire within a day).
 
 Opening a link gives a :class:`PayOrder`: the amount, the open items the money is
 meant for (oldest first, paid in that order when it arrives), an idempotency key that
-is the same for the same link, amount and items (a double click opens one session),
+is the same for the same link, amount and items until a payment changes the account
+or is made through the link (a double click opens one session; paying the next
+instalment through the same link opens a new one),
 and metadata for the gateway that holds only opaque ids, never names or services
 (Stripe is not a party to patient confidentiality).
 """
@@ -33,6 +35,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    func,
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -44,6 +47,7 @@ from core.errors import InvalidState, NotFound, ValidationError
 from core.ledger.accounts import Account, load_account
 from core.ledger.items import Item, balance, load_items
 from core.money import Money
+from core.patients.gateway_tables import gateway_payment
 from core.patients.prepay import prepay_offers
 from core.plans import plan_of
 
@@ -217,9 +221,10 @@ async def open_pay_link(db: Database, token: str) -> PayOrder:
     async with db.read() as conn:
         account = await load_account(conn, account_id=row.account_id)
         choice, on = PayChoice(row.choice), today(db.clock)
+        state = await _state(conn, account, row.id)
         if choice is PayChoice.PREPAY:
             amount = await _prepay_price(conn, account, row.service_code, on)
-            return _order(row.id, account, choice, amount, (), row.service_code)
+            return _order(row.id, account, choice, amount, (), state, row.service_code)
         if choice is PayChoice.AMOUNT:
             owed, items = await _owed(conn, account)
             amount = Money(min(row.amount_minor, owed.minor), account.currency)
@@ -227,7 +232,19 @@ async def open_pay_link(db: Database, token: str) -> PayOrder:
                 raise InvalidState("nothing is owed on this account now")
         else:
             amount, items = await _amount_due(conn, account, choice, on)
-    return _order(row.id, account, choice, amount, _reached(items, amount.minor, choice))
+    reached = _reached(items, amount.minor, choice)
+    return _order(row.id, account, choice, amount, reached, state)
+
+
+async def _state(conn: AsyncConnection, account: Account, token_id: int) -> str:
+    """What must change for a new gateway session: the balance, and the payments made
+    through this link (a double click changes neither; paying does)."""
+    paid = await conn.execute(
+        select(func.count())
+        .select_from(gateway_payment)
+        .where(gateway_payment.c.token_id == token_id)
+    )
+    return f"{await balance(conn, account.id)}:{paid.scalar_one()}"
 
 
 async def _owed(conn: AsyncConnection, account: Account) -> tuple[Money, list[Item]]:
@@ -301,11 +318,13 @@ def _order(
     choice: PayChoice,
     amount: Money,
     item_ids: tuple[int, ...],
+    state: str,
     service_code: str | None = None,
 ) -> PayOrder:
     kind = "prepay" if choice is PayChoice.PREPAY else "payment"
     joined = ",".join(str(i) for i in item_ids)
-    fingerprint = hashlib.sha256(f"{amount.minor}:{amount.currency}:{joined}".encode()).hexdigest()
+    said = f"{amount.minor}:{amount.currency}:{joined}:{state}"
+    fingerprint = hashlib.sha256(said.encode()).hexdigest()
     word = "Prepayment" if kind == "prepay" else "Payment"
     return PayOrder(
         token_id=token_id,

@@ -12,6 +12,7 @@ from core.clock import FixedClock
 from core.db import Database
 from core.db.audit import audit_log
 from core.errors import InvalidState, NotFound, ValidationError
+from core.patients.gateway import GatewayPayment, record_gateway_payment
 from core.patients.paylinks import (
     PayChoice,
     issue_pay_link,
@@ -178,7 +179,13 @@ async def test_the_next_instalment_of_a_plan(db: Database) -> None:
         key="plan-1",
     )
     token = await link(db, patient.id, PayChoice.INSTALMENT)
-    assert (await open_pay_link(db, token)).amount == usd("100.00")
+    first = await open_pay_link(db, token)
+    assert first.amount == usd("100.00")
+    paid = GatewayPayment("pi_1", first.amount, patient.id, first.item_ids, first.token_id)
+    await record_gateway_payment(db, paid)
+    second = await open_pay_link(db, token)
+    assert (second.amount, second.item_ids) == (first.amount, first.item_ids)
+    assert second.idempotency_key != first.idempotency_key, "a new session, not the paid one"
     await desk_payment(db, patient.id, "130.00", key="desk-1")
     assert (await open_pay_link(db, token)).amount == usd("70.00")
 
@@ -201,6 +208,10 @@ async def test_a_prepayment_for_an_offered_service(db: Database) -> None:
     assert (order.amount, order.item_ids, order.service_code) == (usd("60.00"), (), "PHYSIO")
     assert order.metadata["arbot_kind"] == "prepay" and order.metadata["arbot_items"] == ""
     assert "PHYSIO" not in str(order.metadata) and "hysio" not in order.description
+    prepaid = GatewayPayment("pi_p", order.amount, patient.id, (), order.token_id, kind="prepay")
+    await record_gateway_payment(db, prepaid)
+    again = await open_pay_link(db, token)
+    assert again.amount == order.amount and again.idempotency_key != order.idempotency_key
     with pytest.raises(InvalidState, match="CONS is not offered for prepayment"):
         await link(db, patient.id, PayChoice.PREPAY, service_code="CONS")
     with pytest.raises(ValidationError, match="which service"):
