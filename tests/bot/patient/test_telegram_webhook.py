@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from bot.patient.events import Inbound
 from bot.patient.messengers import ChoiceData
+from core.ports import OutboundMessage
 from tests.bot.patient.conftest import PAY_URL, PUBLIC_URL, WEBHOOK_SECRET, Echo, StartApp
 from tests.fakes.telegram import (
     callback_update,
@@ -192,3 +196,32 @@ async def test_without_a_configured_secret_one_is_derived_from_the_token(
     assert len(secret) >= 32
     assert (refused.status, accepted.status) == (401, 200)
     assert len(echo.seen) == 1
+
+
+class FailsOnce(Echo):
+    """A conversation with a bug that shows once: its error quotes the patient."""
+
+    async def handle(self, inbound: Inbound) -> list[OutboundMessage]:
+        if not self.seen:
+            self.seen.append(inbound)
+            raise ValueError(f"cannot read {inbound.text!r}")
+        return await super().handle(inbound)
+
+
+async def test_a_failed_turn_is_answered_when_telegram_delivers_it_again(
+    patient_app: StartApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The update is released, not lost: Telegram's redelivery after the 500 is answered.
+    The log says where it failed, never what the patient wrote."""
+    app = await patient_app(FailsOnce())
+    update = message_update(CHAT, "my card 4111 1111 1111 1111")
+
+    failed = await app.update(update)
+    again = await app.update(update)
+
+    assert (failed.status, again.status) == (500, 200)
+    assert [c.params["text"] for c in app.telegram.sent_to(CHAT)] == [
+        "You said: my card 4111 1111 1111 1111"
+    ]
+    assert "ValueError" in caplog.text
+    assert "4111" not in caplog.text
