@@ -1,0 +1,345 @@
+"""The payment gateway: Stripe Checkout, or a local test checkout when there are no keys.
+
+:class:`StripeGateway` opens Stripe-hosted pages through the official SDK
+(``stripe.StripeClient`` with its aiohttp client, at ``STRIPE_API_BASE`` so tests and
+development reach a fake): a Checkout Session in ``payment`` mode for a pay link
+(AR-017, BI-23), one in ``setup`` mode to save a card for a plan's autopay, and refunds.
+Stripe sees opaque ids and amounts only: the one line item is named by the order's
+description ("Account A0000123"), never by a service, and the metadata (account, chosen
+items, link) is copied onto the PaymentIntent so every event about the payment carries
+it. Card data never touches arbot.
+
+:class:`LocalGateway` stands in when ``STRIPE_SECRET_KEY`` is empty (the demo). Its
+"session" is a page of arbot's own, ``/pay/test/<session id>``, clearly marked as a test
+with no real money, whose Pay button completes the payment through the same function
+the Stripe webhook uses (``bot.patient.stripe_webhook.process_event``). The session id
+carries the whole request, signed, so any web process can serve it: there is no table.
+The signing key is derived from ``DATABASE_URL``, the one value every process of a
+deployment shares -- enough to stop a made-up session in a demo, and the reason the
+local checkout must never run where real money is owed (``arbot serve`` uses it only
+without Stripe keys).
+
+Both also answer what the webhook needs to look up (:class:`StripeLookup`): the card a
+setup session saved, the payment a charge belongs to, the refunds of a charge.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import stripe
+
+from core.errors import ArbotError, NotFound
+from core.money import Money
+from core.ports import CheckoutRequest, CheckoutSession, SetupRequest
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+LOCAL_PREFIX = "cs_local_"
+
+
+class GatewayUnavailable(ArbotError):
+    """The payment provider did not answer or refused; nothing was charged."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the payment page could not be opened just now; nothing was charged. "
+            "Please try again in a few minutes."
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SavedCard:
+    """What a completed setup session saved: the customer and the payment method."""
+
+    customer_ref: str
+    method_ref: str
+
+
+@runtime_checkable
+class StripeLookup(Protocol):
+    """What the webhook asks the gateway when an event does not say it all."""
+
+    async def saved_card(self, setup_intent: str) -> SavedCard: ...
+
+    async def charge_payment(self, charge: str) -> str | None:
+        """The PaymentIntent id of a charge (a dispute may name only the charge)."""
+        ...
+
+    async def charge_refunds(self, charge: str) -> list[Mapping[str, Any]]:
+        """The refunds of a charge, newest first (newer API versions leave them out of
+        the ``charge.refunded`` event)."""
+        ...
+
+
+def base_url(settings: Settings) -> str:
+    """Where patients reach arbot: ``PUBLIC_BASE_URL``, else ``http://HOST:PORT``."""
+    return (settings.public_base_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+
+
+def _payment_params(request: CheckoutRequest) -> dict[str, Any]:
+    metadata = dict(request.metadata)
+    intent: dict[str, Any] = {"metadata": metadata}
+    params: dict[str, Any] = {
+        "mode": "payment",
+        "line_items": [
+            {
+                "quantity": 1,
+                "price_data": {
+                    "currency": request.amount.currency.lower(),
+                    "unit_amount": request.amount.minor,
+                    "product_data": {"name": request.description},
+                },
+            }
+        ],
+        "metadata": metadata,
+        "payment_intent_data": intent,
+        "submit_type": "pay",
+        "success_url": request.success_url,
+        "cancel_url": request.cancel_url,
+    }
+    if request.customer_ref:
+        params["customer"] = request.customer_ref
+    if request.setup_future_usage:
+        intent["setup_future_usage"] = "off_session"
+        if not request.customer_ref:
+            params["customer_creation"] = "always"
+    return params
+
+
+def _setup_params(request: SetupRequest) -> dict[str, Any]:
+    metadata = dict(request.metadata)
+    params: dict[str, Any] = {
+        "mode": "setup",
+        "currency": request.currency.lower(),
+        "metadata": metadata,
+        "setup_intent_data": {"metadata": metadata},
+        "success_url": request.success_url,
+        "cancel_url": request.cancel_url,
+    }
+    if request.customer_ref:
+        params["customer"] = request.customer_ref
+    else:
+        # Autopay charges the card later, off-session: it must belong to a customer.
+        params["customer_creation"] = "always"
+    return params
+
+
+class StripeGateway:
+    """:class:`core.ports.PaymentGateway` on Stripe Checkout (and :class:`StripeLookup`)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._http = stripe.AIOHTTPClient()
+        self._client = stripe.StripeClient(
+            settings.stripe_secret_key,
+            base_addresses={"api": settings.stripe_api_base},
+            http_client=self._http,
+        )
+
+    async def close(self) -> None:
+        await self._http.close_async()  # type: ignore[no-untyped-call]
+
+    async def create_checkout(self, request: CheckoutRequest) -> CheckoutSession:
+        try:
+            session = await self._client.v1.checkout.sessions.create_async(
+                _payment_params(request),  # type: ignore[arg-type]
+                {"idempotency_key": request.idempotency_key},
+            )
+        except stripe.StripeError as exc:
+            log.warning("stripe checkout failed: %s (%s)", type(exc).__name__, exc.code)
+            raise GatewayUnavailable from exc
+        return CheckoutSession(session.id, str(session.url))
+
+    async def create_setup(self, request: SetupRequest) -> CheckoutSession:
+        try:
+            session = await self._client.v1.checkout.sessions.create_async(
+                _setup_params(request),  # type: ignore[arg-type]
+                {"idempotency_key": request.idempotency_key},
+            )
+        except stripe.StripeError as exc:
+            log.warning("stripe setup session failed: %s (%s)", type(exc).__name__, exc.code)
+            raise GatewayUnavailable from exc
+        return CheckoutSession(session.id, str(session.url))
+
+    async def refund(self, payment_ref: str, amount: Money, idempotency_key: str) -> str:
+        try:
+            refund = await self._client.v1.refunds.create_async(
+                {"payment_intent": payment_ref, "amount": amount.minor},
+                {"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as exc:
+            log.warning("stripe refund failed: %s (%s)", type(exc).__name__, exc.code)
+            raise GatewayUnavailable from exc
+        return str(refund.id)
+
+    async def saved_card(self, setup_intent: str) -> SavedCard:
+        intent = await self._client.v1.setup_intents.retrieve_async(setup_intent)
+        customer, method = intent.customer, intent.payment_method
+        if not customer or not method:
+            raise NotFound(f"setup {setup_intent} saved no card for a customer")
+        return SavedCard(_id_of(customer), _id_of(method))
+
+    async def charge_payment(self, charge: str) -> str | None:
+        found = await self._client.v1.charges.retrieve_async(charge)
+        return _id_of(found.payment_intent) if found.payment_intent else None
+
+    async def charge_refunds(self, charge: str) -> list[Mapping[str, Any]]:
+        page = await self._client.v1.refunds.list_async({"charge": charge, "limit": 100})
+        return [refund.to_dict() for refund in page.data]
+
+
+def _id_of(value: object) -> str:
+    """An expandable field: the id string, or the expanded object's id."""
+    return value if isinstance(value, str) else str(getattr(value, "id", value))
+
+
+@dataclass(frozen=True, slots=True)
+class LocalSession:
+    """A local test checkout, as its signed id carries it."""
+
+    id: str
+    mode: str
+    amount: Money | None
+    currency: str
+    metadata: Mapping[str, str]
+    idempotency_key: str
+    success_url: str
+    cancel_url: str
+
+    @property
+    def payment_ref(self) -> str:
+        """The made-up PaymentIntent id: one per session, so paying twice pays once."""
+        return f"pi_local_{_digest(self.id)}"
+
+    @property
+    def setup_intent(self) -> str:
+        return f"seti_local_{_digest(self.id)}"
+
+    def completed_event(self, created: int) -> dict[str, Any]:
+        """The ``checkout.session.completed`` event Stripe would send for this session,
+        with the fields the webhook reads where Stripe puts them. Its id is one per
+        session, so a second press of Pay is a duplicate delivery."""
+        paying = self.mode == "payment"
+        session = {
+            "id": self.id,
+            "object": "checkout.session",
+            "mode": self.mode,
+            "status": "complete",
+            "payment_status": "paid" if paying else "no_payment_required",
+            "amount_total": self.amount.minor if self.amount else None,
+            "currency": self.currency.lower(),
+            "metadata": dict(self.metadata),
+            "payment_intent": self.payment_ref if paying else None,
+            "setup_intent": None if paying else self.setup_intent,
+            "customer": None,
+            "livemode": False,
+            "success_url": self.success_url,
+            "cancel_url": self.cancel_url,
+        }
+        return {
+            "id": f"evt_local_{_digest(self.id)}",
+            "object": "event",
+            "type": "checkout.session.completed",
+            "api_version": None,
+            "created": created,
+            "livemode": False,
+            "pending_webhooks": 0,
+            "request": {"id": None, "idempotency_key": None},
+            "data": {"object": session},
+        }
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def make_gateway(settings: Settings) -> StripeGateway | LocalGateway:
+    """Stripe when ``STRIPE_SECRET_KEY`` is set, else the local test checkout."""
+    return StripeGateway(settings) if settings.stripe_secret_key else LocalGateway(settings)
+
+
+class LocalGateway:
+    """The gateway without Stripe keys: sessions are signed ids of local test pages."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._key = hashlib.sha256(b"arbot local checkout\0" + settings.database_url.encode())
+        self._base = base_url(settings)
+
+    def _sign(self, body: str) -> str:
+        return hmac.new(self._key.digest(), body.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def _session(self, fields: dict[str, Any]) -> CheckoutSession:
+        body = base64.urlsafe_b64encode(json.dumps(fields, separators=(",", ":")).encode())
+        text = body.decode().rstrip("=")
+        session_id = f"{LOCAL_PREFIX}{text}.{self._sign(text)}"
+        return CheckoutSession(session_id, f"{self._base}/pay/test/{session_id}")
+
+    async def create_checkout(self, request: CheckoutRequest) -> CheckoutSession:
+        return self._session(
+            {
+                "mode": "payment",
+                "amount": request.amount.minor,
+                "currency": request.amount.currency,
+                "metadata": dict(request.metadata),
+                "key": request.idempotency_key,
+                "success": request.success_url,
+                "cancel": request.cancel_url,
+            }
+        )
+
+    async def create_setup(self, request: SetupRequest) -> CheckoutSession:
+        return self._session(
+            {
+                "mode": "setup",
+                "currency": request.currency,
+                "metadata": dict(request.metadata),
+                "key": request.idempotency_key,
+                "success": request.success_url,
+                "cancel": request.cancel_url,
+            }
+        )
+
+    def open(self, session_id: str) -> LocalSession:
+        """The session a local test page id stands for; :class:`NotFound` if the id was
+        not made by this deployment (altered, or made up)."""
+        missing = NotFound("this test checkout does not exist; open the pay link again")
+        if not session_id.startswith(LOCAL_PREFIX) or "." not in session_id:
+            raise missing
+        text, mac = session_id.removeprefix(LOCAL_PREFIX).rsplit(".", 1)
+        if not hmac.compare_digest(mac, self._sign(text)):
+            raise missing
+        fields = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        amount = fields.get("amount")
+        return LocalSession(
+            id=session_id,
+            mode=fields["mode"],
+            amount=None if amount is None else Money(int(amount), fields["currency"]),
+            currency=fields["currency"],
+            metadata=fields["metadata"],
+            idempotency_key=fields["key"],
+            success_url=fields["success"],
+            cancel_url=fields["cancel"],
+        )
+
+    async def refund(self, payment_ref: str, amount: Money, idempotency_key: str) -> str:
+        # No money moved, so none goes back: the refund id is all there is to make.
+        return f"re_local_{_digest(f'{payment_ref}:{idempotency_key}')}"
+
+    async def saved_card(self, setup_intent: str) -> SavedCard:
+        return SavedCard(f"cus_local_{_digest(setup_intent)}", f"pm_local_{_digest(setup_intent)}")
+
+    async def charge_payment(self, charge: str) -> str | None:
+        return None
+
+    async def charge_refunds(self, charge: str) -> list[Mapping[str, Any]]:
+        return []
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,481 @@
+"""A fake Stripe that speaks real HTTP on 127.0.0.1, and Stripe's way of signing webhooks.
+
+The fake stands in for the parts of Stripe's API arbot calls, as ``stripe.StripeClient``
+reaches them (form-encoded bodies with bracketed keys, ``Authorization: Bearer <key>``,
+an ``Idempotency-Key`` header):
+
+- ``POST /v1/checkout/sessions`` (mode ``payment`` or ``setup``), honouring the
+  idempotency key as Stripe does: the same key with the same parameters answers the
+  first session again, with other parameters a 400 ``idempotency_error``;
+- ``GET /v1/checkout/sessions/{id}``, ``GET /v1/setup_intents/{id}``,
+  ``GET /v1/charges/{id}``, ``GET /v1/refunds?charge=`` and ``POST /v1/refunds``.
+
+Every object is built from Stripe's published example objects (``stripe_fixtures/``),
+with only the fields a flow changes set, so what the app parses has the full shape.
+
+The control side plays the customer and Stripe's event sender: :meth:`FakeStripe.complete`
+pays (or saves a card in) a session and returns the events Stripe would send for it,
+:meth:`FakeStripe.refund` (and :meth:`FakeStripe.settle_refund` for one that was pending)
+and :meth:`FakeStripe.dispute` do the same for a refund made in the dashboard and a
+chargeback. :meth:`FakeStripe.deliver` signs events the way Stripe
+does (``Stripe-Signature: t=<time>,v1=<HMAC-SHA256(secret, "<time>.<payload>")>``) and
+POSTs them to the app's webhook in the order given, sequentially or all at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import hmac
+import itertools
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from aiohttp.typedefs import Handler
+
+SECRET_KEY = "sk_test_arbot_fake_0123456789"
+WEBHOOK_SECRET = "whsec_arbot_fake_0123456789abcdef"
+API_VERSION = "2025-10-29.clover"
+PARAMS = web.RequestKey("params", dict)
+"""The request's parameters, decoded once by the authenticating middleware."""
+FIXTURES = json.loads((Path(__file__).parent / "stripe_fixtures" / "objects.json").read_text())
+
+
+def fixture(kind: str, **fields: Any) -> dict[str, Any]:
+    """A deep copy of Stripe's example ``kind`` object with ``fields`` set."""
+    obj: dict[str, Any] = copy.deepcopy(FIXTURES[kind])
+    obj.update(fields)
+    return obj
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One API request the fake received."""
+
+    method: str
+    path: str
+    params: dict[str, Any]
+    headers: dict[str, str]
+
+    @property
+    def idempotency_key(self) -> str | None:
+        return self.headers.get("Idempotency-Key")
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What the app answered to one webhook delivery."""
+
+    event_id: str
+    event_type: str
+    status: int
+    body: str
+
+
+@dataclass
+class FakeStripe:
+    secret_key: str = SECRET_KEY
+    webhook_secret: str = WEBHOOK_SECRET
+    base: str = ""
+    webhook_url: str = ""
+    calls: list[Call] = field(default_factory=list)
+    sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    session_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The parameters each session was created with, decoded from the form."""
+    payment_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    charges: dict[str, dict[str, Any]] = field(default_factory=dict)
+    setup_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deliveries: list[Delivery] = field(default_factory=list)
+    _idempotent: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = field(
+        default_factory=dict
+    )
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def new_id(self, prefix: str) -> str:
+        return f"{prefix}_{next(self._ids):06d}ArbotFake"
+
+    def called(self, method: str, path_prefix: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method and c.path.startswith(path_prefix)]
+
+    @property
+    def created_sessions(self) -> list[Call]:
+        """Session-creating requests, including idempotent replays."""
+        return self.called("POST", "/v1/checkout/sessions")
+
+    # -- the API -------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._authenticate])
+        app.router.add_post("/v1/checkout/sessions", self._create_session)
+        app.router.add_get("/v1/checkout/sessions/{id}", self._get("sessions"))
+        app.router.add_get("/v1/setup_intents/{id}", self._get("setup_intents"))
+        app.router.add_get("/v1/charges/{id}", self._get("charges"))
+        app.router.add_get("/v1/refunds", self._list_refunds)
+        app.router.add_post("/v1/refunds", self._create_refund)
+        return app
+
+    @web.middleware
+    async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        params = decode_form(await request.text()) if request.method == "POST" else {}
+        params.update(decode_form(request.query_string))
+        self.calls.append(Call(request.method, request.path, params, dict(request.headers)))
+        request[PARAMS] = params
+        if request.headers.get("Authorization") != f"Bearer {self.secret_key}":
+            return _error(401, "invalid_request_error", "Invalid API Key provided")
+        key = request.headers.get("Idempotency-Key")
+        if request.method != "POST" or not key:
+            return await handler(request)
+        if (request.path, key) in self._idempotent:
+            first_params, first_answer = self._idempotent[(request.path, key)]
+            if first_params != params:
+                return _error(
+                    400,
+                    "idempotency_error",
+                    "Keys for idempotent requests can only be used with the same "
+                    "parameters they were first used with.",
+                )
+            return web.json_response(first_answer, headers={"Idempotent-Replayed": "true"})
+        response = await handler(request)
+        if isinstance(response, web.Response) and response.status == 200 and response.text:
+            self._idempotent[(request.path, key)] = (params, json.loads(response.text))
+        return response
+
+    def _get(self, store: str) -> Any:
+        async def get(request: web.Request) -> web.Response:
+            obj = getattr(self, store).get(request.match_info["id"])
+            if obj is None:
+                return _error(404, "invalid_request_error", "No such object", "resource_missing")
+            return web.json_response(obj)
+
+        return get
+
+    async def _create_session(self, request: web.Request) -> web.Response:
+        params: dict[str, Any] = request[PARAMS]
+        mode = params.get("mode")
+        if mode not in ("payment", "setup") or not params.get("success_url"):
+            return _error(400, "invalid_request_error", "mode and success_url are required")
+        session_id = self.new_id("cs_test")
+        session = fixture(
+            "checkout.session",
+            id=session_id,
+            mode=mode,
+            url=f"{self.base}/c/pay/{session_id}",
+            created=int(time.time()),
+            expires_at=int(time.time()) + 24 * 3600,
+            success_url=params["success_url"],
+            cancel_url=params.get("cancel_url"),
+            metadata=dict(params.get("metadata") or {}),
+            customer=params.get("customer"),
+            customer_creation=params.get("customer_creation"),
+            customer_email=None,
+            customer_details=None,
+            payment_intent=None,
+            payment_status="unpaid",
+            status="open",
+            currency_conversion=None,
+            shipping_cost=None,
+            shipping_address_collection=None,
+            total_details={"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+            invoice_creation=None,
+        )
+        if mode == "payment":
+            line = params["line_items"][0]
+            price = line["price_data"]
+            total = int(price["unit_amount"]) * int(line.get("quantity", 1))
+            session.update(currency=price["currency"], amount_total=total, amount_subtotal=total)
+        else:
+            setup = fixture(
+                "setup_intent",
+                id=self.new_id("seti"),
+                client_secret=None,
+                created=int(time.time()),
+                metadata=dict((params.get("setup_intent_data") or {}).get("metadata") or {}),
+                customer=params.get("customer"),
+                last_setup_error=None,
+                next_action=None,
+            )
+            self.setup_intents[setup["id"]] = setup
+            session.update(
+                currency=params.get("currency"),
+                amount_total=None,
+                amount_subtotal=None,
+                setup_intent=setup["id"],
+                payment_status="no_payment_required",
+            )
+        self.sessions[session_id] = session
+        self.session_params[session_id] = params
+        return web.json_response(session)
+
+    async def _list_refunds(self, request: web.Request) -> web.Response:
+        charge = request[PARAMS].get("charge")
+        data = [r for r in self.refunds.values() if charge in (None, r["charge"])]
+        return web.json_response(
+            {"object": "list", "data": data, "has_more": False, "url": "/v1/refunds"}
+        )
+
+    async def _create_refund(self, request: web.Request) -> web.Response:
+        params = request[PARAMS]
+        intent = self.payment_intents.get(str(params.get("payment_intent")))
+        if intent is None:
+            return _error(400, "invalid_request_error", "No such payment_intent")
+        amount = int(params.get("amount", intent["amount_received"]))
+        charge = self.charges[intent["latest_charge"]]
+        if amount <= 0 or charge["amount_refunded"] + amount > charge["amount"]:
+            return _error(400, "invalid_request_error", "Refund amount is greater than charge")
+        return web.json_response(self._refund(charge, amount, params.get("metadata") or {}))
+
+    # -- the control side --------------------------------------------------------------
+
+    def complete(self, session_id: str) -> list[dict[str, Any]]:
+        """The customer finishes the session: pay it (``payment``) or save the card
+        (``setup``). Returns the events Stripe sends, in Stripe's usual order."""
+        session = self.sessions[session_id]
+        params = self.session_params[session_id]
+        if session["status"] != "open":
+            raise AssertionError(f"{session_id} is {session['status']}, not open")
+        details = {**FIXTURES["checkout.session"]["customer_details"], "email": None}
+        session.update(status="complete", customer_details=details)
+        if session["mode"] == "setup":
+            return self._complete_setup(session)
+        intent_data = params.get("payment_intent_data") or {}
+        intent, charge = self._pay(
+            session["amount_total"], session["currency"], dict(intent_data.get("metadata") or {})
+        )
+        session.update(payment_intent=intent["id"], payment_status="paid")
+        return [
+            self.event("charge.succeeded", charge),
+            self.event("payment_intent.succeeded", intent),
+            self.event("checkout.session.completed", session),
+        ]
+
+    def _pay(
+        self, amount: int, currency: str, metadata: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        intent_id, charge_id = self.new_id("pi"), self.new_id("ch")
+        charge = fixture(
+            "charge",
+            id=charge_id,
+            amount=amount,
+            amount_captured=amount,
+            captured=True,
+            currency=currency,
+            payment_intent=intent_id,
+            metadata=metadata,
+            description=None,
+            source=None,
+            transfer_data=None,
+            created=int(time.time()),
+        )
+        charge["refunds"]["url"] = f"/v1/charges/{charge_id}/refunds"
+        intent = fixture(
+            "payment_intent",
+            id=intent_id,
+            amount=amount,
+            amount_received=amount,
+            currency=currency,
+            metadata=metadata,
+            status="succeeded",
+            latest_charge=charge_id,
+            payment_method=self.new_id("pm"),
+            client_secret=f"{intent_id}_secret_fake",
+            canceled_at=None,
+            last_payment_error=None,
+            next_action=None,
+            processing=None,
+            transfer_data=None,
+            created=int(time.time()),
+        )
+        self.payment_intents[intent_id] = intent
+        self.charges[charge_id] = charge
+        return intent, charge
+
+    def _complete_setup(self, session: dict[str, Any]) -> list[dict[str, Any]]:
+        setup = self.setup_intents[session["setup_intent"]]
+        customer = session["customer"] or self.new_id("cus")
+        setup.update(customer=customer, payment_method=self.new_id("pm"), status="succeeded")
+        session.update(customer=customer)
+        return [
+            self.event("setup_intent.succeeded", setup),
+            self.event("checkout.session.completed", session),
+        ]
+
+    def refund(
+        self, payment_intent: str, amount: int, status: str = "succeeded"
+    ) -> list[dict[str, Any]]:
+        """A refund made in Stripe's dashboard; returns the ``charge.refunded`` event.
+        A ``pending`` one settles later (:meth:`settle_refund`)."""
+        charge = self.charges[self.payment_intents[payment_intent]["latest_charge"]]
+        self._refund(charge, amount, {}, status)
+        return [self.event("charge.refunded", charge)]
+
+    def settle_refund(self, refund_id: str, status: str = "succeeded") -> list[dict[str, Any]]:
+        """A pending refund succeeds (or fails): ``charge.refund.updated``."""
+        refund = self.refunds[refund_id]
+        refund["status"] = status
+        charge = self.charges[refund["charge"]]
+        for listed in charge["refunds"]["data"]:
+            if listed["id"] == refund_id:
+                listed["status"] = status
+        return [self.event("charge.refund.updated", refund)]
+
+    def refund_events(self, refund_id: str) -> list[dict[str, Any]]:
+        """The ``charge.refunded`` event for a refund made through the API."""
+        return [self.event("charge.refunded", self.charges[self.refunds[refund_id]["charge"]])]
+
+    def _refund(
+        self,
+        charge: dict[str, Any],
+        amount: int,
+        metadata: dict[str, Any],
+        status: str = "succeeded",
+    ) -> dict[str, Any]:
+        refund = fixture(
+            "refund",
+            id=self.new_id("re"),
+            amount=amount,
+            charge=charge["id"],
+            currency=charge["currency"],
+            payment_intent=charge["payment_intent"],
+            metadata=dict(metadata),
+            status=status,
+            created=int(time.time()),
+        )
+        self.refunds[refund["id"]] = refund
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+        charge["refunds"]["data"].insert(0, dict(refund))
+        return refund
+
+    def dispute(
+        self, payment_intent: str, amount: int | None = None, reason: str = "fraudulent"
+    ) -> list[dict[str, Any]]:
+        """The cardholder's bank disputes the payment: ``charge.dispute.created``."""
+        charge = self.charges[self.payment_intents[payment_intent]["latest_charge"]]
+        charge["disputed"] = True
+        dispute = fixture(
+            "dispute",
+            id=self.new_id("dp"),
+            amount=charge["amount"] if amount is None else amount,
+            charge=charge["id"],
+            currency=charge["currency"],
+            payment_intent=payment_intent,
+            reason=reason,
+            status="needs_response",
+            is_charge_refundable=False,
+            created=int(time.time()),
+        )
+        return [self.event("charge.dispute.created", dispute)]
+
+    def event(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """An event envelope (Stripe's example event) around a snapshot of ``obj``."""
+        return fixture(
+            "event",
+            id=self.new_id("evt"),
+            type=kind,
+            api_version=API_VERSION,
+            created=int(time.time()),
+            pending_webhooks=1,
+            request={"id": self.new_id("req"), "idempotency_key": None},
+            data={"object": copy.deepcopy(obj)},
+        )
+
+    async def deliver(
+        self,
+        events: Iterable[dict[str, Any]],
+        *,
+        url: str | None = None,
+        concurrently: bool = False,
+    ) -> list[Delivery]:
+        """POST each event, signed, to the webhook in the order given (an event listed
+        twice is delivered twice); ``concurrently`` sends them all at once."""
+        target = url or self.webhook_url
+        async with aiohttp.ClientSession() as client:
+
+            async def post(event: dict[str, Any]) -> Delivery:
+                payload = json.dumps(event, indent=2)
+                headers = {
+                    "Content-Type": "application/json; charset=utf-8",
+                    "Stripe-Signature": sign(payload, self.webhook_secret),
+                    "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+                }
+                async with client.post(target, data=payload.encode(), headers=headers) as r:
+                    body = await r.text()
+                return Delivery(event["id"], event["type"], r.status, body)
+
+            if concurrently:
+                done = await asyncio.gather(*(post(e) for e in events))
+            else:
+                done = [await post(e) for e in events]
+        self.deliveries.extend(done)
+        return list(done)
+
+
+def sign(payload: str, secret: str, timestamp: int | None = None) -> str:
+    """The ``Stripe-Signature`` header Stripe sends with ``payload``."""
+    stamp = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), f"{stamp}.{payload}".encode(), hashlib.sha256)
+    return f"t={stamp},v1={mac.hexdigest()}"
+
+
+_KEY = re.compile(r"[^\[\]]+")
+
+
+def decode_form(body: str) -> dict[str, Any]:
+    """A Stripe form body (``line_items[0][price_data][currency]=usd``) as nested dicts
+    and lists, the way Stripe reads it."""
+    from urllib.parse import parse_qsl
+
+    root: dict[str, Any] = {}
+    for key, value in parse_qsl(body, keep_blank_values=True):
+        parts = _KEY.findall(key)
+        node = root
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    result: dict[str, Any] = _listify(root)
+    return result
+
+
+def _listify(node: Any) -> Any:
+    if not isinstance(node, dict):
+        return node
+    items = {k: _listify(v) for k, v in node.items()}
+    if items and all(k.isdigit() for k in items):
+        return [items[k] for k in sorted(items, key=int)]
+    return items
+
+
+def _error(status: int, kind: str, message: str, code: str | None = None) -> web.Response:
+    return web.json_response(
+        {"error": {"type": kind, "message": message, "code": code}}, status=status
+    )
+
+
+def events_of(events: Sequence[dict[str, Any]], kind: str) -> dict[str, Any]:
+    """The one event of type ``kind`` among ``events``."""
+    (found,) = [e for e in events if e["type"] == kind]
+    return found
+
+
+@pytest.fixture
+async def fake_stripe() -> AsyncIterator[FakeStripe]:
+    """The fake Stripe on an ephemeral 127.0.0.1 port."""
+    fake = FakeStripe()
+    server = TestServer(fake.app(), host="127.0.0.1", port=0)
+    await server.start_server()
+    fake.base = str(server.make_url("")).rstrip("/")
+    try:
+        yield fake
+    finally:
+        await server.close()
