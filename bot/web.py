@@ -1,17 +1,26 @@
 """The composition root for ``arbot serve``: one aiohttp app for every endpoint.
 
-Later parts mount the Telegram, Stripe and Twilio webhooks here. Today it serves
-``GET /healthz``, which answers 200 only when the database answers, and the Slack
-app: ``POST /slack/events`` when SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are set, and
-a Socket Mode connection for as long as the app runs when SLACK_APP_TOKEN is set.
+It serves ``GET /healthz``, which answers 200 only when the database answers; the
+Slack app (``POST /slack/events`` when SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are
+set, and a Socket Mode connection while the app runs when SLACK_APP_TOKEN is set); and
+the patient side (``bot.patient.app``): ``POST /telegram/webhook`` or long polling
+with TELEGRAM_BOT_TOKEN, ``POST /sms/inbound`` with Twilio, ``/pay/<token>`` and
+``POST /stripe/webhook``. Staff hear from patients through the Slack client.
 """
 
 from __future__ import annotations
 
+from functools import partial
+
 from aiohttp import web
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import text
 
+from bot.patient import app as patient_app
+from bot.patient.context import PatientContext
+from bot.patient.relay import from_staff
 from bot.staff.app import mount
+from bot.staff.messenger import SlackStaffMessenger
 from bot.staff.services import Services
 from core.db import Database
 from core.settings import Settings
@@ -19,6 +28,7 @@ from core.settings import Settings
 DB_KEY = web.AppKey("db", Database)
 SLACK_KEY = web.AppKey("slack", Services)
 """The Slack app's services, when Slack is configured (tests wait on ``.work``)."""
+PATIENT_KEY = web.AppKey("patient", PatientContext)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -37,7 +47,14 @@ def make_app(settings: Settings, db: Database | None = None) -> web.Application:
     app[DB_KEY] = database
     app.router.add_get("/healthz", healthz)
     slack = mount(app, settings, database)
+    staff = None
+    if settings.slack_bot_token:
+        client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+        staff = SlackStaffMessenger(client)
+    patient = patient_app.mount(app, settings, database, staff)
+    app[PATIENT_KEY] = patient
     if slack is not None:
+        slack.patient_reply = partial(from_staff, patient)
         app[SLACK_KEY] = slack
 
     async def close_db(_: web.Application) -> None:

@@ -11,7 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///arbot.db"
-_PREFIXED = {"currency": "ARBOT_CURRENCY", "small_balance": "ARBOT_SMALL_BALANCE"}
+_PREFIXED = {
+    "currency": "ARBOT_CURRENCY",
+    "small_balance": "ARBOT_SMALL_BALANCE",
+    "plan_min_balance": "ARBOT_PLAN_MIN_BALANCE",
+    "plan_counts": "ARBOT_PLAN_COUNTS",
+    "plan_min_instalment": "ARBOT_PLAN_MIN_INSTALMENT",
+    "plan_first_due_days": "ARBOT_PLAN_FIRST_DUE_DAYS",
+}
 """Fields read from an ``ARBOT_``-prefixed variable rather than their upper-case name."""
 
 
@@ -31,6 +38,10 @@ class Settings:
     slack_approvals_channel: str = ""
     slack_patient_channel: str = ""
     small_balance: str = "0"
+    plan_min_balance: str = "100.00"
+    plan_counts: str = "3,6,12"
+    plan_min_instalment: str = "25.00"
+    plan_first_due_days: int = 14
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""
     stripe_api_base: str = "https://api.stripe.com"

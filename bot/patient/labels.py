@@ -35,6 +35,7 @@ LABELS = {
     "agree": _("I agree"),
     "cancel": _("Cancel"),
     "autopay": _("Turn on autopay"),
+    "contact": _("Share my phone number"),
 }
 MENU = ("balance", "pay", "plan", "statement", "agent")
 """The choices a verified patient is offered after every answer."""

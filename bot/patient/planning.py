@@ -142,6 +142,7 @@ async def _agree(ctx: PatientContext, turn: Turn, account: PatientAccount, count
         agreement_digest=digest,
         channel=turn.channel,
         key=f"plan:{turn.channel}:{turn.address}:{digest[:24]}",
+        first_due=policy_of(ctx).first_due(turn.today),
     )
     turn.go("menu")
     extra = (turn.choice_for(f"autopay:{account.account_id}"),) if ctx.gateway else ()

@@ -11,10 +11,13 @@ import logging
 
 from bot.patient.context import PatientContext
 from bot.patient.labels import MENU
+from bot.patient.outbound import deliver
+from bot.patient.texts import say
 from bot.patient.turn import Turn
-from core.patients.agents import current_thread, remember_thread
+from core.patients.agents import chat_of_thread, current_thread, remember_thread
+from core.patients.chatstate import load_state
 from core.patients.summary import PatientAccount
-from core.ports import StaffPost
+from core.ports import OutboundMessage, StaffPost
 
 log = logging.getLogger(__name__)
 LONGEST = 2000
@@ -49,3 +52,24 @@ async def to_staff(ctx: PatientContext, turn: Turn, accounts: list[PatientAccoun
         ctx.db, turn.channel, turn.address, channel, thread.thread_ts if thread else ts
     )
     turn.say("agent_sent", "menu")
+
+
+async def from_staff(ctx: PatientContext, thread_ts: str, text: str) -> bool:
+    """A staff reply in a patient's thread goes back to that chat; False when the
+    thread is not a patient's (an ordinary staff conversation)."""
+    thread = await chat_of_thread(ctx.db, thread_ts)
+    words = text.strip()[:LONGEST]
+    if thread is None or not words:
+        return False
+    async with ctx.db.read() as conn:
+        state = await load_state(conn, thread.channel, thread.address)
+    message = OutboundMessage(say(state.locale, "staff_reply", words=words))
+    await deliver(
+        ctx.db,
+        ctx.messengers,
+        channel=thread.channel,
+        address=thread.address,
+        message=message,
+        kind="staff_reply",
+    )
+    return True

@@ -50,6 +50,8 @@ class Turn:
         given as a string is a menu id with its label from :data:`LABELS`."""
         text = say(self.language, template, **context)
         made = tuple(self.choice_for(c) if isinstance(c, str) else c for c in choices)
+        if ask_contact:  # Telegram's contact button, labelled in the patient's language
+            made = (self.choice_for("contact"), *made)
         self.replies.append(OutboundMessage(text, made, ask_contact))
 
     def choice_for(self, choice_id: str, **args: str) -> Choice:

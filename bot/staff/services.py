@@ -7,7 +7,7 @@ every request's context; listeners take it from there, never from a global.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -53,6 +53,8 @@ class Services:
     settings: Settings
     locale: str = "en_US"
     work: InFlight = field(default_factory=InFlight)
+    patient_reply: Callable[[str, str], Awaitable[bool]] | None = None
+    """Passes a staff reply in a patient's thread back to the patient's chat."""
 
     @property
     def clock(self) -> Clock:

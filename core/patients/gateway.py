@@ -79,6 +79,8 @@ class GatewayOutcome:
     balance_after: Money
     reply_to: tuple[str, str] | None
     entry_number: str | None
+    kind: str = "payment"
+    """``payment``, ``refund`` or ``dispute``: which notice, if any, the patient gets."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,6 +309,7 @@ async def _taken_outcome(db: Database, row_id: int, first_time: bool) -> Gateway
             balance_after=Money(row.balance_after_minor, currency),
             reply_to=await _reply_to(conn, paid),
             entry_number=f"T{row.entry_id:08d}",
+            kind=str(row.kind),
         )
 
 
