@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-postgres lint bench install clean
+.PHONY: demo test test-postgres lint bench install clean catalogues
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "arbot needs Python 3.11 or newer")'
@@ -37,6 +37,13 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# After changing a patient message: extract, merge into the Spanish catalogue, translate
+# what is new (the catalogue test lists it), then compile the .mo that ships.
+catalogues: install
+	$(BIN)/pybabel extract -F babel.cfg -o templates/locales/messages.pot --no-location --omit-header --sort-output .
+	$(BIN)/pybabel update -i templates/locales/messages.pot -d templates/locales -l es --omit-header --no-fuzzy-matching
+	$(BIN)/pybabel compile -d templates/locales --statistics
 
 bench: install
 	$(BIN)/python -m benchmarks.run
