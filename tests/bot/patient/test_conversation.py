@@ -23,6 +23,7 @@ from core.patients.paylinks import open_pay_link
 from core.plans import plan_of
 from core.services.charges import post_charge
 from tests.bot.patient.chat import SETTINGS, Chat, StaffChannel, conversation, staff
+from tests.core.billing.helpers import rule, service
 from tests.core.helpers import ADMIN, balance_of, usd
 from tests.core.profile.common import on_day, person
 
@@ -270,3 +271,25 @@ async def test_state_survives_a_second_process(db: Database, staff: StaffChannel
     async with db.read() as conn:
         data = (await conn.execute(select(chat_state.c.data))).scalar_one()
     assert "1980" not in json.dumps(data)
+
+
+async def test_prepay_offers_come_from_the_catalogue(
+    db: Database, conversation: Conversation
+) -> None:
+    account_id = await ana_with_bills(db)
+    await service(db, "PHYSIO", "80.00", "procedure", description="Physiotherapy session")
+    await rule(
+        db,
+        "Physio prepaid",
+        "fixed",
+        amount=usd("60.00"),
+        service_code="PHYSIO",
+        requires_prepayment=True,
+    )
+    chat = await verified_sms(conversation)
+    await chat.send("prepago")
+    assert chat.choice_ids[0] == f"prepay_offer:{account_id}:PHYSIO"
+    assert chat.replies[0].choices[0].label == "Physiotherapy session: $60.00"
+    await chat.send("1")
+    order = await open_pay_link(db, chat.urls[0].rsplit("/", 1)[1])
+    assert order.amount == usd("60.00") and order.service_code == "PHYSIO"
