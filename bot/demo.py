@@ -87,6 +87,12 @@ SERVICES = [
     ("MAT-DRESS", "Wound dressing", "material", "12.00", "DRESS", "5000"),
 ]
 METHODS = ["card", "cash", "cheque", "bank_transfer"]
+TRY_IT = {
+    1: ("Ana", "López", date(1980, 4, 12), "en"),
+    2: ("María", "García", date(1975, 9, 3), "es"),
+}
+"""Two demo patients to try the patient bot with (README): known names, dates of birth
+and languages, and no payments, so they owe something. Their phone is +1555<seed>00000n."""
 PATIENT_COLUMNS = [
     "account_number", "mrn", "last_name", "first_name", "date_of_birth", "phone", "email",
     "language", "location", "financial_class", "patient_type", "guarantor_account",
@@ -134,10 +140,14 @@ def write_demo_files(folder: Path, *, patients: int = 300, seed: int = 7) -> Dem
         guarantor = rng.choice(guarantors) if guarantors and rng.random() < 0.15 else ""
         born = date(1940, 1, 1) + timedelta(days=rng.randint(0, 30_000))
         location = rng.choice(["main", "main", "north"])
+        language = rng.choice(["en", "en", "en", "es"])
+        if n in TRY_IT:
+            first, last, born, language = TRY_IT[n]
+            guarantor = ""
         people.append([
             number, f"MRN{seed:02d}{n:06d}", last, first, born.isoformat(),
             f"+1555{seed % 10}{n:06d}", f"patient{n}@example.org",
-            rng.choice(["en", "en", "en", "es"]), location, rng.choice(CLASSES),
+            language, location, rng.choice(CLASSES),
             rng.choice(["outpatient", "outpatient", "outpatient", "inpatient"]), guarantor,
         ])  # fmt: skip
         if rng.random() < 0.1:
@@ -156,7 +166,7 @@ def write_demo_files(folder: Path, *, patients: int = 300, seed: int = 7) -> Dem
                 total += prices[code] * quantity
             paid_on = served + timedelta(days=rng.randint(5, 75))
             roll = rng.random()
-            if paid_on > end or roll < 0.25:
+            if paid_on > end or roll < 0.25 or n in TRY_IT:
                 continue
             share = 100 if roll < 0.75 else rng.choice([30, 50, 80])
             amount = max(100, total * share // 100 // 100 * 100)

@@ -15,30 +15,12 @@ from aiohttp import web
 from bot.patient import payweb, sms, stripe_webhook, telegram
 from bot.patient.context import PatientContext
 from bot.patient.conversation import Conversation
+from bot.patient.planning import plan_policy
 from bot.patient.receipts import send_receipt
 from bot.patient.stripe_gateway import make_gateway
 from core.db import Database
-from core.errors import ValidationError
-from core.money import parse_positive
-from core.plans import PlanPolicy
 from core.ports import StaffMessenger
 from core.settings import Settings
-
-
-def plan_policy(settings: Settings) -> PlanPolicy:
-    """The payment plans offered, from ``ARBOT_PLAN_*`` (interest-free always)."""
-    try:
-        counts = tuple(int(c) for c in settings.plan_counts.split(",") if c.strip())
-    except ValueError as exc:
-        raise ValidationError(
-            f"ARBOT_PLAN_COUNTS {settings.plan_counts!r} is not a list of numbers"
-        ) from exc
-    return PlanPolicy(
-        min_balance_minor=parse_positive(settings.plan_min_balance, settings.currency).minor,
-        counts=counts,
-        min_instalment_minor=parse_positive(settings.plan_min_instalment, settings.currency).minor,
-        first_due_days=settings.plan_first_due_days,
-    )
 
 
 def mount(

@@ -60,12 +60,21 @@ async def chat(settings: Settings, phone: str) -> int:
     """``arbot chat``: the conversation on DATABASE_URL, on this terminal."""
     from bot.patient.context import PatientContext
     from bot.patient.conversation import Conversation
+    from bot.patient.planning import plan_policy
+    from bot.patient.stripe_gateway import make_gateway
 
     address = phone_number(phone)
     db = Database(settings.database_url)
     try:
         conversation = Conversation()
-        conversation.bind(PatientContext(db=db, settings=settings, conversation=conversation))
+        ctx = PatientContext(
+            db=db,
+            settings=settings,
+            conversation=conversation,
+            gateway=make_gateway(settings),
+            plan_policy=plan_policy(settings),
+        )
+        conversation.bind(ctx)
         await run_console(
             conversation, address, sys.stdin, sys.stdout, interactive=sys.stdin.isatty()
         )

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import select
+
 from bot.patient.context import PatientContext
 from bot.patient.dates import parse_birth_date
 from bot.patient.labels import MENU
@@ -19,6 +21,7 @@ from bot.patient.texts import format_locale, language_of
 from bot.patient.turn import Turn
 from core.auth import Actor
 from core.errors import ValidationError
+from core.ledger.tables import customer_account
 from core.links import LinkCodeRefused, redeem_link_code
 from core.patients.identity import (
     BirthDateWrong,
@@ -50,6 +53,7 @@ async def identify(ctx: PatientContext, turn: Turn) -> None:
         await _by_phone(ctx, turn, turn.inbound.contact_phone)
         return
     if turn.step == "dob" and turn.data.get("candidates"):
+        await _speak_their_language(ctx, turn, turn.data["candidates"])
         await _check_birth_date(ctx, turn)
         return
     async with ctx.db.read() as conn:
@@ -61,6 +65,20 @@ async def identify(ctx: PatientContext, turn: Turn) -> None:
         await _by_phone(ctx, turn, turn.address)
     else:
         _greet(turn)
+
+
+async def _speak_their_language(ctx: PatientContext, turn: Turn, candidates: list[int]) -> None:
+    """Ask for the date of birth in the language on file (and read it in that locale's
+    order): it tells nothing about the account that the person asking could use."""
+    if turn.state.locale is not None or not candidates:
+        return
+    async with ctx.db.read() as conn:
+        language = (
+            await conn.execute(
+                select(customer_account.c.language).where(customer_account.c.id == candidates[0])
+            )
+        ).scalar_one_or_none()
+    turn.switch_language(language or "en")
 
 
 def _greet(turn: Turn) -> None:
@@ -80,9 +98,7 @@ async def _redeem(ctx: PatientContext, turn: Turn, code: str) -> None:
         return
     async with ctx.db.read() as conn:
         linked = await unverified_accounts(conn, turn.channel, turn.address)
-        first = await patient_account(conn, linked[0], turn.today) if linked else None
-    if first is not None and turn.state.locale is None:
-        turn.switch_language(first.language)
+    await _speak_their_language(ctx, turn, linked)
     turn.go("dob", candidates=linked)
     turn.say("ask_dob")
 
@@ -98,6 +114,7 @@ async def _by_phone(ctx: PatientContext, turn: Turn, phone: str) -> None:
         turn.say("not_on_file")
         return
     turn.go("dob", candidates=candidates)
+    await _speak_their_language(ctx, turn, candidates)
     if turn.channel == "sms" and _looks_like_date(turn):
         await _check_birth_date(ctx, turn)
     else:

@@ -19,11 +19,30 @@ from bot.patient.labels import LABELS, MENU
 from bot.patient.paying import account_label, pay_url
 from bot.patient.texts import label, money_text, say
 from bot.patient.turn import Turn
+from core.errors import ValidationError
+from core.money import parse_positive
 from core.patients.summary import PatientAccount
 from core.plans import AGREEMENT_VERSION, PlanOffer, PlanPolicy, enrol_plan, plan_of, plan_offers
 from core.ports import Choice, SetupRequest
+from core.settings import Settings
 
 CHOICES = {"plan", "plan_account", "plan_offer", "agree", "autopay"}
+
+
+def plan_policy(settings: Settings) -> PlanPolicy:
+    """The payment plans offered, from ``ARBOT_PLAN_*`` (interest-free always)."""
+    try:
+        counts = tuple(int(c) for c in settings.plan_counts.split(",") if c.strip())
+    except ValueError as exc:
+        raise ValidationError(
+            f"ARBOT_PLAN_COUNTS {settings.plan_counts!r} is not a list of numbers"
+        ) from exc
+    return PlanPolicy(
+        min_balance_minor=parse_positive(settings.plan_min_balance, settings.currency).minor,
+        counts=counts,
+        min_instalment_minor=parse_positive(settings.plan_min_instalment, settings.currency).minor,
+        first_due_days=settings.plan_first_due_days,
+    )
 
 
 def policy_of(ctx: PatientContext) -> PlanPolicy:

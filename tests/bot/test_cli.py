@@ -239,3 +239,18 @@ def test_loading_the_demo_twice_changes_nothing(arbot: Callable[..., Run]) -> No
 
     assert (again.code, again.out) == (0, "demo clinic already loaded; nothing to do\n")
     assert arbot("audit", "verify").out == before
+
+
+def test_a_demo_patient_can_try_the_chat_without_any_keys(
+    arbot: Callable[..., Run], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's try-it: `arbot chat --phone +15557000001`, then Ana's date of birth."""
+    monkeypatch.setattr("sys.stdin", io.StringIO("hi\n1980-04-12\nbalance\npay\n1\n"))
+    run = arbot("chat", "--phone", "+15557000001")
+    assert run.code == 0, run.err
+    assert "date of birth" in run.out and "Thank you, Ana. You are verified." in run.out
+    assert "Account D7-00001: balance $" in run.out
+    assert "1) Open the secure payment page: http://127.0.0.1:8080/pay/" in run.out
+    monkeypatch.setattr("sys.stdin", io.StringIO("hola\n03/09/1975\nsaldo\n"))
+    spanish = arbot("chat", "--phone", "+15557000002")
+    assert "Gracias, María. Su identidad está verificada." in spanish.out
