@@ -140,14 +140,13 @@ def show_link(ctx: PatientContext) -> Route:
         order = await _order(ctx, token)
         if isinstance(order, web.Response):
             return order
-        local = isinstance(ctx.gateway, LocalGateway)
         return page(
             "pay",
             token=token,
             amount=order.amount,
             account_number=order.account_number,
             what=WHAT[order.choice],
-            processor="a test page of this clinic" if local else "Stripe",
+            test=isinstance(ctx.gateway, LocalGateway),
         )
 
     return pay_page

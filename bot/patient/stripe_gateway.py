@@ -43,6 +43,8 @@ from core.settings import Settings
 
 log = logging.getLogger(__name__)
 LOCAL_PREFIX = "cs_local_"
+TIMEOUT = 20
+"""Seconds to wait for Stripe: a patient is looking at the page meanwhile."""
 
 
 class GatewayUnavailable(ArbotError):
@@ -101,6 +103,9 @@ def _payment_params(request: CheckoutRequest) -> dict[str, Any]:
         ],
         "metadata": metadata,
         "payment_intent_data": intent,
+        # The patient pays what the ledger says in the account's currency: a localised
+        # price (Adaptive Pricing) would arrive as a payment in a currency it is not owed in.
+        "adaptive_pricing": {"enabled": False},
         "submit_type": "pay",
         "success_url": request.success_url,
         "cancel_url": request.cancel_url,
@@ -136,11 +141,13 @@ class StripeGateway:
     """:class:`core.ports.PaymentGateway` on Stripe Checkout (and :class:`StripeLookup`)."""
 
     def __init__(self, settings: Settings) -> None:
-        self._http = stripe.AIOHTTPClient()
+        self._http = stripe.AIOHTTPClient(timeout=TIMEOUT)
+        # Retrying is safe: every write carries its idempotency key.
         self._client = stripe.StripeClient(
             settings.stripe_secret_key,
             base_addresses={"api": settings.stripe_api_base},
             http_client=self._http,
+            max_network_retries=2,
         )
 
     async def close(self) -> None:

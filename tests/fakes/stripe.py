@@ -188,6 +188,9 @@ class FakeStripe:
             shipping_address_collection=None,
             total_details={"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
             invoice_creation=None,
+            adaptive_pricing={
+                "enabled": (params.get("adaptive_pricing") or {}).get("enabled") != "false"
+            },
         )
         if mode == "payment":
             line = params["line_items"][0]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from core.clock import FixedClock
 from core.db import Database
 from core.patients.paylinks import PayChoice
@@ -101,6 +103,7 @@ async def test_pay_opens_a_checkout_session_for_the_amount_due_now(
     assert metadata["arbot_items"] == f"{older.item_ids[0]},{newer.item_ids[0]}"
     assert params["payment_intent_data"]["metadata"] == metadata
     assert params["mode"] == "payment"
+    assert params["adaptive_pricing"] == {"enabled": "false"}
     assert params["success_url"] == f"{app.base}/pay/done"
     assert params["cancel_url"] == f"{app.base}/pay/cancelled"
     assert token not in str(params)
@@ -163,11 +166,18 @@ async def test_nothing_owed_says_so_and_opens_nothing(
     assert fake_stripe.calls == []
 
 
+FAILURES = {
+    "refused key": {"stripe_secret_key": "sk_test_revoked"},
+    "unreachable": {"stripe_api_base": "http://127.0.0.1:1"},
+}
+
+
+@pytest.mark.parametrize("failure", FAILURES)
 async def test_a_stripe_failure_shows_try_again_and_changes_nothing(
-    db: Database, pay_app: StartPayApp, fake_stripe: FakeStripe
+    db: Database, pay_app: StartPayApp, fake_stripe: FakeStripe, failure: str
 ) -> None:
-    """Stripe refusing the key (or being down) is a page asking to try again, not a 500."""
-    app = await pay_app(stripe_secret_key="sk_test_revoked")
+    """Stripe refusing the key, or not answering, is a page asking to try again."""
+    app = await pay_app(**FAILURES[failure])
     patient = await open_account(db)
     await charge(db, patient.id, "80.00", MAY)
     token = await app.link(patient.id, PayChoice.BALANCE)

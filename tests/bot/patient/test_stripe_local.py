@@ -92,7 +92,8 @@ async def test_the_test_page_says_test_on_the_pay_page_too(
 
     html = await (await app.get(f"/pay/{token}")).text()
 
-    assert "a test page of this clinic" in html
+    assert TEST_MARK in html
+    assert "moves no money" in html
     assert "Stripe" not in html
 
 
