@@ -7,10 +7,15 @@ from) with Approve and Reject buttons whose value is the request id and nothing 
 whoever presses is checked by core, and the amounts are read again from the database.
 The message is updated in place as the request is approved, escalated or rejected.
 Reject asks for the reason in a modal (:mod:`bot.staff.views`).
+
+The message is posted once: core hands out its slot (``core.approvals.messages``), so a
+Slack retry or a second delivery finds it taken. A post that fails is made again by
+Slack's retry, or by the next ``/ar`` command anyone sends (:func:`post_unsent`).
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -27,17 +32,22 @@ from core.approvals import (
     Request,
     Status,
     approve,
+    claim_message,
     load_request,
+    release_message,
     request_refund,
     request_reversal_of_write_off,
     request_write_off,
     set_message,
+    unsent,
 )
 from core.approvals.model import may_decide
 from core.auth import Actor
 from core.clock import today
 from core.ledger.accounts import Account, load_account
 from core.money import Money, parse_money
+
+log = logging.getLogger(__name__)
 
 
 def request_id(value: str) -> int:
@@ -126,15 +136,49 @@ def approvals_channel(turn: Turn) -> str:
 
 
 async def send_for_approval(turn: Turn, request: Request, account: Account) -> None:
-    """Post the request with its buttons (once: a Slack retry finds it posted) and tell
-    the requester where it went."""
-    channel = request.message_channel
-    if channel is None or request.message_ts is None:
-        channel = approvals_channel(turn)
-        payload = await request_message(turn.services, request)
-        posted = await turn.client.chat_postMessage(channel=channel, **payload)
-        await set_message(turn.db, request.id, str(posted["channel"]), str(posted["ts"]))
-    await turn.reply("approval_sent", request=request, account=account, channel=channel)
+    """Post the request with its buttons, once (core hands out the message slot), and
+    tell the requester where it went, or that it will be posted later."""
+    channel = request.message_channel or approvals_channel(turn)
+    try:
+        posted = await post_request(turn.services, turn.client, request, channel)
+    except Exception:
+        log.exception("could not post approval request %s to %s", request.id, channel)
+        await turn.reply("approval_unsent", request=request, account=account, channel=channel)
+        return
+    await turn.reply(
+        "approval_sent", request=request, account=account, channel=channel, posted=posted
+    )
+
+
+async def post_request(
+    services: Services, client: AsyncWebClient, request: Request, channel: str
+) -> bool:
+    """Post ``request``'s message in ``channel`` unless it is posted (or being posted);
+    whether this call posted it. A failed post gives the slot back and raises, so that
+    the message is posted later (a retry, or :func:`post_unsent`)."""
+    if not await claim_message(services.db, request.id, channel):
+        return False
+    try:
+        payload = await request_message(services, request)
+        posted = await client.chat_postMessage(channel=channel, **payload)
+    except BaseException:
+        await release_message(services.db, request.id)
+        raise
+    await set_message(services.db, request.id, str(posted["channel"]), str(posted["ts"]))
+    return True
+
+
+async def post_unsent(services: Services, client: AsyncWebClient) -> None:
+    """Post the messages of requests whose post failed: Slack does not retry a command
+    arbot acknowledged, so without this no approver might ever see them. Run before
+    each command; a failure here is logged, never shown to whoever sent the command."""
+    try:
+        for request in await unsent(services.db):
+            channel = request.message_channel or services.settings.slack_approvals_channel
+            if channel:
+                await post_request(services, client, request, channel)
+    except Exception:
+        log.exception("could not post the approval requests left unposted")
 
 
 async def request_message(services: Services, request: Request) -> dict[str, Any]:

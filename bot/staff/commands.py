@@ -37,6 +37,7 @@ async def on_ar(
     ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: AsyncBoltContext
 ) -> None:
     async with answering(context, ack, respond, body) as turn:
+        await approvals.post_unsent(turn.services, turn.client)
         staff = await turn.staff()
         command = parse(body.get("text") or "", turn.services.settings.currency)
         await SUBCOMMANDS[type(command)](turn, staff, command)

@@ -10,10 +10,12 @@ exactly once however many people press the button. Small balances within the cli
 tolerance are written off at once, with no approval (AR-091).
 
 The request row remembers who asked, who decided, when and why, and which entry it
-posted: the write-off audit listing (AR-061) reads it.
+posted: the write-off audit listing (AR-061) reads it. It also holds the slot of the
+request's one message in the approvals channel (:mod:`core.approvals.messages`).
 """
 
 from core.approvals.decisions import approve, pending_for, reject
+from core.approvals.messages import claim_message, release_message, set_message, unsent
 from core.approvals.model import (
     AlreadyDecided,
     Decision,
@@ -22,7 +24,6 @@ from core.approvals.model import (
     RequestKind,
     Status,
     load_request,
-    set_message,
 )
 from core.approvals.requests import (
     expire_stale,
@@ -39,12 +40,15 @@ __all__ = [
     "RequestKind",
     "Status",
     "approve",
+    "claim_message",
     "expire_stale",
     "load_request",
     "pending_for",
     "reject",
+    "release_message",
     "request_refund",
     "request_reversal_of_write_off",
     "request_write_off",
     "set_message",
+    "unsent",
 ]

@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.approvals.tables import approval_request
 from core.auth import Actor, Permission, approver_level, require
-from core.db import Database
 from core.errors import InvalidState, NotFound, PermissionDenied
 from core.ledger.items import balance, load_items
 from core.ledger.model import PostedEntry
@@ -92,6 +91,7 @@ class Request:
     posted: Money | None = None
     message_channel: str | None = None
     message_ts: str | None = None
+    message_state: str = "none"
     replayed: bool = False
 
     @property
@@ -159,6 +159,7 @@ def request_from_row(row: Row[Any]) -> Request:
         posted=None if m["posted_minor"] is None else Money(m["posted_minor"], cur),
         message_channel=m["message_channel"],
         message_ts=m["message_ts"],
+        message_state=m["message_state"],
     )
 
 
@@ -170,18 +171,6 @@ async def load_request(conn: AsyncConnection, request_id: int) -> Request:
     if row is None:
         raise NotFound(f"there is no approval request {request_id}")
     return request_from_row(row)
-
-
-async def set_message(db: Database, request_id: int, channel: str, ts: str) -> None:
-    """Remember where the request's Slack message lives, so it can be updated later."""
-    async with db.transaction() as tx:
-        done = await tx.conn.execute(
-            approval_request.update()
-            .where(approval_request.c.id == request_id)
-            .values(message_channel=channel, message_ts=ts)
-        )
-        if done.rowcount == 0:
-            raise NotFound(f"there is no approval request {request_id}")
 
 
 def is_requester(actor: Actor, request: Request) -> bool:

@@ -11,6 +11,7 @@ from core.db.metadata import Currency, Minor, UtcDateTime, metadata
 KINDS = ("write_off", "refund", "write_off_reversal")
 STATUSES = ("pending", "approved", "rejected", "posted", "expired")
 LEVELS = ("supervisor", "manager")
+MESSAGE_STATES = ("none", "posting", "posted")
 
 approval_request = Table(
     "approval_request",
@@ -41,11 +42,16 @@ approval_request = Table(
     Column("decision_note", Text),
     Column("entry_key", String(200)),
     Column("posted_minor", Minor),
+    # The request's Slack message: claimed (posting) before it is posted, then posted with
+    # its channel and ts; message_channel is where it goes from the claim on.
     Column("message_channel", String(40)),
     Column("message_ts", String(40)),
+    Column("message_state", String(10), nullable=False, server_default="none"),
+    Column("message_claimed_at", UtcDateTime),
     CheckConstraint(f"kind IN {KINDS!r}", name="kind"),
     CheckConstraint(f"status IN {STATUSES!r}", name="status"),
     CheckConstraint(f"needs_role IN {LEVELS!r}", name="needs_role"),
+    CheckConstraint(f"message_state IN {MESSAGE_STATES!r}", name="message_state"),
     CheckConstraint("amount_minor IS NULL OR amount_minor > 0", name="amount"),
     CheckConstraint("kind = 'write_off' OR amount_minor IS NOT NULL", name="amount_given"),
     Index("ix_approval_request_status", "status", "needs_role"),

@@ -53,6 +53,8 @@ class Call:
     headers: dict[str, str]
     path: str = ""
     raw: bytes = b""
+    ok: bool = True
+    """False for a call the fake was told to fail (:meth:`FakeSlack.fail_next`)."""
 
     def json(self, name: str) -> Any:
         """A form field that carries JSON (``blocks``, ``files`` ...), decoded."""
@@ -72,9 +74,19 @@ class FakeSlack:
     _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    _failing: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._open.set()
+
+    def fail_next(self, method: str, error: str = "internal_error", times: int = 1) -> None:
+        """Answer the next ``times`` calls to ``method`` as Slack answers a failure
+        (``{"ok": false, "error": ...}``); slack_sdk raises ``SlackApiError`` on them."""
+        self._failing.setdefault(method, []).extend([error] * times)
+
+    def succeeded(self, method: str) -> list[Call]:
+        """The calls to ``method`` that were not made to fail."""
+        return [c for c in self.called(method) if c.ok]
 
     def hold_replies(self) -> None:
         """Keep every response_url POST waiting until :meth:`release_replies`."""
@@ -130,10 +142,15 @@ class FakeSlack:
         body = {**request.query, **_decode(request.content_type, raw)}
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         token = token or str(body.get("token", ""))
-        await self._record(Call(method, body, dict(request.headers), request.path, raw))
+        failing = self._failing.get(method)
+        error = failing.pop(0) if failing else None
+        call = Call(method, body, dict(request.headers), request.path, raw, ok=error is None)
+        await self._record(call)
         expected = APP_TOKEN if method == "apps.connections.open" else self.bot_token
         if token != expected:
             return web.json_response({"ok": False, "error": "invalid_auth"})
+        if error is not None:
+            return web.json_response({"ok": False, "error": error})
         return web.json_response(self._answer(method, body))
 
     def _answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:

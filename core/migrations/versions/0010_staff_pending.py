@@ -57,6 +57,22 @@ def upgrade() -> None:
     )
     op.create_index("ix_pending_payment_account", t, ["account_id", "status"])
 
+    # The approval message's slot: claimed (posting) before the post, so it goes out once.
+    with op.batch_alter_table("approval_request") as batch:
+        batch.add_column(
+            sa.Column("message_state", sa.String(length=10), server_default="none", nullable=False)
+        )
+        batch.add_column(sa.Column("message_claimed_at", MOMENT, nullable=True))
+        batch.create_check_constraint(
+            op.f("ck_approval_request_message_state"),
+            "message_state IN ('none', 'posting', 'posted')",
+        )
+    op.execute("UPDATE approval_request SET message_state = 'posted' WHERE message_ts IS NOT NULL")
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("approval_request") as batch:
+        batch.drop_constraint(op.f("ck_approval_request_message_state"), type_="check")
+        batch.drop_column("message_claimed_at")
+        batch.drop_column("message_state")
     op.drop_table("pending_payment")
