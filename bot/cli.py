@@ -267,9 +267,10 @@ async def _demo_files(args: argparse.Namespace, settings: Settings) -> int:
 async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
+    from bot.accesslog import MaskedAccessLogger
     from bot.web import make_app
 
-    runner = web.AppRunner(make_app(settings))
+    runner = web.AppRunner(make_app(settings), access_log_class=MaskedAccessLogger)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()

@@ -8,6 +8,7 @@ in a patient's Slack thread comes back through :func:`bot.patient.relay.from_sta
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 
 from aiohttp import web
@@ -22,21 +23,31 @@ from core.db import Database
 from core.ports import StaffMessenger
 from core.settings import Settings
 
+log = logging.getLogger(__name__)
+
 
 def mount(
     app: web.Application, settings: Settings, db: Database, staff: StaffMessenger | None
 ) -> PatientContext:
     conversation = Conversation()
+    gateway = make_gateway(settings)
     ctx = PatientContext(
         db,
         settings,
         conversation,
-        gateway=make_gateway(settings),
+        gateway=gateway,
         staff=staff,
         plan_policy=plan_policy(settings),
     )
     conversation.bind(ctx)
     ctx.notify = partial(send_receipt, ctx)
+
+    async def close_gateway(_: web.Application) -> None:
+        await gateway.close()
+
+    app.on_cleanup.append(close_gateway)
+    if not settings.stripe_secret_key:
+        log.warning("STRIPE_SECRET_KEY is not set: pay links open the local TEST checkout")
     telegram.mount(app, ctx)
     sms.mount(app, ctx)
     payweb.mount(app, ctx)

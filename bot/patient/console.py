@@ -65,13 +65,14 @@ async def chat(settings: Settings, phone: str) -> int:
 
     address = phone_number(phone)
     db = Database(settings.database_url)
+    gateway = make_gateway(settings)
     try:
         conversation = Conversation()
         ctx = PatientContext(
             db=db,
             settings=settings,
             conversation=conversation,
-            gateway=make_gateway(settings),
+            gateway=gateway,
             plan_policy=plan_policy(settings),
         )
         conversation.bind(ctx)
@@ -79,5 +80,6 @@ async def chat(settings: Settings, phone: str) -> int:
             conversation, address, sys.stdin, sys.stdout, interactive=sys.stdin.isatty()
         )
     finally:
+        await gateway.close()
         await db.dispose()
     return 0
