@@ -1,11 +1,14 @@
 """Imports every module that defines tables, so the metadata is complete (migrations, tests)."""
 
 from core import auth as _auth  # noqa: F401
+from core import jobs as _jobs  # noqa: F401
 from core import links as _links  # noqa: F401
+from core import snapshots as _snapshots  # noqa: F401
 from core.approvals import tables as _approvals  # noqa: F401
 from core.billing import tables as _billing  # noqa: F401
 from core.db import audit as _audit  # noqa: F401
 from core.db.metadata import metadata
+from core.dunning import tables as _dunning  # noqa: F401
 from core.ledger import tables as _ledger  # noqa: F401
 from core.patients import agents as _agents  # noqa: F401
 from core.patients import chatstate as _chatstate  # noqa: F401

@@ -69,10 +69,27 @@ def _key(as_of: date, plan: Any) -> Any:
 
 
 def _cap(caps: Mapping[Any, int], test: Any, rank: Any) -> Any:
-    """``rank`` is within the cap of the row's key (keys not listed get none)."""
+    """``rank`` is within the cap of the row's key (keys not listed get none); caps are
+    tried in order, so specific keys come before catch-alls."""
     if not caps:
         return rank <= 0
     return rank <= case(*((test(key), cap) for key, cap in caps.items()), else_=0)
+
+
+def _location_test(r: Any) -> Any:
+    def test(key: tuple[str | None, str]) -> Any:
+        location, channel = key
+        return (
+            r.channel == channel
+            if location is None
+            else and_(r.location == location, r.channel == channel)
+        )
+
+    return test
+
+
+def _named_first(caps: Mapping[tuple[str | None, str], int]) -> dict[Any, int]:
+    return dict(sorted(caps.items(), key=lambda kv: kv[0][0] is None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,13 +115,14 @@ async def queue_dunning(
     *,
     rules: Sequence[DunningRule] | None = None,
     caps: Mapping[str, int] | None = None,
-    location_caps: Mapping[tuple[str, str], int] | None = None,
+    location_caps: Mapping[tuple[str | None, str], int] | None = None,
     open_at: OpenLocations | None = None,
 ) -> Queued:
     """Decide and queue ``as_of``'s notices in one transaction.
 
     ``caps`` limits messages per channel (``{"sms": 46800, "telegram": 1404000}``),
-    ``location_caps`` per (location, channel); highest levels and largest amounts go
+    ``location_caps`` per (location, channel), where location ``None`` stands for every
+    location not named; highest levels and largest amounts go
     first. With ``open_at``, only messages for locations that can still send today are
     queued. Flags for collections are never capped."""
     async with db.transaction() as tx:
@@ -131,7 +149,7 @@ async def queue_dunning(
         message = and_(
             open_at.test(r.location) if open_at is not None else true(),
             _cap(caps, lambda c: r.channel == c, r.rank_c) if caps is not None else true(),
-            _cap(location_caps, lambda k: and_(r.location == k[0], r.channel == k[1]), r.rank_lc)
+            _cap(_named_first(location_caps), _location_test(r), r.rank_lc)
             if location_caps is not None
             else true(),
         )

@@ -116,7 +116,7 @@ def _active_pauses(day: int) -> Any:
     )
 
 
-def _open_per_account(as_of: date) -> Any:
+def _open_per_account(as_of: date, account_id: int | None = None) -> Any:
     """Per account: the anchor (the oldest dunnable open item's due day), what the
     dunnable items have open, the part past due, and unapplied credits."""
     day = to_day(as_of)
@@ -142,6 +142,7 @@ def _open_per_account(as_of: date) -> Any:
         paused.c.item_id.is_(None),
     )
     due = _day(i.c.due_day)
+    only = i.c.account_id == account_id if account_id is not None else true()
     return (
         select(
             i.c.account_id,
@@ -153,7 +154,7 @@ def _open_per_account(as_of: date) -> Any:
         .outerjoin(applied, applied.c.item_id == i.c.id)
         .outerjoin(disputed, disputed.c.item_id == i.c.id)
         .outerjoin(paused, paused.c.item_id == i.c.id)
-        .where(_day(i.c.effective_day) <= day, open_minor != 0)
+        .where(_day(i.c.effective_day) <= day, open_minor != 0, only)
         .group_by(i.c.account_id)
         .subquery("owed")
     )
@@ -446,3 +447,12 @@ async def plan_dunning(
         )
         for r in rows
     ]
+
+
+async def owed_now(conn: AsyncConnection, account_id: int, as_of: date, currency: str) -> Money:
+    """What the account owes to dunning now (dunnable items less unapplied credits): a
+    queued reminder is checked against it just before it goes, in case the patient paid
+    in the meantime."""
+    owed = _open_per_account(as_of, account_id)
+    row = (await conn.execute(select(owed.c.dunnable + owed.c.credits))).first()
+    return Money(int(row[0]) if row is not None else 0, currency)
