@@ -4,12 +4,16 @@ the fake Bot API (``tests.fakes.telegram``) and fake Twilio (``tests.fakes.twili
 recording what it sends back.
 
 ``await patient_app(handler)`` starts the app around any
-:class:`~bot.patient.events.Handler` (an :class:`Echo` here, the real conversation in
-transcript tests) and returns a :class:`Patients` to drive it.
+:class:`~bot.patient.events.Handler` (an :class:`Echo` here) and returns a
+:class:`Patients` to drive it. ``await served(**settings)`` starts what ``arbot serve``
+starts instead (``bot.web.make_app``: the real conversation, the pay pages, Slack when
+configured); :class:`TelegramPatient` and :class:`SmsPatient` then talk to it as a
+patient would, reading only what the fakes received.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -24,17 +28,27 @@ from bot.patient import sms as sms_channel
 from bot.patient import telegram as telegram_channel
 from bot.patient.context import PatientContext
 from bot.patient.events import Handler, Inbound
+from bot.patient.messengers import Pace, TelegramMessenger, TwilioMessenger
 from bot.patient.telegram import TelegramChannel
+from bot.web import PATIENT_KEY, make_app
 from core.db import Database
 from core.patients.outbox import outbox
 from core.ports import Choice, OutboundMessage
 from core.settings import Settings
-from tests.fakes.telegram import BOT_TOKEN, FakeTelegram, fake_telegram
+from tests.fakes.telegram import (
+    BOT_TOKEN,
+    Call,
+    FakeTelegram,
+    callback_update,
+    fake_telegram,
+    message_update,
+)
 from tests.fakes.twilio import (
     ACCOUNT_SID,
     AUTH_TOKEN,
     FROM_NUMBER,
     FakeTwilio,
+    Message,
     fake_twilio,
     inbound_form,
     signed_headers,
@@ -157,3 +171,121 @@ async def patient_app(
             return Patients(client, ctx, fake_telegram, fake_twilio, channel)
 
         yield start
+
+
+def unpaced(ctx: PatientContext) -> None:
+    """Let the messengers send as fast as the fakes answer. Their real pace (one SMS a
+    second, one Telegram message a second per chat) would only make a transcript wait
+    between turns; the pacing itself is tested in test_messengers."""
+    for messenger in ctx.messengers.values():
+        if isinstance(messenger, TelegramMessenger):
+            messenger.overall, messenger.per_chat = Pace(10_000, 10_000), Pace(10_000, 10_000)
+        elif isinstance(messenger, TwilioMessenger):
+            messenger.pace = Pace(10_000, 10_000)
+
+
+StartServed = Callable[..., Awaitable[Patients]]
+
+
+@pytest.fixture
+async def served(
+    db: Database, fake_telegram: FakeTelegram, fake_twilio: FakeTwilio
+) -> AsyncIterator[StartServed]:
+    """``await served(**settings)``: ``bot.web.make_app`` as ``arbot serve`` runs it, on an
+    ephemeral 127.0.0.1 port, Telegram and Twilio pointed at the fakes."""
+    async with AsyncExitStack() as stack:
+
+        async def start(**overrides: Any) -> Patients:
+            settings = channel_settings(db, fake_telegram, fake_twilio, **overrides)
+            app = make_app(settings, db)
+            client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
+            await stack.enter_async_context(client)
+            ctx = app[PATIENT_KEY]
+            unpaced(ctx)
+            return Patients(client, ctx, fake_telegram, fake_twilio, None)
+
+        yield start
+
+
+@dataclass
+class TelegramPatient:
+    """A patient in a private Telegram chat: types, presses the buttons they were shown,
+    and reads the messages the bot sent them (from the fake Bot API)."""
+
+    app: Patients
+    chat_id: int
+    last: list[Call] = field(default_factory=list)
+    """The bot's messages answering the last update."""
+    _read: int = 0
+
+    async def send(self, text: str) -> str:
+        return await self._post(message_update(self.chat_id, text))
+
+    async def press(self, label: str) -> str:
+        """Press the button labelled ``label`` under the bot's last messages."""
+        for call in reversed(self.last):
+            for row in call.inline_keyboard:
+                for button in row:
+                    if button["text"] == label:
+                        assert "callback_data" in button, f"{label!r} is a link, not a choice"
+                        update = callback_update(
+                            self.chat_id, button["callback_data"], keyboard=call.inline_keyboard
+                        )
+                        return await self._post(update)
+        raise AssertionError(f"no button {label!r} among {self.labels}")
+
+    async def _post(self, update: dict[str, Any]) -> str:
+        response = await self.app.update(update)
+        assert response.status == 200, await response.text()
+        sent = self.app.telegram.sent_to(self.chat_id)
+        self.last, self._read = sent[self._read :], len(sent)
+        return self.text
+
+    @property
+    def text(self) -> str:
+        return "\n".join(str(c.params["text"]) for c in self.last)
+
+    @property
+    def buttons(self) -> list[dict[str, Any]]:
+        return [b for c in self.last for row in c.inline_keyboard for b in row]
+
+    @property
+    def labels(self) -> list[str]:
+        return [str(b["text"]) for b in self.buttons]
+
+
+OPTION = re.compile(r"^(\d+)\) (.*)$", re.MULTILINE)
+
+
+@dataclass
+class SmsPatient:
+    """A patient texting the clinic's number: each text a signed Twilio webhook, each
+    answer read from what the fake Twilio was asked to send to their phone."""
+
+    app: Patients
+    phone: str
+    last: list[Message] = field(default_factory=list)
+    _read: int = 0
+
+    async def send(self, body: str) -> str:
+        response = await self.app.text(self.phone, body)
+        assert response.status == 200, await response.text()
+        sent = self.app.twilio.sent_to(self.phone)
+        self.last, self._read = sent[self._read :], len(sent)
+        return self.text
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(m.body for m in self.last)
+
+    @property
+    def options(self) -> dict[str, str]:
+        """The last message's numbered options: ``{"1": "Balance", ...}``."""
+        if not self.last:
+            return {}
+        return dict(OPTION.findall(self.last[-1].body))
+
+    def number_of(self, label: str) -> str:
+        """The number to type for the option that starts with ``label``."""
+        [number] = [n for n, shown in self.options.items() if shown.startswith(label)]
+        return number
