@@ -13,8 +13,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 
-from bot.staff import approvals, cash, ids, lookup, money
-from bot.staff.parse import ParseError, day
+from bot.staff import approvals, cash, ids, lookup, modals, money
+from bot.staff.parse import day
 from bot.staff.turn import Turn, answering
 from core.auth import Actor
 
@@ -27,9 +27,7 @@ def value(action: Action) -> str:
 
 
 def account_id(value: str) -> int:
-    if not value.isascii() or not value.isdigit() or len(value) > 18:
-        raise ParseError("this button does not name an account")
-    return int(value)
+    return ids.id_in(value, "an account")
 
 
 async def account_date(turn: Turn, staff: Actor, action: Action) -> None:
@@ -55,6 +53,7 @@ BUTTONS: dict[str | re.Pattern[str], Pressed] = {
     ),
     ids.ACCOUNT_DATE: account_date,
     re.compile(f"^{ids.ACCOUNT_HOWTO}[a-z]+$"): account_howto,
+    ids.ADD_NOTE: lambda t, s, a: modals.open_note(t, s, account_id(value(a))),
 }
 """Every button: what it runs once the presser is known as staff."""
 

@@ -21,6 +21,8 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.staff import ids
+from bot.staff.forms import channel_of, metadata, opening
 from bot.staff.money import balance_of, find_account
 from bot.staff.parse import ParseError, Refund, ReverseWriteOff, WriteOff
 from bot.staff.render import message
@@ -51,9 +53,7 @@ log = logging.getLogger(__name__)
 
 
 def request_id(value: str) -> int:
-    if not value.isascii() or not value.isdigit() or len(value) > 18:
-        raise ParseError("this button does not name an approval request")
-    return int(value)
+    return ids.id_in(value, "an approval request")
 
 
 def tolerance(services: Services) -> Money | None:
@@ -226,14 +226,21 @@ async def approve_pressed(turn: Turn, staff: Actor, value: str) -> None:
 
 
 async def reject_pressed(turn: Turn, staff: Actor, value: str) -> None:
-    """Reject: ask for the reason in a modal; its submission rejects (``rejected``)."""
+    """Reject: ask for the reason in a modal; its submission rejects (``bot.staff.views``)."""
+    async with opening(turn, "Reject request") as form:
+        request, account = await decidable(turn, staff, request_id(value))
+        about = metadata(channel_of(turn.body), request.id)
+        await form.show("reject_modal", request=request, account=account, metadata=about)
+
+
+async def decidable(turn: Turn, staff: Actor, request_id: int) -> tuple[Request, Account]:
+    """The request and its account, once ``staff`` may decide it (as core checks) and it
+    is still pending; a decided request's message is brought up to date."""
     async with turn.db.read() as conn:
-        request = await load_request(conn, request_id(value))
+        request = await load_request(conn, request_id)
         account = await load_account(conn, account_id=request.account_id)
-    # Only someone who may reject it sees the modal (it shows the request): as core checks.
     may_decide(staff, request, account.location)
     if request.status is not Status.PENDING:
         await update_message(turn.services, turn.client, request, turn.body)
         raise AlreadyDecided(request)
-    view = message("reject_modal", turn.locale, request=request, account=account)
-    await turn.client.views_open(trigger_id=str(turn.body.get("trigger_id") or ""), view=view)
+    return request, account

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.staff import ids
 from bot.staff.parse import ParseError, Unapplied
 from bot.staff.turn import Turn
 from core.auth import Actor, Permission, require
@@ -41,9 +42,7 @@ async def unapplied(turn: Turn, staff: Actor, cmd: Unapplied) -> None:
 
 def apply_value(value: str) -> tuple[int, int]:
     account, _, entry = value.partition("/")
-    if not all(p.isascii() and p.isdigit() and len(p) <= 18 for p in (account, entry)):
-        raise ParseError("this button does not name a payment")
-    return int(account), int(entry)
+    return ids.id_in(account, "a payment"), ids.id_in(entry, "a payment")
 
 
 async def apply(turn: Turn, staff: Actor, value: str) -> None:

@@ -6,7 +6,19 @@ never amounts the server would trust.
 
 from __future__ import annotations
 
+from bot.staff.parse import ParseError
+
 COMMAND = "/ar"
+
+
+def id_in(value: str, what: str) -> int:
+    """The database id in a button's value (or a modal's metadata), which Slack sends
+    back as text anyone could have forged: digits only, 18 at most (``what`` names it in
+    the refusal: "an account")."""
+    if not value.isascii() or not value.isdigit() or len(value) > 18:
+        raise ParseError(f"this button does not name {what}")
+    return int(value)
+
 
 VIEW_ACCOUNT = "ar_view_account"
 """A "View" button on a search result; its value is the account id."""

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.staff import ids
 from bot.staff.parse import Find, ParseError, ShowAccount, day
 from bot.staff.render import message
 from bot.staff.turn import Turn
@@ -94,13 +95,12 @@ class Where:
     @classmethod
     def read(cls, value: str) -> Where:
         parts = value.split("/")
-        if len(parts) != 4 or not all(p.isascii() and p.isdigit() for p in parts[:2]):
+        if len(parts) != 4 or len(parts[1]) > 5 or (parts[2] != "all" and parts[2] not in KINDS):
             raise ParseError("this button does not name an account")
         account, page, kind, before = parts
-        if (kind != "all" and kind not in KINDS) or len(account) > 18 or len(page) > 5:
-            raise ParseError("this button does not name an account")
         on = None if before == "-" else day(before)
-        return cls(int(account), int(page), None if kind == "all" else kind, on)
+        number = ids.id_in(account, "an account"), ids.id_in(page, "an account")
+        return cls(*number, None if kind == "all" else kind, on)
 
 
 async def account_message(

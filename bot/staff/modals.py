@@ -1,9 +1,10 @@
-"""Modals: the charge modal (``/ar charge [account]``) and the account view's note modal.
+"""Modals: the charge modal (``/ar charge [account]``, the account view's "Post charge")
+and the account view's note modal (AR-064, BI-01, AR-050, AR-103).
 
-A submission is checked and posted before it is acknowledged, so that bad input and
-core's refusals (a missing permission, an unknown account) come back on the field
-concerned (``response_action: errors``) and nothing is posted; only then is the modal
-closed and the person told, ephemerally in the channel the modal came from.
+Both are run by :mod:`bot.staff.forms`: opened at once and filled in after the reads;
+on submission the quick checks (lines, account, permission) are shown on the field
+concerned, the modal closes before anything is posted, and the person is told
+ephemerally what was posted.
 
 The charge modal posts every line as one invoice under a key made from the view id:
 Slack keeps the id for the life of the modal, so a double submit posts once. A note's
@@ -12,52 +13,45 @@ text is never repeated back into a channel.
 
 from __future__ import annotations
 
-import logging
-import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
-from slack_sdk.web.async_client import AsyncWebClient
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.staff import ids
-from bot.staff.actions import account_id
+from bot.staff.forms import (
+    Form,
+    Refused,
+    channel_of,
+    field,
+    metadata,
+    metadata_of,
+    on_field,
+    opening,
+    submitting,
+)
 from bot.staff.lookup import account_by_number
-from bot.staff.parse import MAX_QUANTITY, ChargeForm, ParseError, account_number, day, whole
-from bot.staff.render import message
-from bot.staff.services import Services, services_of
-from bot.staff.turn import Turn, answering
-from core.auth import Actor, Permission, load_staff, require
+from bot.staff.money import balance_of
+from bot.staff.parse import MAX_QUANTITY, ChargeForm, account_number, day, whole
+from bot.staff.turn import Turn
+from core.auth import Actor, Permission, require
 from core.billing.charges import ChargeLine, post_charges
 from core.billing.tables import service
-from core.errors import ArbotError, NotFound
 from core.ledger.accounts import Account, load_account
-from core.ledger.items import balance
 from core.money import Money
 from core.profile import add_note
 from core.profile.notes import NOTE_LIMIT
+from core.services import account_for
 
-log = logging.getLogger(__name__)
 LINES = 5
 OPTIONS = 100
 """Slack's limit on a static_select's options."""
 
 
-class Refused(Exception):
-    """Bad input on one field of a modal: shown on that field."""
-
-    def __init__(self, block: str, text: str) -> None:
-        super().__init__(text)
-        self.block = block
-
-
 def register(app: AsyncApp) -> None:
     app.view(ids.CHARGE_MODAL)(on_charge_submitted)
-    app.action(ids.ADD_NOTE)(on_add_note)
     app.view(ids.NOTE_MODAL)(on_note_submitted)
 
 
@@ -69,37 +63,35 @@ class Offered:
 
 
 async def open_charge(turn: Turn, staff: Actor, cmd: ChargeForm) -> None:
-    """``/ar charge [account]`` without a service: open the charge modal."""
-    account = None
-    async with turn.db.read() as conn:
+    """``/ar charge [account]`` without a service: the charge modal."""
+    async with opening(turn, "Post charges") as form:
+        account = None
         if cmd.account is not None:
-            account = await account_by_number(conn, cmd.account)
-        # Checked before the modal shows the account's name (review finding).
-        require(staff, Permission.POST_CHARGE, account.location if account else None)
-        query = select(service).where(service.c.active.is_(True)).order_by(service.c.code)
+            async with turn.db.read() as conn:
+                account = await account_by_number(conn, cmd.account)
+        await show_charge(form, staff, account)
+
+
+async def charge_for(turn: Turn, staff: Actor, account_id: int) -> None:
+    """The account view's "Post charge": the charge modal for that account."""
+    async with opening(turn, "Post charges") as form:
+        async with turn.db.read() as conn:
+            account = await load_account(conn, account_id=account_id)
+        await show_charge(form, staff, account)
+
+
+async def show_charge(form: Form, staff: Actor, account: Account | None) -> None:
+    # Checked before the modal shows the account's name (review finding).
+    require(staff, Permission.POST_CHARGE, account.location if account else None)
+    query = select(service).where(service.c.active.is_(True)).order_by(service.c.code)
+    async with form.turn.db.read() as conn:
         rows = (await conn.execute(query.limit(OPTIONS + 1))).all()
     offered = [Offered(r.code, r.description, Money(r.price_minor, r.currency)) for r in rows]
-    channel = str(turn.body.get("channel_id") or "-")
-    metadata = f"{channel}/{account.id if account else '-'}"
-    view = message(
-        "charge_modal", turn.locale, account=account, services=offered[:OPTIONS],
-        more=len(offered) > OPTIONS, lines=LINES, metadata=metadata,
+    await form.show(
+        "charge_modal", account=account, services=offered[:OPTIONS],
+        more=len(offered) > OPTIONS, lines=LINES,
+        metadata=metadata(channel_of(form.turn.body), account.id if account else "-"),
     )  # fmt: skip
-    await turn.client.views_open(trigger_id=str(turn.body.get("trigger_id") or ""), view=view)
-
-
-def field(view: dict[str, Any], block: str) -> str:
-    """The value of the one element of input ``block``, whatever its kind."""
-    values = (view.get("state") or {}).get("values") or {}
-    element = (values.get(block) or {}).get(ids.FIELD) or {}
-    picked = element.get("selected_option") or {}
-    value = element.get("value") or element.get("selected_date") or picked.get("value")
-    return str(value or "").strip()
-
-
-def metadata_of(view: dict[str, Any]) -> tuple[str | None, str]:
-    channel, _, rest = str(view.get("private_metadata") or "").partition("/")
-    return (None if channel in ("", "-") else channel), rest
 
 
 def charge_lines(view: dict[str, Any]) -> list[ChargeLine]:
@@ -112,148 +104,71 @@ def charge_lines(view: dict[str, Any]) -> list[ChargeLine]:
             if quantity or on:
                 raise Refused(f"{ids.CHARGE_SERVICE}{n}", "pick a service for this line")
             continue
-        try:
+        with on_field(f"{ids.CHARGE_QUANTITY}{n}"):
             count = whole(quantity, "quantity", 1, MAX_QUANTITY) if quantity else 1
-        except ParseError as exc:
-            raise Refused(f"{ids.CHARGE_QUANTITY}{n}", str(exc)) from None
-        try:
+        with on_field(f"{ids.CHARGE_DATE}{n}"):
             served: date | None = day(on, "service date") if on else None
-        except ParseError as exc:
-            raise Refused(f"{ids.CHARGE_DATE}{n}", str(exc)) from None
         lines.append(ChargeLine(code, count, served))
     if not lines:
         raise Refused(f"{ids.CHARGE_SERVICE}0", "pick a service for at least one line")
     return lines
 
 
-async def charged_account(services: Services, view: dict[str, Any]) -> tuple[Account, str]:
+async def charged_account(turn: Turn, view: dict[str, Any]) -> tuple[Account, str]:
     """The account charged and the block its errors are shown on."""
-    _, given = metadata_of(view)
-    async with services.db.read() as conn:
+    given = metadata_of(view)[1]
+    async with turn.db.read() as conn:
         if given != "-":
-            return await load_account(conn, account_id=account_id(given)), f"{ids.CHARGE_SERVICE}0"
-        typed = field(view, ids.CHARGE_ACCOUNT)
-        try:
-            return await account_by_number(conn, account_number(typed)), ids.CHARGE_ACCOUNT
-        except (ParseError, NotFound) as exc:
-            raise Refused(ids.CHARGE_ACCOUNT, str(exc)) from None
-
-
-async def post_charge_form(
-    services: Services, staff: Actor, body: dict[str, Any], view: dict[str, Any]
-) -> dict[str, Any]:
-    """Post the modal's lines; the confirmation to send once the modal is closed."""
-    account, block = await charged_account(services, view)
-    lines = charge_lines(view)
-    team = (body.get("team") or {}).get("id") or ""
-    key = f"slack/charge-modal/{team}/{view.get('id')}"
-    try:
-        invoice = await post_charges(
-            services.db, staff, account_id=account.id, lines=lines, key=key, source="slack"
-        )
-    except ArbotError as exc:
-        raise Refused(block, str(exc)) from None
-    async with services.db.read() as conn:
-        owed = Money(await balance(conn, account.id), account.currency)
-    return message(
-        "charged", services.locale, account=account, total=invoice.total,
-        number=invoice.entry.number, replayed=invoice.entry.replayed, balance=owed,
-        warnings=invoice.warnings,
-    )  # fmt: skip
-
-
-async def submitted(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    view: dict[str, Any],
-    context: AsyncBoltContext,
-    work: Callable[[Services, Actor], Awaitable[dict[str, Any]]],
-    first_block: str,
-) -> None:
-    """Run ``work`` for a submission; its refusals on the modal, its answer to the user."""
-    services = services_of(context)
-    with services.work.track():
-        slack_user = str((body.get("user") or {}).get("id") or "")
-        try:
-            async with services.db.read() as conn:
-                staff = await staff_of(conn, slack_user, first_block)
-            answer = await work(services, staff)
-        except Refused as exc:
-            await ack(response_action="errors", errors={exc.block: str(exc)[:300]})
-            return
-        except Exception:
-            reference = uuid.uuid4().hex[:8]
-            log.exception("Slack request failed (reference %s)", reference)
-            text = f"something went wrong; quote reference {reference}"
-            await ack(response_action="errors", errors={first_block: text})
-            return
-        await ack()
-        await tell(context.client, metadata_of(view)[0], slack_user, answer)
-
-
-async def staff_of(conn: AsyncConnection, slack_user: str, block: str) -> Actor:
-    try:
-        return await load_staff(conn, slack_user_id=slack_user)
-    except NotFound:
-        raise Refused(block, "arbot does not know your Slack user; ask an administrator") from None
-
-
-async def tell(
-    client: AsyncWebClient, channel: str | None, user: str, answer: dict[str, Any]
-) -> None:
-    """Ephemerally in the modal's channel, or in a direct message."""
-    try:
-        if channel:
-            await client.chat_postEphemeral(channel=channel, user=user, **answer)
-        else:
-            await client.chat_postMessage(channel=user, **answer)
-    except Exception:
-        log.exception("could not tell %s the outcome of a modal", user)
+            account_id = ids.id_in(given, "an account")
+            return await load_account(conn, account_id=account_id), f"{ids.CHARGE_SERVICE}0"
+        with on_field(ids.CHARGE_ACCOUNT):
+            typed = account_number(field(view, ids.CHARGE_ACCOUNT))
+            return await account_by_number(conn, typed), ids.CHARGE_ACCOUNT
 
 
 async def on_charge_submitted(
     ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
 ) -> None:
-    async def work(services: Services, staff: Actor) -> dict[str, Any]:
-        return await post_charge_form(services, staff, body, view)
-
     first = ids.CHARGE_ACCOUNT if metadata_of(view)[1] == "-" else f"{ids.CHARGE_SERVICE}0"
-    await submitted(ack, body, view, context, work, first)
+    async with submitting(context, ack, body, view, first) as done:
+        turn, staff = done.turn, await done.turn.staff()
+        account, block = await charged_account(turn, view)
+        with on_field(block):
+            require(staff, Permission.POST_CHARGE, account.location)
+        lines = charge_lines(view)
+        await done.accept()
+        key = f"slack/charge-modal/{(body.get('team') or {}).get('id') or ''}/{view.get('id')}"
+        invoice = await post_charges(
+            turn.db, staff, account_id=account.id, lines=lines, key=key, source="slack"
+        )
+        await turn.reply(
+            "charged", account=account, total=invoice.total, number=invoice.entry.number,
+            replayed=invoice.entry.replayed, balance=await balance_of(turn.db, account),
+            warnings=invoice.warnings,
+        )  # fmt: skip
 
 
-async def on_add_note(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    respond: AsyncRespond,
-    context: AsyncBoltContext,
-) -> None:
-    async with answering(context, ack, respond, body) as turn:
-        staff = await turn.staff()
-        await open_note(turn, staff, account_id(str(action.get("value", ""))))
-
-
-async def open_note(turn: Turn, staff: Actor, account: int) -> None:
-    async with turn.db.read() as conn:
-        found = await load_account(conn, account_id=account)
-    require(staff, Permission.VIEW_ACCOUNTS, found.location)
-    channel = str((turn.body.get("channel") or {}).get("id") or "-")
-    metadata = f"{channel}/{found.id}"
-    view = message("note_modal", turn.locale, account=found, metadata=metadata, limit=NOTE_LIMIT)
-    await turn.client.views_open(trigger_id=str(turn.body.get("trigger_id") or ""), view=view)
+async def open_note(turn: Turn, staff: Actor, account_id: int) -> None:
+    """The account view's "Add note"."""
+    async with opening(turn, "Add note") as form:
+        async with turn.db.read() as conn:
+            account = await load_account(conn, account_id=account_id)
+        require(staff, Permission.VIEW_ACCOUNTS, account.location)
+        await form.show(
+            "note_modal", account=account, limit=NOTE_LIMIT,
+            metadata=metadata(channel_of(turn.body), account.id),
+        )  # fmt: skip
 
 
 async def on_note_submitted(
     ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
 ) -> None:
-    async def work(services: Services, staff: Actor) -> dict[str, Any]:
-        target = account_id(metadata_of(view)[1])
-        try:
-            await add_note(services.db, staff, account_id=target, text=field(view, ids.NOTE_TEXT))
-        except ArbotError as exc:
-            raise Refused(ids.NOTE_TEXT, str(exc)) from None
-        async with services.db.read() as conn:
-            account = await load_account(conn, account_id=target)
-        return message("note_added", services.locale, account=account)
-
-    await submitted(ack, body, view, context, work, ids.NOTE_TEXT)
+    async with submitting(context, ack, body, view, ids.NOTE_TEXT) as done:
+        turn, staff = done.turn, await done.turn.staff()
+        target = ids.id_in(metadata_of(view)[1], "an account")
+        if not done.field(ids.NOTE_TEXT):
+            raise Refused(ids.NOTE_TEXT, "a note cannot be blank")
+        account = await account_for(turn.db, staff, target, Permission.MANAGE_ACCOUNTS)
+        await done.accept()
+        await add_note(turn.db, staff, account_id=target, text=done.field(ids.NOTE_TEXT))
+        await turn.reply("note_added", account=account)

@@ -20,12 +20,12 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.staff.parse import ParseError
@@ -55,10 +55,15 @@ def slack_user_of(body: dict[str, Any]) -> str:
     return str(body.get("user_id") or (body.get("user") or {}).get("id") or "")
 
 
+Respond = Callable[[dict[str, Any]], Awaitable[Any]]
+"""Where a turn's ephemeral answers go: bolt's ``respond`` (the request's response_url),
+or a post to the channel a modal came from (:func:`bot.staff.forms.telling`)."""
+
+
 @dataclass(slots=True)
 class Turn:
     services: Services
-    respond: AsyncRespond
+    respond: Respond
     client: AsyncWebClient
     body: dict[str, Any]
     slack_user: str
@@ -91,21 +96,43 @@ class Turn:
         await self.respond(payload)
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """What a person is told when their request stops: a message (``template`` with its
+    ``context``), and the same in one ``line`` for a modal's field."""
+
+    template: str
+    context: dict[str, Any]
+    line: str
+
+
+def refusal(exc: BaseException, slack_user: str) -> Refusal:
+    """The one place that decides what a stopped request tells its sender: an unknown
+    Slack user is politely refused, a parse error or core's refusal is shown as it is,
+    and anything unexpected is logged with a reference the person can quote."""
+    if isinstance(exc, UnknownStaff):
+        line = "arbot does not know your Slack user; ask an administrator"
+        return Refusal("unknown_user", {"slack_user": slack_user}, line)
+    if isinstance(exc, (ParseError, ArbotError)):
+        return Refusal("error", {"error": str(exc)}, str(exc))
+    reference = uuid.uuid4().hex[:8]
+    log.error("Slack request failed (reference %s)", reference, exc_info=exc)
+    line = f"something went wrong; quote reference {reference}"
+    return Refusal("failure", {"reference": reference}, line)
+
+
 @asynccontextmanager
 async def answering(
-    context: AsyncBoltContext, ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]
+    context: AsyncBoltContext, ack: AsyncAck, respond: Respond, body: dict[str, Any]
 ) -> AsyncIterator[Turn]:
+    """Acknowledge at once, then run the listener's work as a :class:`Turn`; whatever
+    stops it is told to the sender ephemerally (:func:`refusal`)."""
     services = services_of(context)
     with services.work.track():
         await ack()
         turn = Turn(services, respond, context.client, body, slack_user_of(body))
         try:
             yield turn
-        except UnknownStaff:
-            await turn.reply("unknown_user", slack_user=turn.slack_user)
-        except (ParseError, ArbotError) as exc:
-            await turn.reply("error", error=str(exc))
-        except Exception:
-            reference = uuid.uuid4().hex[:8]
-            log.exception("Slack request failed (reference %s)", reference)
-            await turn.reply("failure", reference=reference)
+        except Exception as exc:
+            said = refusal(exc, turn.slack_user)
+            await turn.reply(said.template, **said.context)

@@ -100,7 +100,9 @@ async def press(
     return response
 
 
-def submission_body(user: str, request_id: str, reason: str, callback_id: str) -> str:
+def submission_body(user: str, metadata: str, reason: str, callback_id: str) -> str:
+    """The reject modal submitted with ``reason``; ``metadata`` is the private_metadata
+    of the modal the app opened."""
     from bot.staff import ids
 
     payload = {
@@ -114,7 +116,7 @@ def submission_body(user: str, request_id: str, reason: str, callback_id: str) -
             "id": "V00000001",
             "type": "modal",
             "callback_id": callback_id,
-            "private_metadata": request_id,
+            "private_metadata": metadata,
             "state": {
                 "values": {
                     ids.REJECT_REASON_BLOCK: {

@@ -29,9 +29,9 @@ from tests.bot.staff.approval_helpers import (
     words,
     write_offs,
 )
-from tests.bot.staff.conftest import Slack, patient, slack_settings, text_of
+from tests.bot.staff.conftest import Slack, patient, settle, slack_settings, text_of
 from tests.core.helpers import balance_of, usd
-from tests.fakes.slack import FakeSlack
+from tests.fakes.slack import FakeSlack, signed_headers
 
 pytestmark = pytest.mark.usefixtures("staff", "catalogue")
 
@@ -146,21 +146,31 @@ async def test_reject_opens_a_modal_and_its_submission_updates_the_message(
 ) -> None:
     request_id = await ask(slack, f"writeoff {ana.number} 35 CHARITY hardship")
     await press(slack, ids.REJECT_REQUEST, request_id, "U0SUPER")
-    [opened] = slack.fake.called("views.open")
+    [_wait] = slack.fake.called("views.open")  # at once; filled in by views.update
+    [opened] = slack.fake.called("views.update")
     view = opened.json("view")
     assert view["callback_id"] == ids.REJECT_MODAL
-    assert view["private_metadata"] == str(request_id)
-    empty = await slack.send(submission_body("U0SUPER", str(request_id), "  ", ids.REJECT_MODAL))
+    about = view["private_metadata"]
+    assert about == f"C0BILLING/{request_id}"
+    empty = await slack.send(submission_body("U0SUPER", about, "  ", ids.REJECT_MODAL))
     answer: dict[str, Any] = await empty.json()
     assert answer["response_action"] == "errors"
     assert "say why" in answer["errors"][ids.REJECT_REASON_BLOCK]
-    own = await slack.send(submission_body("U0BILLER", str(request_id), "no", ids.REJECT_MODAL))
+    own = await slack.send(submission_body("U0BILLER", about, "no", ids.REJECT_MODAL))
     assert "segregation of duties" in (await own.json())["errors"][ids.REJECT_REASON_BLOCK]
     assert slack.fake.called("chat.update") == []
-    done = await slack.send(
-        submission_body("U0SUPER", str(request_id), "ask the family first", ids.REJECT_MODAL)
-    )
-    assert done.status == 200 and await done.text() == ""
+    body = submission_body("U0SUPER", about, "ask the family first", ids.REJECT_MODAL)
+    async with db.transaction() as tx:  # the rejection waits; the modal closes regardless
+        if db.is_postgres:
+            await tx.conn.execute(
+                select(approval_request.c.id)
+                .where(approval_request.c.id == request_id)
+                .with_for_update()
+            )
+        async with asyncio.timeout(5):
+            done = await slack.post(body, signed_headers(body))
+        assert done.status == 200 and await done.text() == ""
+    await settle(slack.services)
     [update] = updates(slack)
     assert "Rejected by Sam Supervisor at 2026-06-30 15:00 UTC: ask the family first" in update
     assert await write_offs(db) == 0

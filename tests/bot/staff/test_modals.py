@@ -4,8 +4,12 @@ submission comes back as a signed ``view_submission``."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,12 +18,13 @@ from sqlalchemy import func, select
 
 from bot.staff import ids
 from core.billing.tables import charge_line
+from core.customers import set_status
 from core.db import Database
 from core.ledger.accounts import Account
-from core.ledger.tables import customer_note, journal_entry
-from tests.bot.staff.conftest import Slack, patient, text_of
-from tests.core.helpers import balance_of, usd
-from tests.fakes.slack import TEAM_ID, action_body, command_body
+from core.ledger.tables import customer_account, customer_note, journal_entry
+from tests.bot.staff.conftest import Slack, patient, settle
+from tests.core.helpers import ADMIN, balance_of, usd
+from tests.fakes.slack import TEAM_ID, action_body, command_body, signed_headers
 
 pytestmark = pytest.mark.usefixtures("staff", "catalogue")
 
@@ -30,8 +35,18 @@ async def ana(db: Database) -> Account:
 
 
 def opened(slack: Slack) -> dict[str, Any]:
-    view: dict[str, Any] = slack.fake.called("views.open")[-1].json("view")
+    """The modal the app opened last, as filled in: it opens at once with a "one moment"
+    view (the trigger id lasts 3 seconds) and fills it in with views.update."""
+    wait = slack.fake.called("views.open")[-1]
+    assert "One moment" in json.dumps(wait.json("view")["blocks"])
+    update = slack.fake.called("views.update")[-1]
+    assert slack.fake.calls.index(wait) < slack.fake.calls.index(update)
+    view: dict[str, Any] = update.json("view")
     return view
+
+
+def modal_text(view: dict[str, Any]) -> str:
+    return "\n".join(b["text"]["text"] for b in view["blocks"] if "text" in b)
 
 
 def submission(user: str, view: dict[str, Any], values: dict[str, Any], view_id: str) -> str:
@@ -146,9 +161,10 @@ async def test_bad_charge_input_is_shown_on_the_field(
 async def test_charge_refused_without_permission(slack: Slack, db: Database, ana: Account) -> None:
     """The modal is refused before it shows the account's name (review finding), and a
     submission by someone without the permission is refused in the modal."""
-    refused = await slack.command(f"charge {ana.number}", user="U0CLERK")
-    assert "post_charge" in text_of(refused) and ana.name not in text_of(refused)
-    assert slack.fake.called("views.open") == []
+    refused = await open_charge(slack, f"charge {ana.number}", user="U0CLERK")
+    assert "post_charge" in modal_text(refused) and ana.name not in json.dumps(refused)
+    assert "callback_id" not in refused and "submit" not in refused  # only Close
+    assert slack.fake.replies == []
     view = await open_charge(slack, f"charge {ana.number}")
     answer = await submit(slack, "U0CLERK", view, line(0, "CONS"))
     assert answer is not None
@@ -190,3 +206,54 @@ async def test_note_refused_in_the_modal(slack: Slack, db: Database, ana: Accoun
     blank = await submit(slack, "U0BILLER", view, typed(ids.NOTE_TEXT, "  "))
     assert blank is not None and "blank" in blank["errors"][ids.NOTE_TEXT]
     assert await count(db, customer_note) == 0
+
+
+async def test_the_modal_opens_before_anything_is_read(slack: Slack, db: Database) -> None:
+    """The trigger id lasts 3 seconds from the click: views.open comes first, and what
+    the reads find (here: no such account) is shown in the modal afterwards."""
+    shown = await open_charge(slack, "charge NOPE99")
+    assert "there is no account NOPE99" in modal_text(shown)
+    assert slack.fake.replies == []
+
+
+@asynccontextmanager
+async def blocking(db: Database, table: Any, row_id: int) -> AsyncIterator[None]:
+    """Keep writers touching ``table``'s row ``row_id`` waiting: SQLite has one writer,
+    and on PostgreSQL a row lock FOR UPDATE stops even inserts that refer to the row."""
+    async with db.transaction() as tx:
+        if db.is_postgres:
+            await tx.conn.execute(select(table.c.id).where(table.c.id == row_id).with_for_update())
+        yield
+
+
+async def test_a_submission_is_acknowledged_before_anything_is_posted(
+    slack: Slack, db: Database, ana: Account
+) -> None:
+    """Slack waits 3 seconds for a submission's answer: the modal closes (an empty 200)
+    while the posting still waits for the database, and the charge is posted after."""
+    view = await open_charge(slack, f"charge {ana.number}")
+    body = submission("U0BILLER", view, line(0, "CONS"), "V7")
+    async with blocking(db, customer_account, ana.id):
+        async with asyncio.timeout(5):
+            answer = await slack.post(body, signed_headers(body))
+        assert answer.status == 200 and await answer.text() == ""
+        assert await count(db, journal_entry) == 0
+    await settle(slack.services)
+    assert await count(db, journal_entry) == 1
+    [told] = slack.fake.called("chat.postEphemeral")
+    assert "Charged *$80.00*" in told.body["text"]
+
+
+async def test_core_refusing_after_the_modal_closed_is_told_in_the_channel(
+    slack: Slack, db: Database, ana: Account
+) -> None:
+    """What only the posting finds out (here: the account was closed meanwhile) comes
+    after the acknowledgement, so it is told ephemerally; nothing is posted."""
+    view = await open_charge(slack, f"charge {ana.number}")
+    await set_status(db, ADMIN, account_id=ana.id, status="inactive", reason="moved away",
+                     on=date(2026, 6, 30))  # fmt: skip
+    assert await submit(slack, "U0BILLER", view, line(0, "CONS")) is None
+    [told] = slack.fake.called("chat.postEphemeral")
+    assert told.body["channel"] == "C0BILLING" and told.body["user"] == "U0BILLER"
+    assert "Nothing was posted" in json.dumps(told.json("blocks"))
+    assert await count(db, journal_entry) == 0
