@@ -15,6 +15,8 @@ arbot demo load [--patients N] [--seed N]
 arbot demo files [--out DIR] [--patients N] [--seed N]
 arbot serve
 arbot scheduler
+arbot jobs list
+arbot jobs run NAME [--as-of DATE] [--dry-run]
 arbot chat --phone +15551234567
 """
 
@@ -25,9 +27,12 @@ import asyncio
 import getpass
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import date
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot import importer
 from core.auth import Actor, StaffRole
@@ -35,6 +40,9 @@ from core.clock import SystemClock, today
 from core.db import Database
 from core.errors import ArbotError, ValidationError
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from scheduler.ports import Ports
 
 Handler = Callable[[argparse.Namespace, Settings], Awaitable[int]]
 
@@ -101,6 +109,16 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("serve", help="run the web service (webhooks, /healthz)")
     sub.add_parser("scheduler", help="run the scheduler process")
+    jobs = sub.add_parser("jobs", help="scheduled jobs by hand").add_subparsers(
+        dest="action", required=True
+    )
+    jobs.add_parser("list", help="every job, its schedule and its last run")
+    run = jobs.add_parser("run", help="run a job now (it continues a run cut off mid-way)")
+    run.add_argument("name", help="dunning, dunning-send, small-balances, atb-snapshot")
+    run.add_argument("--as-of", type=date.fromisoformat, help="YYYY-MM-DD (default: today)")
+    run.add_argument(
+        "--dry-run", action="store_true", help="print what it would do; change nothing"
+    )
     chat = sub.add_parser("chat", help="talk to the patient bot as an SMS from a phone")
     chat.add_argument("--phone", required=True, help="the patient's number, e.g. +15551234567")
     return parser
@@ -294,7 +312,98 @@ async def _until_terminated() -> None:
 async def _scheduler(args: argparse.Namespace, settings: Settings) -> int:
     from scheduler.runner import run_forever
 
-    await run_forever(settings, _until_terminated)
+    db = Database(settings.database_url)
+    try:
+        async with _job_ports(settings, db) as ports:
+            await run_forever(settings, _until_terminated, ports=ports, db=db)
+    finally:
+        await db.dispose()
+    return 0
+
+
+@asynccontextmanager
+async def _job_ports(settings: Settings, db: Database) -> AsyncIterator[Ports]:
+    """The scheduler's ports over the patient channels configured in the environment
+    (Telegram, Twilio); a channel not configured keeps its reminders queued."""
+    from bot.patient.outbound import deliver
+    from bot.patient.texts import say
+    from core.money import parse_money
+    from core.ports import PatientMessenger
+    from scheduler.ports import Ports
+
+    messengers: dict[str, PatientMessenger] = {}
+    closers: list[Callable[[], Awaitable[None]]] = []
+    if settings.telegram_bot_token:
+        from bot.patient.messengers import TelegramMessenger
+        from bot.patient.telegram import make_bot
+
+        bot = make_bot(settings)
+        messengers["telegram"] = TelegramMessenger(bot)
+        closers.append(bot.session.close)
+    if settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from_number:
+        from bot.patient.messengers import TwilioMessenger
+
+        twilio = TwilioMessenger(settings)
+        messengers["sms"] = twilio
+        closers.append(twilio.close)
+    small = parse_money(settings.small_balance or "0", settings.currency).minor
+    try:
+        yield Ports(
+            send=partial(deliver, db, messengers),
+            render=say,
+            channels=frozenset(messengers),
+            pay_base_url=settings.public_base_url or f"http://{settings.host}:{settings.port}",
+            currency=settings.currency,
+            small_balances={"self": small} if small > 0 else {},
+        )
+    finally:
+        for close in closers:
+            await close()
+
+
+async def _jobs_list(args: argparse.Namespace, settings: Settings) -> int:
+    from core.jobs import last_runs
+    from scheduler.jobs import JOBS, schedule_text
+
+    db = Database(settings.database_url)
+    try:
+        async with db.read() as conn:
+            runs = await last_runs(conn)
+    finally:
+        await db.dispose()
+    for job in JOBS.values():
+        print(f"{job.name:<15} {schedule_text(job):<28} {job.description}")
+        run = runs.get(job.name)
+        if run is None:
+            print(f"{'':<15} never run")
+        else:
+            when = (run.finished_at or run.started_at).isoformat(timespec="seconds")
+            print(f"{'':<15} last: {run.period} {run.status} {when} {run.detail or ''}".rstrip())
+    return 0
+
+
+async def _jobs_run(args: argparse.Namespace, settings: Settings) -> int:
+    from core.jobs import process_owner
+    from scheduler.runner import run_job
+
+    db = Database(settings.database_url)
+    try:
+        async with _job_ports(settings, db) as ports:
+            if not args.dry_run and not ports.channels and args.name.startswith("dunning"):
+                print("no patient channel is configured (Telegram, Twilio): reminders stay queued")
+            report = await run_job(
+                db,
+                SystemClock(),
+                ports,
+                args.name,
+                as_of=args.as_of,
+                dry_run=args.dry_run,
+                rerun=True,  # by hand: continue a run cut off mid-way; each send has its key
+                owner=f"operator {_login()} {process_owner()}",
+            )
+    finally:
+        await db.dispose()
+    print(report.text() if report is not None else f"{args.name}: nothing to do")
     return 0
 
 
@@ -315,6 +424,8 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("demo", "files"): _demo_files,
     ("serve", None): _serve,
     ("scheduler", None): _scheduler,
+    ("jobs", "list"): _jobs_list,
+    ("jobs", "run"): _jobs_run,
     ("chat", None): _chat,
 }
 

@@ -20,6 +20,7 @@ from core.clock import Clock
 from core.customers import may_contact
 from core.db import Database
 from core.dunning import (
+    DunningMessage,
     Notice,
     claim_notice,
     finish_notice,
@@ -69,23 +70,29 @@ async def dunning_job(
 
 async def _dry_run(db: Database, as_of: date) -> JobReport:
     async with db.read() as conn:
-        planned = await plan_dunning(conn, as_of)
-    lines = [
-        f"{m.account_number:<12} level {m.level} {m.template:<14} "
-        + (
-            f"{m.channel:<8} {'verified' if m.verified else 'unverified':<10}"
-            if m.channel
-            else f"{'-':<19}"
-        )
-        + f" {m.amount_due!s:>12} due, {m.overdue!s:>12} overdue, {m.days_overdue} days"
-        for m in planned
-    ]
-    levels = Counter((m.level, m.template) for m in planned)
+        planned = await plan_dunning(conn, as_of, unreachable=True)
+    lines = [_plan_line(m) for m in planned]
+    reachable = [m for m in planned if m.channel or m.action != "message"]
+    levels = Counter((m.level, m.template) for m in reachable)
     summary = "; ".join(f"level {lv} {t}: {n}" for (lv, t), n in sorted(levels.items()))
     return JobReport(
-        f"dry run for {as_of.isoformat()}: {len(planned)} planned ({summary or 'nothing'}); "
-        "nothing was sent or written",
+        f"dry run for {as_of.isoformat()}: {len(reachable)} planned ({summary or 'nothing'}), "
+        f"{len(planned) - len(reachable)} more owe but cannot be reached (no chat linked, "
+        "no SMS opt-in); nothing was sent or written",
         tuple(lines),
+    )
+
+
+def _plan_line(m: DunningMessage) -> str:
+    if m.action != "message":
+        how = "(no message)"
+    elif m.channel is None:
+        how = "UNREACHABLE"
+    else:
+        how = f"{m.channel} {'verified' if m.verified else 'unverified'}"
+    return (
+        f"{m.account_number:<12} level {m.level} {m.template:<14} {how:<19} "
+        f"{m.amount_due!s:>12} due, {m.overdue!s:>12} overdue, {m.days_overdue} days"
     )
 
 
@@ -97,7 +104,10 @@ async def dunning_send_job(
         async with db.read() as conn:
             hours = await sending_hours(conn)
             waiting = await queued_notices(
-                conn, open_now(hours, ports.hours, clock.now()), limit=100_000
+                conn,
+                open_now(hours, ports.hours, clock.now()),
+                channels=ports.channels,
+                limit=100_000,
             )
         return JobReport(f"dry run: {len(waiting)} queued reminders may go now", ())
     sent = await send_due(db, clock, ports)
@@ -118,7 +128,10 @@ async def send_due(db: Database, clock: Clock, ports: Ports) -> Counter[str]:
         async with db.read() as conn:
             hours = await sending_hours(conn)
             batch = await queued_notices(
-                conn, open_now(hours, ports.hours, clock.now()), limit=BATCH
+                conn,
+                open_now(hours, ports.hours, clock.now()),
+                channels=ports.channels,
+                limit=BATCH,
             )
         if not batch:
             return outcomes

@@ -45,6 +45,8 @@ class Ports:
     send: Sender | None = None
     render: Renderer | None = None
     staff: StaffMessenger | None = None
+    channels: frozenset[str] | None = None
+    """The channels ``send`` can reach (None: all); reminders for others wait queued."""
     pay_base_url: str = ""
     """Where pay links point (``PUBLIC_BASE_URL``); links are ``<base>/pay/<token>``."""
     currency: str = "USD"

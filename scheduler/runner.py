@@ -132,9 +132,13 @@ async def run_forever(
     *,
     ports: Ports | None = None,
     clock: Clock | None = None,
+    db: Database | None = None,
 ) -> None:
-    """The scheduler process: lead or follow until ``until`` returns (SIGTERM)."""
-    db = Database(settings.database_url)
+    """The scheduler process: lead or follow until ``until`` returns (SIGTERM).
+
+    ``ports`` come from ``bot`` (the messengers it configured); without them jobs run
+    but send nothing."""
+    database = db or Database(settings.database_url)
     stop = asyncio.Event()
 
     async def stopper() -> None:
@@ -144,7 +148,9 @@ async def run_forever(
     waiter = asyncio.create_task(stopper())
     print("arbot scheduler started")
     try:
-        await lead(db, clock or SystemClock(), ports or Ports(currency=settings.currency), stop)
+        chosen = ports or Ports(currency=settings.currency)
+        await lead(database, clock or SystemClock(), chosen, stop)
     finally:
         waiter.cancel()
-        await db.dispose()
+        if db is None:
+            await database.dispose()

@@ -4,10 +4,11 @@ AR-162, BI-21).
 Money is collected by follow-up. A *rule* says what happens as an account's oldest open
 item ages past its due date: a statement on the day, reminders after 15, 30 and 45
 days, a final notice at 60, a flag for collections at 90; each step is a *level* with
-its own template. What the patient does not owe to dunning is left out: items another
-payer owes, disputed items, paused items and accounts (a promise to pay, a dispute, a
-plan in good standing), accounts someone else is handling. At most one reminder goes to
-an account in 7 days, and only through a channel the person has not opted out of.
+its own template. Only people are dunned (patients, guarantors), and what they do not
+owe to dunning is left out: disputed items, paused items and accounts (a promise to
+pay, a dispute, a plan in good standing), accounts someone else is handling. At most
+one reminder goes to an account in 7 days, and only through a channel the person has
+not opted out of.
 
 The decision is one query over every account (:mod:`core.dunning.plan`); the history of
 notices (:mod:`core.dunning.notices`) makes each level go out once: a second run the

@@ -18,7 +18,7 @@ again.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -252,10 +252,14 @@ class Notice:
 
 
 async def queued_notices(
-    conn: AsyncConnection, open_at: OpenLocations, *, limit: int = 1000
+    conn: AsyncConnection,
+    open_at: OpenLocations,
+    *,
+    channels: Collection[str] | None = None,
+    limit: int = 1000,
 ) -> list[Notice]:
-    """Notices waiting to be sent where sending hours are open now, highest level and
-    largest amount first."""
+    """Notices waiting to be sent where sending hours are open now (on ``channels``
+    only, when given), highest level and largest amount first."""
     n, ca = dunning_notice, customer_account
     query = (
         select(n, ca.c.number)
@@ -265,6 +269,8 @@ async def queued_notices(
         .where(open_at.test(n.c.location))
         .limit(limit)
     )
+    if channels is not None:
+        query = query.where(n.c.channel.in_(sorted(channels)))
     rows = await conn.execute(query)
     return [
         Notice(

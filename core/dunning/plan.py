@@ -1,7 +1,10 @@
 """The dunning decision, one set-based query over every account (AR-029, AR-108, BI-21).
 
-For each account the query finds, as of a day, the open items that may be dunned: owed
-by the patient (no other payer), not disputed (AR-078), not paused. The oldest of them
+For each person's account (a patient, guarantor or employee: insurers, businesses and
+agencies are billed, not dunned by chat) the query finds, as of a day, the open items
+that may be dunned: not disputed (AR-078), not paused. An insurer's share of a visit is
+an item on the insurer's own account, so what is on a person's account is theirs to
+pay. The oldest of them
 is the *anchor*: how many days past its due date it is picks the highest level of the
 account's rule that has been reached. Nothing is planned when
 
@@ -63,6 +66,8 @@ from core.money import Money
 from core.plans.enrolment import PLAN_PAYMENT_KINDS
 from core.plans.tables import payment_plan, plan_instalment
 
+DUNNED_TYPES = ("patient", "guarantor", "employee")
+"""Customer types dunning follows up: people, who can be reached in a chat."""
 UNREACHABLE_STATUSES = (
     "disputed",
     "in_collections",
@@ -116,9 +121,16 @@ def _active_pauses(day: int) -> Any:
     )
 
 
-def _open_per_account(as_of: date, account_id: int | None = None) -> Any:
+def _aged(threshold: int) -> str:
+    return f"aged_{threshold}".replace("-", "m")
+
+
+def _open_per_account(
+    as_of: date, thresholds: Sequence[int] = (), account_id: int | None = None
+) -> Any:
     """Per account: the anchor (the oldest dunnable open item's due day), what the
-    dunnable items have open, the part past due, and unapplied credits."""
+    dunnable items have open, the part past due, unapplied credits, and for each
+    threshold what has been due at least that many days (column ``aged_<days>``)."""
     day = to_day(as_of)
     applied = (
         select(allocation.c.item_id, func.sum(allocation.c.amount_minor).label("applied"))
@@ -137,7 +149,6 @@ def _open_per_account(as_of: date, account_id: int | None = None) -> Any:
     open_minor = i.c.amount_minor + func.coalesce(applied.c.applied, 0)
     dunnable = and_(
         i.c.amount_minor > 0,
-        or_(i.c.payer.is_(None), i.c.payer == "self"),
         func.coalesce(disputed.c.disputed, false()).is_not(true()),
         paused.c.item_id.is_(None),
     )
@@ -150,6 +161,12 @@ def _open_per_account(as_of: date, account_id: int | None = None) -> Any:
             func.sum(case((dunnable, open_minor), else_=0)).label("dunnable"),
             func.sum(case((and_(dunnable, due < day), open_minor), else_=0)).label("overdue"),
             func.sum(case((i.c.amount_minor < 0, open_minor), else_=0)).label("credits"),
+            *(
+                func.sum(case((and_(dunnable, due <= day - t), open_minor), else_=0)).label(
+                    _aged(t)
+                )
+                for t in sorted(set(thresholds))
+            ),
         )
         .outerjoin(applied, applied.c.item_id == i.c.id)
         .outerjoin(disputed, disputed.c.item_id == i.c.id)
@@ -173,14 +190,47 @@ def _rule_of(rules: Sequence[DunningRule], ca: Any) -> Any:
     return case(*whens, else_=null())
 
 
-def _level_of(rules: Sequence[DunningRule], rule: Any, days: Any) -> Any:
-    """The highest level of the account's rule reached ``days`` after the anchor."""
+def _level_of(
+    rules: Sequence[DunningRule], rule: Any, owed: Any, *, messages_only: bool = False
+) -> Any:
+    """The highest level of the account's rule reached: more than the rule's minimum
+    has been due for at least the level's days (a few cents left on an old item do
+    not make a final notice)."""
     whens = [
-        (and_(rule == r.code, days >= lv.days_after_due), literal(lv.level, Integer))
+        (
+            and_(rule == r.code, owed.c[_aged(lv.days_after_due)] > r.min_balance_minor),
+            literal(lv.level, Integer),
+        )
         for r in rules
         for lv in sorted(r.levels, key=lambda lv: -lv.days_after_due)
+        if not messages_only or lv.action == "message"
     ]
     return case(*whens, else_=null())
+
+
+def _is_collections(rules: Sequence[DunningRule], rule: Any, level: Any) -> Any:
+    pairs = [(r.code, lv.level) for r in rules for lv in r.levels if lv.action != "message"]
+    if not pairs:
+        return false()
+    return or_(*(and_(rule == code, level == n) for code, n in pairs))
+
+
+def _gap_of(rules: Sequence[DunningRule], rule: Any) -> Any:
+    return case(*((rule == r.code, r.min_gap_days) for r in rules), else_=0)
+
+
+def _last_delivered(day: int) -> Any:
+    """Per account, rule and anchor: the last day a message was sent (or went out and
+    its outcome was cut off)."""
+    n = dunning_notice
+    return (
+        select(
+            n.c.account_id, n.c.rule, n.c.anchor_day, func.max(_day(n.c.planned_day)).label("day")
+        )
+        .where(n.c.action == "message", n.c.status.in_(["sent", "sending"]))
+        .group_by(n.c.account_id, n.c.rule, n.c.anchor_day)
+        .subquery("delivered")
+    )
 
 
 def _ladder(rules: Sequence[DunningRule]) -> Any:
@@ -261,12 +311,14 @@ def _channels(recipient: Any) -> dict[str, Any]:
     return {"links": links, "phone_pick": phone_pick, "phone": phone, "recipient": recipient}
 
 
-def plan_statement(as_of: date, rules: Sequence[DunningRule]) -> Any:
-    """The SELECT behind :func:`plan_dunning` (and the queue's INSERT ... SELECT)."""
+def plan_statement(as_of: date, rules: Sequence[DunningRule], *, unreachable: bool = False) -> Any:
+    """The SELECT behind :func:`plan_dunning` (and the queue's INSERT ... SELECT); with
+    ``unreachable``, messages no channel can carry are included too (channel NULL)."""
     rules = rules_for(rules)
     day = to_day(as_of)
     ca = customer_account
-    owed = _open_per_account(as_of)
+    thresholds = [lv.days_after_due for r in rules for lv in r.levels]
+    owed = _open_per_account(as_of, thresholds)
     rule = _rule_of(rules, ca)
     classified = (
         select(
@@ -275,21 +327,47 @@ def plan_statement(as_of: date, rules: Sequence[DunningRule]) -> Any:
             (owed.c.dunnable + owed.c.credits).label("amount_due"),
             owed.c.overdue,
             rule.label("rule"),
+            _level_of(rules, rule, owed).label("reached"),
+            _level_of(rules, rule, owed, messages_only=True).label("reached_message"),
         )
         .join(ca, ca.c.id == owed.c.account_id)
-        .where(owed.c.anchor.is_not(None))
+        .where(owed.c.anchor.is_not(None), ca.c.customer_type.in_(DUNNED_TYPES))
         .subquery("classified")
     )
-    days = day - classified.c.anchor
-    leveled = select(
-        classified,
-        _level_of(rules, classified.c.rule, days).label("level"),
-        days.label("days_overdue"),
-    ).subquery("leveled")
-    return _reachable(leveled, _ladder(rules), day)
+    c = classified.c
+    delivered = _last_delivered(day)
+    # Collections only after a message about the same debt went out, a gap ago: an
+    # account seen first when very old gets its final notice first.
+    told = and_(delivered.c.day.is_not(None), delivered.c.day <= day - _gap_of(rules, c.rule))
+    level = case(
+        (and_(_is_collections(rules, c.rule, c.reached), ~told), c.reached_message),
+        else_=c.reached,
+    )
+    leveled = (
+        select(
+            c.account_id,
+            c.anchor,
+            c.amount_due,
+            c.overdue,
+            c.rule,
+            level.label("level"),
+            (day - c.anchor).label("days_overdue"),
+        )
+        .select_from(classified)
+        .outerjoin(
+            delivered,
+            and_(
+                delivered.c.account_id == c.account_id,
+                delivered.c.rule == c.rule,
+                _day(delivered.c.anchor_day) == c.anchor,
+            ),
+        )
+        .subquery("leveled")
+    )
+    return _reachable(leveled, _ladder(rules), day, unreachable)
 
 
-def _reachable(leveled: Any, ladder: Any, day: int) -> Any:
+def _reachable(leveled: Any, ladder: Any, day: int, unreachable: bool) -> Any:
     """Join each account's level to its ladder step, its history and its channels."""
     ca, recipient = customer_account, customer_account.alias("recipient")
     status = customer_status.alias("status_now")
@@ -407,7 +485,7 @@ def _reachable(leveled: Any, ladder: Any, day: int) -> Any:
             or_(
                 ladder.c.action == "collections",
                 and_(
-                    channel.is_not(None),
+                    true() if unreachable else channel.is_not(None),
                     or_(last_sent.c.day.is_(None), last_sent.c.day <= day - ladder.c.gap),
                 ),
             ),
@@ -418,13 +496,19 @@ def _reachable(leveled: Any, ladder: Any, day: int) -> Any:
 
 
 async def plan_dunning(
-    conn: AsyncConnection, as_of: date, rules: Sequence[DunningRule] | None = None
+    conn: AsyncConnection,
+    as_of: date,
+    rules: Sequence[DunningRule] | None = None,
+    *,
+    unreachable: bool = False,
 ) -> list[DunningMessage]:
     """What dunning would do on ``as_of``: highest levels and largest amounts first.
 
-    ``rules`` default to the stored ones (:func:`core.dunning.rules.load_rules`)."""
+    ``rules`` default to the stored ones (:func:`core.dunning.rules.load_rules`). With
+    ``unreachable``, messages that no channel may carry are listed too, with no channel
+    (a dry run shows whom the clinic cannot reach); they are never queued."""
     chosen = list(rules) if rules is not None else await load_rules(conn)
-    rows = await conn.execute(plan_statement(as_of, chosen))
+    rows = await conn.execute(plan_statement(as_of, chosen, unreachable=unreachable))
     return [
         DunningMessage(
             account_id=r.account_id,
@@ -453,6 +537,6 @@ async def owed_now(conn: AsyncConnection, account_id: int, as_of: date, currency
     """What the account owes to dunning now (dunnable items less unapplied credits): a
     queued reminder is checked against it just before it goes, in case the patient paid
     in the meantime."""
-    owed = _open_per_account(as_of, account_id)
+    owed = _open_per_account(as_of, account_id=account_id)
     row = (await conn.execute(select(owed.c.dunnable + owed.c.credits))).first()
     return Money(int(row[0]) if row is not None else 0, currency)

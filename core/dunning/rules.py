@@ -78,7 +78,10 @@ DEFAULT_RULE = DunningRule(
         DunningLevel(5, 60, "final_notice"),
         DunningLevel(6, 90, "collections", action="collections"),
     ),
+    min_balance_minor=500,
 )
+"""The built-in ladder; balances of 5.00 or less (in the account's currency) are left to
+the small-balance write-off."""
 
 
 def check_rule(rule: DunningRule) -> DunningRule:

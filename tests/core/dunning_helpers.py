@@ -30,6 +30,7 @@ async def patient(
     location: str = "main",
     financial_class: str = "self_pay",
     guarantor_id: int | None = None,
+    customer_type: str = "patient",
 ) -> Account:
     """A patient; with ``telegram`` a chat of their own linked to the account."""
     account = await register_customer(
@@ -44,6 +45,7 @@ async def patient(
             location=location,
             financial_class=financial_class,
             guarantor_id=guarantor_id,
+            customer_type=customer_type,
         ),
     )
     if telegram:

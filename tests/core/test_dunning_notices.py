@@ -49,21 +49,21 @@ async def test_a_day_is_queued_once_and_a_second_run_plans_nothing(db: Database)
 
     first = await queue_dunning(db, AS_OF)
 
-    assert (first.by_channel, first.collections, first.expired) == ({"telegram": 1}, 1, 0)
+    # Seen first at 100 days: a final notice, not yet collections (no notice went out).
+    assert (first.by_channel, first.collections, first.expired) == ({"telegram": 2}, 0, 0)
     assert await planned(db) == []
     again = await queue_dunning(db, AS_OF)
     assert (again.messages, again.collections) == (0, 0)
     rows = sorted(await notices(db), key=lambda r: -r.level)
     assert [(r.account_id, r.level, r.status) for r in rows] == [
-        (flagged.id, 6, "done"),
+        (flagged.id, 5, "queued"),
         (reminded.id, 2, "queued"),
     ]
     message = rows[1]
     assert message.dedupe_key == f"dunning:{reminded.id}:default:2:2026-06-30"
     assert (message.channel, message.verified, message.amount_minor) == ("telegram", True, 4500)
     async with db.read() as conn:
-        assert await status_of(conn, flagged.id) == "in_collections"
-        assert await status_of(conn, reminded.id) == "active"
+        assert await status_of(conn, flagged.id) == "active"
     # The next days: the same level for the same oldest item is not decided again.
     assert await planned(db, AS_OF + timedelta(days=1)) == []
 

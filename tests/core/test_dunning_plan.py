@@ -6,19 +6,24 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
-from core.customers import record_consent, set_status
+from core.customers import record_consent, set_status, status_of
 from core.db import Database
 from core.dunning import (
     DEFAULT_RULE,
     DunningLevel,
     DunningMessage,
     DunningRule,
+    claim_notice,
     define_rule,
+    finish_notice,
     lift_pause,
     pause_dunning,
     plan_dunning,
+    queue_dunning,
 )
+from core.dunning.tables import dunning_notice
 from core.errors import InvalidState, PermissionDenied, ValidationError
 from core.services.adjustments import dispute_item
 from core.services.payments import record_payment
@@ -32,17 +37,20 @@ async def plan(db: Database, as_of=AS_OF, rules=None) -> dict[str, DunningMessag
 
 
 async def test_each_account_gets_the_highest_level_its_oldest_item_reached(db: Database) -> None:
-    ages = {0: 1, 14: 1, 15: 2, 31: 3, 50: 4, 61: 5, 95: 6}
+    # 95 days is past collections (90), but no message has gone out yet: final notice.
+    ages = {0: 1, 14: 1, 15: 2, 31: 3, 50: 4, 61: 5, 95: 5}
     accounts = {}
     for days in ages:
         accounts[days] = await patient(db, f"Age{days}")
         await owes(db, accounts[days], "40.00", days)
     not_due = await patient(db, "NotDue")
     await owes(db, not_due, "40.00", -5)  # due in five days: nothing yet
+    tiny = await patient(db, "Tiny")
+    await owes(db, tiny, "5.00", 40)  # not above the default minimum of 5.00
 
     planned = await plan(db)
 
-    assert not_due.number not in planned
+    assert not_due.number not in planned and tiny.number not in planned
     for days, level in ages.items():
         message = planned[accounts[days].number]
         step = DEFAULT_RULE.levels[level - 1]
@@ -51,14 +59,53 @@ async def test_each_account_gets_the_highest_level_its_oldest_item_reached(db: D
             step.template,
             step.action,
         )
-        assert message.days_overdue == days
+        assert message.days_overdue == days and message.channel == "telegram"
         assert message.anchor_due == AS_OF - timedelta(days=days)
         assert message.amount_due == usd("40.00")
         assert message.dedupe_key == f"dunning:{accounts[days].id}:default:{level}:2026-06-30"
-    flagged = planned[accounts[95].number]
-    assert flagged.action == "collections" and flagged.channel is None
     # Highest levels first, so that what cannot go today is the least urgent.
     assert [m.level for m in planned.values()] == sorted(ages.values(), reverse=True)
+
+
+async def test_collections_come_only_after_a_notice_went_out_and_the_gap_passed(
+    db: Database,
+) -> None:
+    account = await patient(db)
+    await owes(db, account, "400.00", 95)
+    await queue_dunning(db, AS_OF)
+    async with db.read() as conn:
+        notice_id = (await conn.execute(select(dunning_notice.c.id))).scalar_one()
+    assert await plan(db, AS_OF + timedelta(days=8)) == {}  # queued, never sent
+    assert await claim_notice(db, notice_id)
+    await finish_notice(db, notice_id, "sent")
+
+    assert await plan(db, AS_OF + timedelta(days=6)) == {}  # within the gap
+    later = AS_OF + timedelta(days=7)
+    [flag] = (await plan(db, later)).values()
+    assert (flag.level, flag.action, flag.channel) == (6, "collections", None)
+    done = await queue_dunning(db, later)
+    assert (done.collections, done.messages) == (1, 0)
+    async with db.read() as conn:
+        assert await status_of(conn, account.id) == "in_collections"
+    assert await plan(db, later + timedelta(days=30)) == {}
+
+
+async def test_a_few_cents_left_on_an_old_item_do_not_make_a_final_notice(
+    db: Database,
+) -> None:
+    account = await patient(db)
+    await owes(db, account, "100.00", 100)
+    await record_payment(
+        db, ADMIN, account_id=account.id, amount=usd("99.50"), method="cash", key="most",
+        received_on=AS_OF - timedelta(days=60),
+    )  # fmt: skip
+    await owes(db, account, "40.00", 20)
+
+    [message] = (await plan(db)).values()
+
+    assert (message.level, message.template) == (2, "reminder")
+    assert message.anchor_due == AS_OF - timedelta(days=100)  # the debt began there
+    assert message.amount_due == usd("40.50")
 
 
 async def test_the_amount_is_what_the_dunnable_items_owe_less_unapplied_credit(
@@ -68,7 +115,9 @@ async def test_the_amount_is_what_the_dunnable_items_owe_less_unapplied_credit(
     await owes(db, account, "100.00", 40)
     await owes(db, account, "60.00", 10)
     await owes(db, account, "25.00", -3)  # not yet due: in the amount, not overdue
-    await owes(db, account, "500.00", 5, payer="acme-insurance")  # the insurer owes it
+    await owes(db, account, "20.00", 5, payer="medicare")  # on the account: the patient's
+    insurer = await patient(db, "Acme Insurance", customer_type="insurer")
+    await owes(db, insurer, "500.00", 50)  # insurers are billed, not dunned by chat
     await record_payment(
         db,
         ADMIN,
@@ -82,9 +131,10 @@ async def test_the_amount_is_what_the_dunnable_items_owe_less_unapplied_credit(
     [message] = (await plan(db)).values()
 
     assert message.level == 3  # the 40-day-old item is the anchor (30 <= 40 < 45)
-    # 185 charged to the patient; the payment went to the oldest item.
-    assert message.amount_due == usd("155.00")
-    assert message.overdue == usd("130.00")
+    # 205 charged to the patient; the payment went to the oldest item.
+    assert message.amount_due == usd("175.00")
+    assert message.overdue == usd("150.00")
+    assert message.account_id == account.id
 
 
 async def test_channels_telegram_first_then_sms_with_consent(db: Database) -> None:

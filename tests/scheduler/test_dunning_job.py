@@ -45,13 +45,13 @@ async def test_who_gets_what_in_which_language_and_channel(
     sam = await patient(db, "Sam", telegram=False, phone="+15550001111")
     await opt_in_sms(db, "+15550001111")
     await owes(db, sam, "80.00", 16)
-    gone = await patient(db, "Gone")
-    await owes(db, gone, "900.00", 120)
+    unreachable = await patient(db, "Nobody", telegram=False, phone="+15550001112")
+    await owes(db, unreachable, "900.00", 120)  # no opt-in for SMS, no chat: no message
 
     report = await run_job(db, db.clock, ports_for(db, messenger), "dunning", as_of=AS_OF)
 
     assert report is not None
-    assert report.summary == ("3 reminders queued, 3 sent now, 1 accounts flagged for collections")
+    assert report.summary == ("3 reminders queued, 3 sent now, 0 accounts flagged for collections")
     by_channel = {(s.channel, s.address): s.text for s in messenger.sent}
     assert len(by_channel) == 3
     [ana_text] = [t for (ch, _), t in by_channel.items() if ana.number in t]
@@ -72,7 +72,8 @@ async def test_who_gets_what_in_which_language_and_channel(
     order = await open_pay_link(db, token)
     assert (order.account_id, order.amount) == (ana.id, usd("45.00"))
     async with db.read() as conn:
-        assert await status_of(conn, gone.id) == "in_collections"
+        # Never told, so never flagged for collections, however old the debt.
+        assert await status_of(conn, unreachable.id) == "active"
         sends = (await conn.execute(select(outbox.c.kind, outbox.c.status))).all()
     assert sorted(sends) == [
         ("dunning_final_notice", "sent"),
