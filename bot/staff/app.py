@@ -32,6 +32,12 @@ from core.settings import Settings
 log = logging.getLogger(__name__)
 SHUTDOWN_WAIT = 25
 """Seconds a shutdown waits for acknowledged Slack work (a Procfile platform waits 30)."""
+NO_APPROVALS_CHANNEL = (
+    "SLACK_APPROVALS_CHANNEL is not set: write-off and refund requests will be posted for "
+    "approval in whichever channel they are asked in, where everyone in that channel sees "
+    "them, and requests asked in a direct message will be refused. Set it to the id of the "
+    "approvers' channel (like C0123ABCD) and invite arbot there."
+)
 
 
 def build_app(settings: Settings, db: Database, *, services: Services | None = None) -> AsyncApp:
@@ -99,6 +105,8 @@ def mount(app: web.Application, settings: Settings, db: Database) -> Services | 
     socket = bool(settings.slack_bot_token and settings.slack_app_token)
     if not (http or socket):
         return None
+    if not settings.slack_approvals_channel:
+        log.warning(NO_APPROVALS_CHANNEL)
     services = Services(db, settings)
     bolt = build_app(settings, db, services=services)
     if http:

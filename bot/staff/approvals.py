@@ -168,12 +168,13 @@ async def post_request(
     return True
 
 
-async def post_unsent(services: Services, client: AsyncWebClient) -> None:
-    """Post the messages of requests whose post failed: Slack does not retry a command
-    arbot acknowledged, so without this no approver might ever see them. Run before
-    each command; a failure here is logged, never shown to whoever sent the command."""
+async def post_unsent(services: Services, client: AsyncWebClient, before: datetime) -> None:
+    """Post the messages of requests made ``before`` whose post failed: Slack does not
+    retry a command arbot acknowledged, so without this no approver might ever see them.
+    Run beside each command (``before`` its arrival, so not for a request it makes); a
+    failure here is logged, never shown to whoever sent the command."""
     try:
-        for request in await unsent(services.db):
+        for request in await unsent(services.db, before=before):
             channel = request.message_channel or services.settings.slack_approvals_channel
             if channel:
                 await post_request(services, client, request, channel)

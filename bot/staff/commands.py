@@ -37,7 +37,8 @@ async def on_ar(
     ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: AsyncBoltContext
 ) -> None:
     async with answering(context, ack, respond, body) as turn:
-        await approvals.post_unsent(turn.services, turn.client)
+        arrived = turn.services.clock.now()
+        turn.services.work.beside(approvals.post_unsent(turn.services, turn.client, arrived))
         staff = await turn.staff()
         command = parse(body.get("text") or "", turn.services.settings.currency)
         await SUBCOMMANDS[type(command)](turn, staff, command)

@@ -7,9 +7,10 @@ every request's context; listeners take it from there, never from a global.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from slack_bolt.async_app import AsyncBoltContext
 
@@ -28,6 +29,7 @@ class InFlight:
         self._count = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._beside: set[asyncio.Task[None]] = set()
 
     @contextmanager
     def track(self) -> Iterator[None]:
@@ -43,6 +45,24 @@ class InFlight:
     async def idle(self) -> None:
         """Wait until no work is running."""
         await self._idle.wait()
+
+    def beside(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` beside the current request, counted like it (so that a shutdown
+        waits for it), without making the request wait."""
+        self._count += 1
+        self._idle.clear()
+
+        async def counted() -> None:
+            try:
+                await work
+            finally:
+                self._count -= 1
+                if not self._count:
+                    self._idle.set()
+
+        task = asyncio.create_task(counted())
+        self._beside.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(self._beside.discard)
 
 
 @dataclass(slots=True)

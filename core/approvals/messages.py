@@ -78,14 +78,16 @@ async def release_message(db: Database, request_id: int) -> None:
         )
 
 
-async def unsent(db: Database, *, limit: int = 5) -> list[Request]:
-    """Pending requests whose message never went out (a failed post, or a process that
-    died before or during it), oldest first."""
+async def unsent(db: Database, *, before: datetime | None = None, limit: int = 5) -> list[Request]:
+    """Pending requests made ``before`` (default: now) whose message never went out (a
+    failed post, or a process that died before or during it), oldest first."""
+    now = db.clock.now()
     query = (
         select(approval_request)
         .where(
             approval_request.c.status == Status.PENDING.value,
-            _free(db.clock.now() - STALE_CLAIM),
+            approval_request.c.requested_at < (before or now),
+            _free(now - STALE_CLAIM),
         )
         .order_by(approval_request.c.id)
         .limit(limit)

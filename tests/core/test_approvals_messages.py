@@ -4,6 +4,7 @@ post so it goes out once; given back when the post fails or the poster died."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from core.approvals import (
     approve,
@@ -32,7 +33,8 @@ async def test_a_failed_post_gives_the_slot_back_for_its_channel(db: Database) -
     request = await ask(db, await owing(db, "100"), "10")
     assert await claim_message(db, request.id, "C0A")
     await release_message(db, request.id)
-    [left] = await unsent(db)
+    assert await unsent(db, before=request.requested_at) == []
+    [left] = await unsent(db, before=request.requested_at + timedelta(seconds=1))
     assert (left.id, left.message_state, left.message_channel) == (request.id, "none", "C0A")
     assert await claim_message(db, request.id, "C0A")
     await set_message(db, request.id, "C0A", "1719756000.000100")
@@ -50,7 +52,7 @@ async def test_a_claim_left_by_a_dead_poster_expires(db: Database, clock: FixedC
     clock.advance(seconds=119)
     assert not await claim_message(db, request.id, "C0A") and await unsent(db) == []
     clock.advance(seconds=2)
-    assert [r.id for r in await unsent(db)] == [request.id]
+    assert [r.id for r in await unsent(db)] == [request.id]  # made before now
     assert await claim_message(db, request.id, "C0A")
 
 

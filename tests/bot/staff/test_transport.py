@@ -3,6 +3,7 @@ talk to it, and what a person sees when something breaks."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -129,6 +130,22 @@ async def test_unknown_subcommands_and_later_ones_get_a_message(slack: Slack) ->
     assert "'frobnicate' is not an /ar subcommand" in text_of(await slack.command("frobnicate"))
     unknown = text_of(await slack.command("writeoff A0000001 10 SMALL note"))
     assert "'A0000001' is not an account number" in unknown or "no account" in unknown
+
+
+async def test_without_an_approvals_channel_arbot_serve_warns_once_and_says_what_happens(
+    db: Database, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    make_app(slack_settings(db, fake_slack), db)
+    [warning] = [r for r in caplog.records if "SLACK_APPROVALS_CHANNEL" in r.getMessage()]
+    assert warning.levelno == logging.WARNING
+    said = warning.getMessage()
+    assert "posted for approval in whichever channel they are asked in" in said
+    assert "direct message will be refused" in said
+    caplog.clear()
+    make_app(slack_settings(db, fake_slack, slack_approvals_channel="C0APPROVE"), db)
+    make_app(Settings(database_url=db.url), db)  # no Slack at all: nothing to say
+    assert not [r for r in caplog.records if "SLACK_APPROVALS_CHANNEL" in r.getMessage()]
 
 
 async def test_slack_is_not_mounted_without_its_secrets(
