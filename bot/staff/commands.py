@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 
-from bot.staff import approvals, cash, ids, links, lookup, modals, money, reports
+from bot.staff import approvals, cash, ids, links, lookup, modals, money, reports, split
 from bot.staff.parse import (
     METHODS,
     Atb,
@@ -18,6 +18,7 @@ from bot.staff.parse import (
     Help,
     Link,
     Payment,
+    PaymentForm,
     Refund,
     ReverseWriteOff,
     ShowAccount,
@@ -55,6 +56,7 @@ SUBCOMMANDS: dict[type[Command], Callable[[Turn, Actor, Any], Awaitable[None]]] 
     Charge: money.charge,
     ChargeForm: modals.open_charge,
     Payment: money.payment,
+    PaymentForm: split.open_payment,
     Atb: reports.atb,
     Unapplied: cash.unapplied,
     Link: links.link,

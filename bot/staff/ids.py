@@ -83,3 +83,20 @@ NOTE_MODAL = "ar_note_modal"
 
 NOTE_TEXT = "ar_note_text"
 """The block holding the note in :data:`NOTE_MODAL`."""
+
+PAYMENT_MODAL = "ar_payment_modal"
+"""The payment modal (``/ar payment split [account]``, the account view's "Record
+payment"): one cheque split over up to :data:`bot.staff.split.ROWS` accounts; its
+private_metadata is ``<channel id or ->/<account id or ->``."""
+
+PAYMENT_AMOUNT = "ar_payment_amount"
+PAYMENT_METHOD = "ar_payment_method"
+PAYMENT_REFERENCE = "ar_payment_reference"
+"""The blocks of the cheque's amount, method and reference in :data:`PAYMENT_MODAL`."""
+
+PAYMENT_ACCOUNT = "ar_payment_account_"
+PAYMENT_PART = "ar_payment_part_"
+"""Prefixes of the blocks of row ``n``: the account paid for and its part of the cheque."""
+
+PAYMENT_CREDIT = "ar_payment_credit"
+"""The checkbox allowing a part to leave its account in credit (AR-095)."""

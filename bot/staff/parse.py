@@ -73,6 +73,13 @@ class Payment:
 
 
 @dataclass(frozen=True, slots=True)
+class PaymentForm:
+    """``/ar payment split [account]``: the modal splitting one cheque over accounts."""
+
+    account: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Atb:
     as_of: date | None = None
     by: GroupBy | None = None
@@ -124,6 +131,7 @@ Command = (
     | Charge
     | ChargeForm
     | Payment
+    | PaymentForm
     | Atb
     | Unapplied
     | Link
@@ -266,6 +274,9 @@ def _charge(rest: str, currency: str) -> Command:
 
 def _payment(rest: str, currency: str) -> Command:
     args = tokens(rest)
+    if args and args[0].casefold() == "split":
+        _expect(args, 1, 2, "/ar payment split [account]")
+        return PaymentForm(account_number(args[1]) if len(args) == 2 else None)
     _expect(args, 3, 4, "/ar payment <account> <amount> <method> [reference]")
     method = args[2].casefold()
     if method not in METHODS:
