@@ -327,6 +327,7 @@ async def _job_ports(settings: Settings, db: Database) -> AsyncIterator[Ports]:
     (Telegram, Twilio); a channel not configured keeps its reminders queued."""
     from bot.patient.outbound import deliver
     from bot.patient.texts import say
+    from bot.staff.digest import with_digests
     from core.money import parse_money
     from core.ports import PatientMessenger
     from scheduler.ports import Ports
@@ -348,13 +349,16 @@ async def _job_ports(settings: Settings, db: Database) -> AsyncIterator[Ports]:
         closers.append(twilio.close)
     small = parse_money(settings.small_balance or "0", settings.currency).minor
     try:
-        yield Ports(
-            send=partial(deliver, db, messengers),
-            render=say,
-            channels=frozenset(messengers),
-            pay_base_url=settings.public_base_url or f"http://{settings.host}:{settings.port}",
-            currency=settings.currency,
-            small_balances={"self": small} if small > 0 else {},
+        yield with_digests(
+            Ports(
+                send=partial(deliver, db, messengers),
+                render=say,
+                channels=frozenset(messengers),
+                pay_base_url=settings.public_base_url or f"http://{settings.host}:{settings.port}",
+                currency=settings.currency,
+                small_balances={"self": small} if small > 0 else {},
+            ),
+            settings,
         )
     finally:
         for close in closers:

@@ -111,7 +111,24 @@ class StaffPost:
     blocks: tuple[Mapping[str, object], ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True, slots=True)
+class StaffFile:
+    """A file shared in a staff Slack channel (a digest's chart), with ``comment`` as
+    its message; ``thread`` shares it in a thread."""
+
+    channel: str
+    filename: str
+    content: bytes
+    title: str
+    comment: str | None = None
+    thread: str | None = None
+
+
 class StaffMessenger(Protocol):
     async def post(self, message: StaffPost) -> str:
         """Post and return the message's timestamp (its id in Slack)."""
+        ...
+
+    async def upload(self, file: StaffFile) -> str:
+        """Share ``file`` and return its id (``F0123ABCD`` in Slack)."""
         ...

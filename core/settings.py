@@ -18,6 +18,10 @@ _PREFIXED = {
     "plan_counts": "ARBOT_PLAN_COUNTS",
     "plan_min_instalment": "ARBOT_PLAN_MIN_INSTALMENT",
     "plan_first_due_days": "ARBOT_PLAN_FIRST_DUE_DAYS",
+    "atb_digest": "ARBOT_ATB_DIGEST",
+    "atb_digest_channel": "ARBOT_ATB_DIGEST_CHANNEL",
+    "atb_digest_channels": "ARBOT_ATB_DIGEST_CHANNELS",
+    "cash_digest_channel": "ARBOT_CASH_DIGEST_CHANNEL",
 }
 """Fields read from an ``ARBOT_``-prefixed variable rather than their upper-case name."""
 
@@ -42,6 +46,10 @@ class Settings:
     plan_counts: str = "3,6,12"
     plan_min_instalment: str = "25.00"
     plan_first_due_days: int = 14
+    atb_digest: str = "daily"
+    atb_digest_channel: str = ""
+    atb_digest_channels: str = ""
+    cash_digest_channel: str = ""
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""
     stripe_api_base: str = "https://api.stripe.com"

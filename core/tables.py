@@ -1,6 +1,7 @@
 """Imports every module that defines tables, so the metadata is complete (migrations, tests)."""
 
 from core import auth as _auth  # noqa: F401
+from core import digests as _digests  # noqa: F401
 from core import jobs as _jobs  # noqa: F401
 from core import links as _links  # noqa: F401
 from core import snapshots as _snapshots  # noqa: F401

@@ -17,6 +17,7 @@ from datetime import date, datetime
 from core.clock import Clock
 from core.db import Database
 from core.errors import ValidationError
+from scheduler.digests import atb_digest_job
 from scheduler.dunning import dunning_job, dunning_send_job
 from scheduler.housekeeping import atb_snapshot_job, small_balance_job, snapshot_period
 from scheduler.ports import Ports
@@ -72,6 +73,12 @@ JOBS: dict[str, Job] = {
             atb_snapshot_job,
             {"trigger": "cron", "hour": "*", "minute": 40},
             lambda as_of, now: snapshot_period(as_of),
+        ),
+        Job(
+            "atb-digest",
+            "post the ATB digest to Slack, daily or weekly (AR-187, AR-192, AR-193, BI-20)",
+            atb_digest_job,
+            {"trigger": "cron", "hour": "7-20", "minute": 15},
         ),
     )
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from typing import Any, Protocol
 
 from core.dunning import SendingHours
@@ -40,6 +41,32 @@ class Renderer(Protocol):
     def __call__(self, tag: str | None, name: str, **context: Any) -> str: ...
 
 
+class StaffRenderer(Protocol):
+    """Renders ``templates/slack/<template>.json.j2`` into a Slack payload ``{"text": ...,
+    "blocks": [...]}`` (the shape of ``bot.staff.digest.render``)."""
+
+    def __call__(self, template: str, locale: str = "en_US", **context: Any) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSettings:
+    """Where and how often the digests go (``ARBOT_ATB_DIGEST*``,
+    ``ARBOT_CASH_DIGEST_CHANNEL``; built by ``scheduler.digests.digest_settings``)."""
+
+    atb: str = "daily"
+    """``daily``, ``weekly`` (the first run of each ISO week) or ``off``."""
+    atb_channel: str = ""
+    """The consolidated ATB digest of every location, for managers (BI-20)."""
+    atb_channels: Mapping[str, str] = field(default_factory=dict)
+    """Location -> channel of that location's ATB digest."""
+    cash_channel: str = ""
+    top: int = 5
+    """Largest balances listed in an ATB digest (AR-187)."""
+    zone: tzinfo | None = None
+    """Where a day starts and ends for the cash digest (None: the system's zone)."""
+    locale: str = "en_US"
+
+
 @dataclass(frozen=True, slots=True)
 class Ports:
     send: Sender | None = None
@@ -56,3 +83,5 @@ class Ports:
     rates: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_RATES))
     hours: SendingHours = field(default_factory=default_hours)
     """Sending hours of every location without its own (``location_hours``)."""
+    staff_render: StaffRenderer | None = None
+    digests: DigestSettings = field(default_factory=DigestSettings)

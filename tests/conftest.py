@@ -26,6 +26,7 @@ PG_URL = os.environ.get("ARBOT_TEST_POSTGRES_URL", "")
 DATA_TABLES = (
     "audit_log",
     *("dunning_notice", "dunning_pause", "dunning_level", "dunning_rule", "location_hours"),
+    *("digest_figure", "digest_post"),
     *("atb_snapshot_line", "atb_snapshot", "job_run"),
     *("gateway_reversal", "gateway_payment", "plan_agreement", "plan_instalment"),
     *("payment_plan", "pay_link"),

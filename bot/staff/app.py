@@ -24,7 +24,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.staff import actions, commands, events, modals, threads, views
+from bot.staff import actions, commands, digest, events, modals, threads, views
 from bot.staff.services import SERVICES, Services
 from core.db import Database
 from core.settings import Settings
@@ -62,6 +62,7 @@ def build_app(settings: Settings, db: Database, *, services: Services | None = N
     views.register(app)
     modals.register(app)
     threads.register(app)
+    digest.register(app)
     return app
 
 

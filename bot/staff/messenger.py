@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from core.ports import StaffPost
+from core.ports import StaffFile, StaffPost
 
 
 class SlackStaffMessenger:
@@ -22,3 +22,16 @@ class SlackStaffMessenger:
             unfurl_links=False,
         )
         return str(response["ts"])
+
+    async def upload(self, file: StaffFile) -> str:
+        """Share ``file`` (Slack's v2 upload: an upload URL, the bytes, then completing
+        the upload into the channel) and return the file's id."""
+        response = await self.client.files_upload_v2(
+            channel=file.channel,
+            content=file.content,
+            filename=file.filename,
+            title=file.title,
+            initial_comment=file.comment,
+            thread_ts=file.thread,
+        )
+        return str(response["file"]["id"])

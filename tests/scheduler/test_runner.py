@@ -25,7 +25,8 @@ async def test_every_job_is_scheduled_in_the_system_zone(
     scheduler.start()
     try:
         jobs = {job.id: job for job in scheduler.get_jobs()}
-        assert set(jobs) == {"dunning", "dunning-send", "small-balances", "atb-snapshot"}
+        assert set(jobs) == set(JOBS)
+        assert {"dunning", "dunning-send", "small-balances", "atb-snapshot"} <= set(jobs)
         for job in jobs.values():
             assert str(job.trigger.timezone) == str(system_zone())
             assert job.next_run_time is not None and job.next_run_time.tzinfo is not None
@@ -38,7 +39,8 @@ async def test_every_job_is_scheduled_in_the_system_zone(
 async def test_an_unknown_job_is_named_with_the_ones_there_are(
     db: Database, messenger: FakeMessenger
 ) -> None:
-    with pytest.raises(ValidationError, match="no job 'duning'; the jobs are atb-snapshot"):
+    named = r"no job 'duning'; the jobs are (.+, )?atb-snapshot, "
+    with pytest.raises(ValidationError, match=named):
         await run_job(db, db.clock, ports_for(db, messenger), "duning")
 
 
@@ -87,4 +89,4 @@ async def test_on_sqlite_the_only_process_leads(
     await asyncio.sleep(0.2)
     stop.set()
     await task
-    assert "arbot scheduler leads with 4 jobs" in capsys.readouterr().out
+    assert f"arbot scheduler leads with {len(JOBS)} jobs" in capsys.readouterr().out
