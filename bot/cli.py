@@ -326,11 +326,13 @@ async def _job_ports(settings: Settings, db: Database) -> AsyncIterator[Ports]:
     """The scheduler's ports over the patient channels configured in the environment
     (Telegram, Twilio); a channel not configured keeps its reminders queued."""
     from bot.patient.outbound import deliver
+    from bot.patient.stripe_gateway import make_gateway
     from bot.patient.texts import say
     from bot.staff.digest import with_digests
     from core.money import parse_money
     from core.ports import PatientMessenger
     from scheduler.ports import Ports
+    from scheduler.settings import plan_job_settings
 
     messengers: dict[str, PatientMessenger] = {}
     closers: list[Callable[[], Awaitable[None]]] = []
@@ -348,6 +350,8 @@ async def _job_ports(settings: Settings, db: Database) -> AsyncIterator[Ports]:
         messengers["sms"] = twilio
         closers.append(twilio.close)
     small = parse_money(settings.small_balance or "0", settings.currency).minor
+    gateway = make_gateway(settings)
+    closers.append(gateway.close)
     try:
         yield with_digests(
             Ports(
@@ -357,6 +361,8 @@ async def _job_ports(settings: Settings, db: Database) -> AsyncIterator[Ports]:
                 pay_base_url=settings.public_base_url or f"http://{settings.host}:{settings.port}",
                 currency=settings.currency,
                 small_balances={"self": small} if small > 0 else {},
+                gateway=gateway,
+                **plan_job_settings(settings),
             ),
             settings,
         )

@@ -55,6 +55,32 @@ class CheckoutSession:
     url: str
 
 
+@dataclass(frozen=True, slots=True)
+class ChargeRequest:
+    """Charge a card the patient saved earlier, without them there (off-session): a
+    plan's instalment under autopay (AR-148). ``idempotency_key`` names the attempt, so
+    asking twice charges once; ``metadata`` holds opaque ids only, as for a checkout."""
+
+    customer_ref: str
+    method_ref: str
+    amount: Money
+    idempotency_key: str
+    metadata: Mapping[str, str]
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeResult:
+    """How an off-session charge went: ``ok`` with the gateway's payment id, or the
+    reason it failed (``card_declined``, ``insufficient_funds``, ``expired_card``,
+    ``authentication_required`` ...), never card details. ``payment_ref`` may be set on
+    a failure too: the gateway's record of the attempt."""
+
+    ok: bool
+    payment_ref: str | None = None
+    failure: str | None = None
+
+
 class PaymentGateway(Protocol):
     async def create_checkout(self, request: CheckoutRequest) -> CheckoutSession: ...
 
@@ -62,6 +88,12 @@ class PaymentGateway(Protocol):
 
     async def refund(self, payment_ref: str, amount: Money, idempotency_key: str) -> str:
         """Refund ``amount`` of the gateway payment ``payment_ref``; returns the refund id."""
+        ...
+
+    async def charge_saved(self, request: ChargeRequest) -> ChargeResult:
+        """Charge the saved card now, off-session. A decline is a result, not an error;
+        an error means the gateway could not be asked (nothing is known to be charged:
+        ask again with the same key)."""
         ...
 
 

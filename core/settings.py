@@ -18,6 +18,12 @@ _PREFIXED = {
     "plan_counts": "ARBOT_PLAN_COUNTS",
     "plan_min_instalment": "ARBOT_PLAN_MIN_INSTALMENT",
     "plan_first_due_days": "ARBOT_PLAN_FIRST_DUE_DAYS",
+    "plan_reminder_days": "ARBOT_PLAN_REMINDER_DAYS",
+    "plan_grace_days": "ARBOT_PLAN_GRACE_DAYS",
+    "plan_retry_days": "ARBOT_PLAN_RETRY_DAYS",
+    "bad_debt_days": "ARBOT_BAD_DEBT_DAYS",
+    "bad_debt_min": "ARBOT_BAD_DEBT_MIN",
+    "bad_debt_after_collections_days": "ARBOT_BAD_DEBT_AFTER_COLLECTIONS_DAYS",
     "atb_digest": "ARBOT_ATB_DIGEST",
     "atb_digest_channel": "ARBOT_ATB_DIGEST_CHANNEL",
     "atb_digest_channels": "ARBOT_ATB_DIGEST_CHANNELS",
@@ -46,6 +52,12 @@ class Settings:
     plan_counts: str = "3,6,12"
     plan_min_instalment: str = "25.00"
     plan_first_due_days: int = 14
+    plan_reminder_days: int = 3
+    plan_grace_days: int = 30
+    plan_retry_days: str = "3,7"
+    bad_debt_days: int = 0
+    bad_debt_min: str = "0.01"
+    bad_debt_after_collections_days: str = "30"
     atb_digest: str = "daily"
     atb_digest_channel: str = ""
     atb_digest_channels: str = ""

@@ -17,17 +17,25 @@ from datetime import date, datetime
 from core.clock import Clock
 from core.db import Database
 from core.errors import ValidationError
+from scheduler.baddebt import bad_debt_job
 from scheduler.digests import atb_digest_job
 from scheduler.dunning import dunning_job, dunning_send_job
 from scheduler.housekeeping import atb_snapshot_job, small_balance_job, snapshot_period
+from scheduler.plans import plans_job
 from scheduler.ports import Ports
 from scheduler.report import JobReport
+from scheduler.statements import statements_job
 
 JobFn = Callable[[Database, Clock, Ports, date, bool], Awaitable[JobReport]]
 
 
 def by_day(as_of: date, now: datetime) -> str:
     return as_of.isoformat()
+
+
+def by_hour(as_of: date, now: datetime) -> str:
+    """An hour of the day the run is for (the hour of the moment it runs, UTC)."""
+    return f"{as_of.isoformat()}T{now:%H}"
 
 
 def by_slot(as_of: date, now: datetime) -> str:
@@ -73,6 +81,26 @@ JOBS: dict[str, Job] = {
             atb_snapshot_job,
             {"trigger": "cron", "hour": "*", "minute": 40},
             lambda as_of, now: snapshot_period(as_of),
+        ),
+        Job(
+            "plans",
+            "plan instalments: reminders, autopay charges and retries, default (AR-148)",
+            plans_job,
+            {"trigger": "cron", "hour": "7-20", "minute": 25},
+            by_hour,
+        ),
+        Job(
+            "statements",
+            "statements on each account's cycle, with the next payment date (AR-144, AR-165)",
+            statements_job,
+            {"trigger": "cron", "hour": "7-20", "minute": 35},
+            by_hour,
+        ),
+        Job(
+            "bad-debt",
+            "move accounts meeting the bad-debt rule to bad debt (AR-060, AR-061)",
+            bad_debt_job,
+            {"trigger": "cron", "hour": "3", "minute": 50},
         ),
         Job(
             "atb-digest",

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, Protocol
 
+from core.baddebt import BadDebtRule
 from core.dunning import SendingHours
-from core.ports import Delivery, OutboundMessage, StaffMessenger
+from core.ports import Delivery, OutboundMessage, PaymentGateway, StaffMessenger
 from scheduler.pacing import DEFAULT_RATES, default_hours
 
 
@@ -83,5 +84,17 @@ class Ports:
     rates: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_RATES))
     hours: SendingHours = field(default_factory=default_hours)
     """Sending hours of every location without its own (``location_hours``)."""
+    gateway: PaymentGateway | None = None
+    """Charges saved cards for plans on autopay (AR-148); None: no charge is made."""
+    plan_reminder_days: int = 3
+    """Days ahead an instalment is reminded (``ARBOT_PLAN_REMINDER_DAYS``)."""
+    plan_grace_days: int = 30
+    """Days an instalment may stay unpaid before the plan defaults
+    (``ARBOT_PLAN_GRACE_DAYS``)."""
+    plan_retry_days: tuple[int, ...] = (3, 7)
+    """Days after the due date a declined autopay charge is tried again
+    (``ARBOT_PLAN_RETRY_DAYS``)."""
+    bad_debt: BadDebtRule | None = None
+    """When accounts go to bad debt by themselves (AR-060); None: never."""
     staff_render: StaffRenderer | None = None
     digests: DigestSettings = field(default_factory=DigestSettings)

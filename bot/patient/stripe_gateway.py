@@ -3,7 +3,8 @@
 :class:`StripeGateway` opens Stripe-hosted pages through the official SDK
 (``stripe.StripeClient`` with its aiohttp client, at ``STRIPE_API_BASE`` so tests and
 development reach a fake): a Checkout Session in ``payment`` mode for a pay link
-(AR-017, BI-23), one in ``setup`` mode to save a card for a plan's autopay, and refunds.
+(AR-017, BI-23), one in ``setup`` mode to save a card for a plan's autopay, refunds,
+and the off-session PaymentIntent that charges a saved card for an instalment (AR-148).
 Stripe sees opaque ids and amounts only: the one line item is named by the order's
 description ("Account A0000123"), never by a service, and the metadata (account, chosen
 items, link) is copied onto the PaymentIntent so every event about the payment carries
@@ -38,7 +39,13 @@ import stripe
 
 from core.errors import ArbotError, NotFound
 from core.money import Money
-from core.ports import CheckoutRequest, CheckoutSession, SetupRequest
+from core.ports import (
+    ChargeRequest,
+    ChargeResult,
+    CheckoutRequest,
+    CheckoutSession,
+    SetupRequest,
+)
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -137,6 +144,30 @@ def _setup_params(request: SetupRequest) -> dict[str, Any]:
     return params
 
 
+def _charge_params(request: ChargeRequest) -> dict[str, Any]:
+    return {
+        "amount": request.amount.minor,
+        "currency": request.amount.currency.lower(),
+        "customer": request.customer_ref,
+        "payment_method": request.method_ref,
+        "off_session": True,
+        "confirm": True,
+        "description": request.description,
+        "metadata": dict(request.metadata),
+    }
+
+
+def _declined(exc: stripe.CardError) -> ChargeResult:
+    """Stripe's card error as a result: the decline code where the bank gave one
+    (``insufficient_funds``), else the error code (``card_declined``,
+    ``authentication_required``); the PaymentIntent it left, if any."""
+    body = exc.json_body.get("error", {}) if isinstance(exc.json_body, dict) else {}
+    intent = body.get("payment_intent") or {}
+    failure = body.get("decline_code") or exc.code or "card_declined"
+    ref = intent.get("id") if isinstance(intent, dict) else None
+    return ChargeResult(ok=False, payment_ref=ref, failure=str(failure))
+
+
 class StripeGateway:
     """:class:`core.ports.PaymentGateway` on Stripe Checkout (and :class:`StripeLookup`)."""
 
@@ -185,6 +216,26 @@ class StripeGateway:
             log.warning("stripe refund failed: %s (%s)", type(exc).__name__, exc.code)
             raise GatewayUnavailable from exc
         return str(refund.id)
+
+    async def charge_saved(self, request: ChargeRequest) -> ChargeResult:
+        """A PaymentIntent confirmed at once, off-session, on the saved card (AR-148).
+        A decline (Stripe's 402, including ``authentication_required`` when the bank
+        wants the patient present) is a result; anything else raises
+        :class:`GatewayUnavailable` and the caller asks again under the same key."""
+        try:
+            intent = await self._client.v1.payment_intents.create_async(
+                _charge_params(request),  # type: ignore[arg-type]
+                {"idempotency_key": request.idempotency_key},
+            )
+        except stripe.CardError as exc:
+            return _declined(exc)
+        except stripe.StripeError as exc:
+            log.warning("stripe off-session charge failed: %s (%s)", type(exc).__name__, exc.code)
+            raise GatewayUnavailable from exc
+        if intent.status == "succeeded":
+            return ChargeResult(ok=True, payment_ref=intent.id)
+        # requires_action and the like: the bank wants the cardholder; not charged.
+        return ChargeResult(ok=False, payment_ref=intent.id, failure=str(intent.status))
 
     async def saved_card(self, setup_intent: str) -> SavedCard:
         intent = await self._client.v1.setup_intents.retrieve_async(setup_intent)
@@ -341,6 +392,10 @@ class LocalGateway:
 
     async def saved_card(self, setup_intent: str) -> SavedCard:
         return SavedCard(f"cus_local_{_digest(setup_intent)}", f"pm_local_{_digest(setup_intent)}")
+
+    async def charge_saved(self, request: ChargeRequest) -> ChargeResult:
+        # No card, no money: a demo's autopay always succeeds, once per key.
+        return ChargeResult(ok=True, payment_ref=f"pi_local_{_digest(request.idempotency_key)}")
 
     async def charge_payment(self, charge: str) -> str | None:
         return None

@@ -69,7 +69,7 @@ class Plan:
     count: int
     total: Money
     interval_months: int
-    status: str  # active, completed or cancelled
+    status: str  # active, completed, cancelled or defaulted
     enrolled_at: datetime
     channel: str
     agreement_version: str
@@ -78,6 +78,8 @@ class Plan:
     autopay: bool = False
     customer_ref: str | None = None
     method_ref: str | None = None
+    defaulted_on: date | None = None
+    """The day the plan went into default (instalments unpaid past the grace period)."""
 
     @property
     def paid(self) -> Money:
@@ -281,13 +283,14 @@ async def load_plan(conn: AsyncConnection, plan_id: int) -> Plan:
         paid -= part
         instalments.append(Instalment(seq, due, Money(amount, row.currency), part))
     done = all(i.status == "paid" for i in instalments)
+    status = "completed" if done and row.status == "active" else row.status
     return Plan(
         id=row.id,
         account_id=row.account_id,
         count=row.instalment_count,
         total=Money(row.total_minor, row.currency),
         interval_months=row.interval_months,
-        status="completed" if done and row.status == "active" else row.status,
+        status="defaulted" if row.defaulted_on is not None else status,
         enrolled_at=row.enrolled_at,
         channel=row.channel,
         agreement_version=row.version or "",
@@ -296,6 +299,7 @@ async def load_plan(conn: AsyncConnection, plan_id: int) -> Plan:
         autopay=row.autopay_method_ref is not None,
         customer_ref=row.autopay_customer_ref,
         method_ref=row.autopay_method_ref,
+        defaulted_on=row.defaulted_on,
     )
 
 

@@ -8,7 +8,12 @@ an ``Idempotency-Key`` header):
   idempotency key as Stripe does: the same key with the same parameters answers the
   first session again, with other parameters a 400 ``idempotency_error``;
 - ``GET /v1/checkout/sessions/{id}``, ``GET /v1/setup_intents/{id}``,
-  ``GET /v1/charges/{id}``, ``GET /v1/refunds?charge=`` and ``POST /v1/refunds``.
+  ``GET /v1/charges/{id}``, ``GET /v1/refunds?charge=`` and ``POST /v1/refunds``;
+- ``POST /v1/payment_intents`` confirmed off-session on a saved card (autopay): it
+  succeeds, or -- for a card the test chose with :meth:`FakeStripe.decline` -- answers
+  Stripe's 402 ``card_error`` with the decline code and the PaymentIntent it left. A
+  card must have been saved for the customer (a setup session, or :meth:`save_card`).
+  Declines are answered again for the same idempotency key, as Stripe does.
 
 Every object is built from Stripe's published example objects (``stripe_fixtures/``),
 with only the fields a flow changes set, so what the app parses has the full shape.
@@ -97,7 +102,13 @@ class FakeStripe:
     setup_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
-    _idempotent: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = field(
+    cards: dict[str, str] = field(default_factory=dict)
+    """Saved payment methods: method id -> customer id."""
+    declines: dict[str, str] = field(default_factory=dict)
+    """Payment method id -> the decline code its next off-session charges get."""
+    pending_events: list[dict[str, Any]] = field(default_factory=list)
+    """Events Stripe would send for API-made payments, for a test to :meth:`deliver`."""
+    _idempotent: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any], int]] = field(
         default_factory=dict
     )
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -123,6 +134,8 @@ class FakeStripe:
         app.router.add_get("/v1/charges/{id}", self._get("charges"))
         app.router.add_get("/v1/refunds", self._list_refunds)
         app.router.add_post("/v1/refunds", self._create_refund)
+        app.router.add_post("/v1/payment_intents", self._create_intent)
+        app.router.add_get("/v1/payment_intents/{id}", self._get("payment_intents"))
         return app
 
     @web.middleware
@@ -137,7 +150,7 @@ class FakeStripe:
         if request.method != "POST" or not key:
             return await handler(request)
         if (request.path, key) in self._idempotent:
-            first_params, first_answer = self._idempotent[(request.path, key)]
+            first_params, first_answer, status = self._idempotent[(request.path, key)]
             if first_params != params:
                 return _error(
                     400,
@@ -145,10 +158,15 @@ class FakeStripe:
                     "Keys for idempotent requests can only be used with the same "
                     "parameters they were first used with.",
                 )
-            return web.json_response(first_answer, headers={"Idempotent-Replayed": "true"})
+            return web.json_response(
+                first_answer, status=status, headers={"Idempotent-Replayed": "true"}
+            )
         response = await handler(request)
-        if isinstance(response, web.Response) and response.status == 200 and response.text:
-            self._idempotent[(request.path, key)] = (params, json.loads(response.text))
+        # Stripe keeps the result of a request that ran: a success, or a card's decline.
+        kept = response.status in (200, 402)
+        if isinstance(response, web.Response) and kept and response.text:
+            answer = json.loads(response.text)
+            self._idempotent[(request.path, key)] = (params, answer, response.status)
         return response
 
     def _get(self, store: str) -> Any:
@@ -238,7 +256,91 @@ class FakeStripe:
             return _error(400, "invalid_request_error", "Refund amount is greater than charge")
         return web.json_response(self._refund(charge, amount, params.get("metadata") or {}))
 
+    async def _create_intent(self, request: web.Request) -> web.Response:
+        """An off-session PaymentIntent confirmed at once on a saved card."""
+        params = request[PARAMS]
+        method, customer = params.get("payment_method"), params.get("customer")
+        if params.get("confirm") != "true" or params.get("off_session") != "true":
+            return _error(400, "invalid_request_error", "only off-session confirms are faked")
+        if method not in self.cards or self.cards[method] != customer:
+            return _error(
+                400,
+                "invalid_request_error",
+                f"No such PaymentMethod: '{method}'",
+                "resource_missing",
+            )
+        amount, currency = int(params["amount"]), str(params["currency"])
+        metadata = dict(params.get("metadata") or {})
+        code = self.declines.get(str(method))
+        if code is None:
+            intent, charge = self._pay(amount, currency, metadata)
+            intent.update(customer=customer, payment_method=method)
+            self.pending_events += [
+                self.event("charge.succeeded", charge),
+                self.event("payment_intent.succeeded", intent),
+            ]
+            return web.json_response(intent)
+        return self._decline(amount, currency, metadata, str(customer), str(method), code)
+
+    def _decline(
+        self,
+        amount: int,
+        currency: str,
+        metadata: dict[str, Any],
+        customer: str,
+        method: str,
+        code: str,
+    ) -> web.Response:
+        """Stripe's answer to a declined off-session charge: 402, ``card_error``."""
+        error_code = code if code == "authentication_required" else "card_declined"
+        error: dict[str, Any] = {
+            "type": "card_error",
+            "code": error_code,
+            "message": "Your card was declined.",
+            "doc_url": f"https://stripe.com/docs/error-codes/{error_code}",
+        }
+        if error_code == "card_declined":
+            error["decline_code"] = code
+        intent = fixture(
+            "payment_intent",
+            id=self.new_id("pi"),
+            amount=amount,
+            amount_received=0,
+            currency=currency,
+            customer=customer,
+            metadata=metadata,
+            status="requires_payment_method",
+            latest_charge=None,
+            payment_method=None,
+            canceled_at=None,
+            last_payment_error=dict(error),
+            next_action=None,
+            processing=None,
+            transfer_data=None,
+            created=int(time.time()),
+        )
+        self.payment_intents[intent["id"]] = intent
+        self.pending_events.append(self.event("payment_intent.payment_failed", intent))
+        error["payment_intent"] = intent
+        return web.json_response({"error": error}, status=402)
+
     # -- the control side --------------------------------------------------------------
+
+    def save_card(self, customer: str | None = None) -> tuple[str, str]:
+        """A card saved for ``customer`` (a new one when None): (customer, method)."""
+        owner = customer or self.new_id("cus")
+        method = self.new_id("pm")
+        self.cards[method] = owner
+        return owner, method
+
+    def decline(self, method: str, code: str = "insufficient_funds") -> None:
+        """Off-session charges on ``method`` are declined with ``code`` from now on
+        (``authentication_required``: the bank wants the cardholder present)."""
+        self.declines[method] = code
+
+    def accept(self, method: str) -> None:
+        """The card works again (the patient topped up their account)."""
+        self.declines.pop(method, None)
 
     def complete(self, session_id: str) -> list[dict[str, Any]]:
         """The customer finishes the session: pay it (``payment``) or save the card
@@ -306,7 +408,9 @@ class FakeStripe:
     def _complete_setup(self, session: dict[str, Any]) -> list[dict[str, Any]]:
         setup = self.setup_intents[session["setup_intent"]]
         customer = session["customer"] or self.new_id("cus")
-        setup.update(customer=customer, payment_method=self.new_id("pm"), status="succeeded")
+        method = self.new_id("pm")
+        self.cards[method] = customer
+        setup.update(customer=customer, payment_method=method, status="succeeded")
         session.update(customer=customer)
         return [
             self.event("setup_intent.succeeded", setup),
