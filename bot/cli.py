@@ -34,7 +34,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot import importer
+from bot import importer, statements_cli
 from core.auth import Actor, StaffRole
 from core.clock import SystemClock, today
 from core.db import Database
@@ -97,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     staff.add_parser("list", help="list staff users")
 
     importer.add_parser(sub)
+    statements_cli.add_parser(sub)
 
     demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="action", required=True)
     load = demo.add_parser("load", help="load a demo clinic")
@@ -437,6 +438,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("jobs", "list"): _jobs_list,
     ("jobs", "run"): _jobs_run,
     ("chat", None): _chat,
+    **statements_cli.HANDLERS,
 }
 
 

@@ -323,7 +323,8 @@ async def post_all(
             lines.extend(payload_lines(plan.message(0)))
             if plan.chart is not None:
                 lines.append(f"(chart {plan.filename}: PNG, {len(plan.chart)} bytes)")
-        return JobReport(f"dry run: {len(planned)} {what}s would be posted", tuple(lines))
+        many = f"{len(planned)} {what}{'s' if len(planned) != 1 else ''}"
+        return JobReport(f"dry run: {many} would be posted", tuple(lines))
     if ports.staff is None:
         return JobReport(f"Slack is not configured (SLACK_BOT_TOKEN): no {what} posted")
     posted, failed = [], []
@@ -342,7 +343,7 @@ async def post_all(
             "the next run posts what is missing"
         )
     count = sum(line.startswith("posted") for line in posted)
-    return JobReport(f"{count} {what}s posted", tuple(posted))
+    return JobReport(f"{count} {what}{'s' if count != 1 else ''} posted", tuple(posted))
 
 
 async def atb_digest_job(

@@ -18,6 +18,7 @@ from core.clock import Clock
 from core.db import Database
 from core.errors import ValidationError
 from scheduler.baddebt import bad_debt_job
+from scheduler.cash_digest import cash_digest_job
 from scheduler.digests import atb_digest_job
 from scheduler.dunning import dunning_job, dunning_send_job
 from scheduler.housekeeping import atb_snapshot_job, small_balance_job, snapshot_period
@@ -107,6 +108,12 @@ JOBS: dict[str, Job] = {
             "post the ATB digest to Slack, daily or weekly (AR-187, AR-192, AR-193, BI-20)",
             atb_digest_job,
             {"trigger": "cron", "hour": "7-20", "minute": 15},
+        ),
+        Job(
+            "cash-digest",
+            "post yesterday's receipts, adjustments, failed deliveries, unapplied cash (AR-170)",
+            cash_digest_job,
+            {"trigger": "cron", "hour": "6-20", "minute": 45},
         ),
     )
 }
