@@ -13,7 +13,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 
-from bot.staff import approvals, cash, ids, lookup, modals, money
+from bot.staff import approvals, cash, ids, lookup, modals, money, refunds
 from bot.staff.parse import day
 from bot.staff.turn import Turn, answering
 from core.auth import Actor
@@ -54,6 +54,8 @@ BUTTONS: dict[str | re.Pattern[str], Pressed] = {
     ids.ACCOUNT_DATE: account_date,
     re.compile(f"^{ids.ACCOUNT_HOWTO}[a-z]+$"): account_howto,
     ids.ADD_NOTE: lambda t, s, a: modals.open_note(t, s, account_id(value(a))),
+    ids.TRANSFER_CREDIT: lambda t, s, a: refunds.transfer_pressed(t, s, value(a)),
+    ids.REFUND_ANYWAY: lambda t, s, a: refunds.anyway_pressed(t, s, value(a)),
 }
 """Every button: what it runs once the presser is known as staff."""
 

@@ -24,7 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.staff import ids
 from bot.staff.forms import channel_of, metadata, opening
 from bot.staff.money import balance_of, find_account
-from bot.staff.parse import ParseError, Refund, ReverseWriteOff, WriteOff
+from bot.staff.parse import ParseError, ReverseWriteOff, WriteOff
 from bot.staff.render import message
 from bot.staff.services import Services
 from bot.staff.turn import Turn
@@ -37,7 +37,6 @@ from core.approvals import (
     claim_message,
     load_request,
     release_message,
-    request_refund,
     request_reversal_of_write_off,
     request_write_off,
     set_message,
@@ -104,29 +103,13 @@ async def reverse_write_off(turn: Turn, staff: Actor, cmd: ReverseWriteOff) -> N
     await send_for_approval(turn, request, account)
 
 
-async def refund(turn: Turn, staff: Actor, cmd: Refund) -> None:
-    approvals_channel(turn)
-    account = await find_account(turn.db, cmd.account)
-    request = await request_refund(
-        turn.db,
-        staff,
-        account_id=account.id,
-        amount=cmd.amount,
-        reason=cmd.reason,
-        note=cmd.note,
-        key=turn.key("refund"),
-        on=today(turn.services.clock),
-    )
-    await send_for_approval(turn, request, account)
-
-
-def approvals_channel(turn: Turn) -> str:
-    """Where requests go: ``SLACK_APPROVALS_CHANNEL``, else the channel asked in. Never a
-    direct message: no approver would see it there, and the requester cannot approve
-    their own request (review finding). Checked before the request is made."""
-    channel = turn.services.settings.slack_approvals_channel or str(
-        turn.body.get("channel_id") or ""
-    )
+def approvals_channel(turn: Turn, asked_in: str | None = None) -> str:
+    """Where requests go: ``SLACK_APPROVALS_CHANNEL``, else the channel asked in (that of
+    the command or button, or ``asked_in`` for a modal). Never a direct message: no
+    approver would see it there, and the requester cannot approve their own request
+    (review finding). Checked before the request is made."""
+    asked_in = asked_in or channel_of(turn.body)
+    channel = turn.services.settings.slack_approvals_channel or asked_in or ""
     if not channel or channel.startswith("D"):
         raise ParseError(
             "approvers cannot see a direct message: ask in a channel they read, or have "
@@ -135,19 +118,25 @@ def approvals_channel(turn: Turn) -> str:
     return channel
 
 
-async def send_for_approval(turn: Turn, request: Request, account: Account) -> None:
+async def send_for_approval(
+    turn: Turn, request: Request, account: Account, *, replace: bool = False
+) -> None:
     """Post the request with its buttons, once (core hands out the message slot), and
-    tell the requester where it went, or that it will be posted later."""
+    tell the requester where it went, or that it will be posted later (``replace``: in
+    place of the message whose button asked for it)."""
     channel = request.message_channel or approvals_channel(turn)
     try:
         posted = await post_request(turn.services, turn.client, request, channel)
     except Exception:
         log.exception("could not post approval request %s to %s", request.id, channel)
-        await turn.reply("approval_unsent", request=request, account=account, channel=channel)
+        await turn.reply(
+            "approval_unsent", replace=replace, request=request, account=account, channel=channel
+        )
         return
     await turn.reply(
-        "approval_sent", request=request, account=account, channel=channel, posted=posted
-    )
+        "approval_sent", replace=replace, request=request, account=account, channel=channel,
+        posted=posted,
+    )  # fmt: skip
 
 
 async def post_request(

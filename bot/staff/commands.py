@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 
-from bot.staff import approvals, cash, ids, links, lookup, modals, money, reports, split
+from bot.staff import approvals, cash, ids, links, lookup, modals, money, refunds, reports, split
 from bot.staff.parse import (
     METHODS,
     Atb,
@@ -62,5 +62,5 @@ SUBCOMMANDS: dict[type[Command], Callable[[Turn, Actor, Any], Awaitable[None]]] 
     Link: links.link,
     WriteOff: approvals.write_off,
     ReverseWriteOff: approvals.reverse_write_off,
-    Refund: approvals.refund,
+    Refund: refunds.refund,
 }

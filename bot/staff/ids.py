@@ -100,3 +100,10 @@ PAYMENT_PART = "ar_payment_part_"
 
 PAYMENT_CREDIT = "ar_payment_credit"
 """The checkbox allowing a part to leave its account in credit (AR-095)."""
+
+TRANSFER_CREDIT = "ar_transfer_credit"
+"""Move a refund's credit to a relative who owes instead (AR-057); its value is
+``<refund offer token>/<the relative's account id>``."""
+
+REFUND_ANYWAY = "ar_refund_anyway"
+"""Ask for the refund after all; its value is the refund offer's token."""

@@ -127,17 +127,7 @@ async def request_refund(
         require(actor, Permission.REQUEST_REFUND, account.location)
         if (done := await _by_key(conn, key)) is not None:
             return _replayed(done, RequestKind.REFUND, account_id, amount.minor, reason)
-        await _check_reason(conn, reason)
-        credit, unapplied = await refundable(conn, account_id, day)
-        pending = await _pending(conn, RequestKind.REFUND, account_id)
-    _same_currency(amount, account)
-    if unapplied > 0 and credit <= 0:
-        raise ValidationError(
-            f"cannot refund {amount}: account {account.number} has no credit balance; its "
-            f"{Money(unapplied, account.currency)} of unapplied cash should pay its open "
-            "items first"
-        )
-    _within(account, amount, min(credit, unapplied), pending, "refund", "is in credit")
+        await refund_fits(conn, account, amount, reason, day)
     values = _values(actor, account, RequestKind.REFUND, amount.minor, reason, note, key)
 
     async def work(tx: Tx) -> Request:
@@ -149,6 +139,26 @@ async def request_refund(
         return _replayed(done, RequestKind.REFUND, account_id, amount.minor, reason)
 
     return await run_once(db, work, again)
+
+
+async def refund_fits(
+    conn: AsyncConnection, account: Account, amount: Money, reason: str, day: date
+) -> None:
+    """Refuse a refund of ``amount`` that could not be asked for on ``day``: an unknown
+    reason code, another currency, more than the credit balance (less what pending
+    refund requests ask for), or unapplied cash that should pay open items first."""
+    require_positive(amount, "refund")
+    await _check_reason(conn, reason)
+    credit, unapplied = await refundable(conn, account.id, day)
+    pending = await _pending(conn, RequestKind.REFUND, account.id)
+    _same_currency(amount, account)
+    if unapplied > 0 and credit <= 0:
+        raise ValidationError(
+            f"cannot refund {amount}: account {account.number} has no credit balance; its "
+            f"{Money(unapplied, account.currency)} of unapplied cash should pay its open "
+            "items first"
+        )
+    _within(account, amount, min(credit, unapplied), pending, "refund", "is in credit")
 
 
 async def request_reversal_of_write_off(

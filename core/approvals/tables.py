@@ -57,3 +57,29 @@ approval_request = Table(
     Index("ix_approval_request_status", "status", "needs_role"),
     Index("ix_approval_request_account", "account_id", "status"),
 )
+
+OFFER_STATUSES = ("open", "refund", "transfer", "expired")
+
+refund_offer = Table(
+    "refund_offer",
+    metadata,
+    # A refund asked for while the patient's relatives owe: held until its asker picks
+    # "transfer the credit" or "refund anyway" (AR-057). Decided once, like a request.
+    Column("id", Integer, primary_key=True),
+    Column("token", String(32), nullable=False, unique=True),
+    Column("account_id", Integer, ForeignKey("customer_account.id"), nullable=False),
+    Column("amount_minor", Minor, nullable=False),
+    Column("currency", Currency, nullable=False),
+    Column("reason", String(30), ForeignKey("reason_code.code"), nullable=False),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("asked_by", String(120), nullable=False),
+    Column("asked_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("status", String(10), nullable=False, server_default="open"),
+    Column("decided_at", UtcDateTime),
+    Column("to_account_id", Integer, ForeignKey("customer_account.id")),
+    # The transfer as decided: "<item id>:<minor>,..." of the relative's items moved.
+    Column("plan", Text),
+    CheckConstraint(f"status IN {OFFER_STATUSES!r}", name="status"),
+    CheckConstraint("amount_minor > 0", name="amount"),
+)

@@ -1,5 +1,5 @@
-"""Held Slack payments awaiting confirmation, and approval messages' claimed slot
-(AR-095, AR-088).
+"""Held Slack payments awaiting confirmation, approval messages' claimed slot, and refund
+offers waiting for "transfer the credit" or "refund anyway" (AR-095, AR-088, AR-057).
 
 Revision ID: 0010
 Revises: 0009
@@ -69,8 +69,40 @@ def upgrade() -> None:
         )
     op.execute("UPDATE approval_request SET message_state = 'posted' WHERE message_ts IS NOT NULL")
 
+    t = "refund_offer"
+    op.create_table(
+        t,
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("token", sa.String(length=32), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("amount_minor", MINOR, nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("reason", sa.String(length=30), nullable=False),
+        sa.Column("note", sa.Text(), server_default="", nullable=False),
+        sa.Column("asked_by", sa.String(length=120), nullable=False),
+        sa.Column("asked_at", MOMENT, nullable=False),
+        sa.Column("expires_at", MOMENT, nullable=False),
+        sa.Column("status", sa.String(length=10), server_default="open", nullable=False),
+        sa.Column("decided_at", MOMENT, nullable=True),
+        sa.Column("to_account_id", sa.Integer(), nullable=True),
+        sa.Column("plan", sa.Text(), nullable=True),
+        sa.CheckConstraint(
+            "status IN ('open', 'refund', 'transfer', 'expired')",
+            name=op.f("ck_refund_offer_status"),
+        ),
+        sa.CheckConstraint("amount_minor > 0", name=op.f("ck_refund_offer_amount")),
+        _fk(t, "account_id", "customer_account"),
+        _fk(t, "to_account_id", "customer_account"),
+        sa.ForeignKeyConstraint(
+            ["reason"], ["reason_code.code"], name=op.f("fk_refund_offer_reason_reason_code")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_refund_offer")),
+        sa.UniqueConstraint("token", name=op.f("uq_refund_offer_token")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("refund_offer")
     with op.batch_alter_table("approval_request") as batch:
         batch.drop_constraint(op.f("ck_approval_request_message_state"), type_="check")
         batch.drop_column("message_claimed_at")
