@@ -21,7 +21,13 @@ comparison did not produce the same result (then the figures mean nothing).
    ``csv`` + ``sqlite3`` writing the same rows from the same file (see
    :mod:`benchmarks.import_cli`; the same ``--imports N``).
 
-Options: ``--only posting|atb|search|imports|import-cli``, ``--postings N``, ``--imports N``,
+7. Dunning over 100,000 accounts: ``queue_dunning`` deciding and queueing every
+   message, time and peak memory, beside the same set-based SQL through plain
+   ``sqlite3``; a second run the same day must queue nothing (see
+   :mod:`benchmarks.dunning`; ``--dunning-runs N``).
+
+Options: ``--only posting|atb|search|imports|import-cli|dunning``,
+``--postings N``, ``--imports N``,
 ``--import-rounds N``, ``--atb-runs N``, ``--show-sql``
 (core's ATB SQL, the hand-written SQL and both query plans), and
 ``--try-index "CREATE INDEX ..."`` (time core's ATB on a copy with that index too).
@@ -290,12 +296,16 @@ def print_atb(a: AtbResult, try_index: str | None) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
-    parser.add_argument("--only", choices=["posting", "atb", "search", "imports", "import-cli"])
+    parser.add_argument(
+        "--only",
+        choices=["posting", "atb", "search", "imports", "import-cli", "dunning"],
+    )
     parser.add_argument("--postings", type=int, default=3000, help="timed postings per side")
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--imports", type=int, help="charges per import batch (200,000)")
     parser.add_argument("--import-rounds", type=int, default=2, help="timed batches per side")
     parser.add_argument("--atb-runs", type=int, default=3, help="timed ATB runs per side")
+    parser.add_argument("--dunning-runs", type=int, default=3, help="timed dunning runs")
     parser.add_argument("--show-sql", action="store_true")
     parser.add_argument("--try-index", metavar="SQL")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
@@ -365,6 +375,18 @@ def main(argv: list[str] | None = None) -> int:
         print_import_cli(cli)
         ok &= not cli.differs
 
+    dunning = None
+    if args.only in (None, "dunning"):
+        from benchmarks.dunning import bench_dunning, print_dunning
+
+        print(
+            "\n[7] dunning over 100,000 accounts (about 390,000 items): decide and queue"
+            f" every message, {args.dunning_runs} interleaved runs per side, each in its"
+            " own process on a fresh copy"
+        )
+        dunning = bench_dunning(args.dunning_runs)
+        ok &= print_dunning(dunning)
+
     print(
         f"\nsummary ({time.perf_counter() - started:.0f} s;"
         f" load average now {os.getloadavg()[0]:.2f}):"
@@ -404,6 +426,10 @@ def main(argv: list[str] | None = None) -> int:
             f" csv + sqlite3 {cli.rate('raw'):,.0f}/s   ratio {cli.ratio:.3f}"
             f" (target >= {TARGET}: {_verdict(cli.ratio >= TARGET)})"
         )
+    if dunning is not None:
+        from benchmarks.dunning import summary_line as dunning_line
+
+        print(dunning_line(dunning, _verdict))
     if not ok:
         print("  RESULTS DIFFER between a figure and its baseline: the comparison is void")
         return 1

@@ -21,6 +21,7 @@ from core.customers import may_contact
 from core.db import Database
 from core.dunning import (
     DunningMessage,
+    Limits,
     Notice,
     claim_notice,
     finish_notice,
@@ -48,13 +49,10 @@ async def dunning_job(
     async with db.read() as conn:
         hours = await sending_hours(conn)
     room = capacity(hours, ports.hours, clock.now(), ports.rates)
-    queued = await queue_dunning(
-        db,
-        as_of,
-        caps=room.per_channel,
-        location_caps=room.per_location,
-        open_at=room.still_open,
-    )
+    # Per-location caps matter only where some location keeps hours of its own.
+    per_location = room.per_location if hours else None
+    limits = Limits(room.per_channel, per_location, room.still_open)
+    queued = await queue_dunning(db, as_of, limits=limits)
     sent = await send_due(db, clock, ports)
     by_channel = ", ".join(f"{n} by {ch}" for ch, n in sorted(queued.by_channel.items()))
     return JobReport(

@@ -23,7 +23,7 @@ from core.auth import Actor
 from core.clock import Clock
 from core.db import Database
 from core.db.metadata import to_day
-from core.ledger.items import _disputed
+from core.dunning.plan import disputed_items
 from core.ledger.tables import allocation, ar_item, customer_account
 from core.money import Money
 from core.services.writeoffs import write_off
@@ -60,7 +60,7 @@ async def small_balances(
         .group_by(allocation.c.item_id)
         .subquery("applied")
     )
-    disputed = _disputed(as_of)
+    disputed = disputed_items(day)
     i = ar_item
     open_minor = i.c.amount_minor + func.coalesce(applied.c.applied, 0)
     payer = func.coalesce(i.c.payer, "self")

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.db import Database
 from core.db.metadata import to_day
-from core.dunning.plan import plan_statement
+from core.dunning.plan import plan_statement, roomy_cache
 from core.dunning.rules import DunningRule, load_rules
 from core.dunning.tables import dunning_notice
 from core.errors import ValidationError
@@ -109,22 +109,91 @@ class OpenLocations:
         return or_(configured_open, others)
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How much may be queued: ``caps`` per channel (``{"sms": 46800}``),
+    ``location_caps`` per (location, channel) where location ``None`` stands for every
+    location not named, and ``open_at``: only locations that can still send today."""
+
+    caps: Mapping[str, int] | None = None
+    location_caps: Mapping[tuple[str | None, str], int] | None = None
+    open_at: OpenLocations | None = None
+
+
+QUEUE_COLUMNS = (
+    "dedupe_key", "account_id", "recipient_id", "rule", "level", "anchor_day",
+    "planned_day", "template", "action", "location", "channel", "address", "verified",
+    "locale", "currency", "amount_minor", "overdue_minor", "status", "queued_at",
+)  # fmt: skip
+
+
+def queue_statement(
+    as_of: date, rules: Sequence[DunningRule], now: datetime, limits: Limits, postgres: bool
+) -> Any:
+    """The one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` that queues a day's
+    notices: the plan ranked per channel and location, highest levels and largest
+    amounts first, cut at the limits (flags for collections are never cut)."""
+    plan = plan_statement(as_of, rules).order_by(None).subquery("plan")
+    order = (plan.c.level.desc(), plan.c.amount_due.desc(), plan.c.account_id)
+    # Ranking sorts every planned row: done only for the limits that were given.
+    ranks = []
+    if limits.caps is not None:
+        over = func.row_number().over(partition_by=plan.c.channel, order_by=order)
+        ranks.append(over.label("rank_c"))
+    if limits.location_caps is not None:
+        over = func.row_number().over(
+            partition_by=(plan.c.location, plan.c.channel), order_by=order
+        )
+        ranks.append(over.label("rank_lc"))
+    ranked = select(plan, *ranks).subquery("ranked")
+    r = ranked.c
+    caps, location_caps = limits.caps, limits.location_caps
+    message = and_(
+        limits.open_at.test(r.location) if limits.open_at is not None else true(),
+        _cap(caps, lambda c: r.channel == c, r.rank_c) if caps is not None else true(),
+        _cap(_named_first(location_caps), _location_test(r), r.rank_lc)
+        if location_caps is not None
+        else true(),
+    )
+    chosen_rows = select(
+        _key(as_of, ranked).label("dedupe_key"),
+        r.account_id,
+        r.recipient_id,
+        r.rule,
+        r.level,
+        r.anchor,
+        literal(to_day(as_of), Integer),
+        r.template,
+        r.action,
+        r.location,
+        r.channel,
+        r.address,
+        r.verified,
+        r.locale,
+        r.currency,
+        r.amount_due,
+        r.overdue,
+        literal("queued", String),
+        literal(now, dunning_notice.c.queued_at.type),
+    ).where(or_(r.action == "collections", message))
+    insert = postgresql.insert if postgres else sqlite.insert
+    return (
+        insert(dunning_notice)
+        .from_select(list(QUEUE_COLUMNS), chosen_rows)
+        .on_conflict_do_nothing()
+        .returning(dunning_notice.c.channel)
+    )
+
+
 async def queue_dunning(
     db: Database,
     as_of: date,
     *,
     rules: Sequence[DunningRule] | None = None,
-    caps: Mapping[str, int] | None = None,
-    location_caps: Mapping[tuple[str | None, str], int] | None = None,
-    open_at: OpenLocations | None = None,
+    limits: Limits = Limits(),
 ) -> Queued:
-    """Decide and queue ``as_of``'s notices in one transaction.
-
-    ``caps`` limits messages per channel (``{"sms": 46800, "telegram": 1404000}``),
-    ``location_caps`` per (location, channel), where location ``None`` stands for every
-    location not named; highest levels and largest amounts go
-    first. With ``open_at``, only messages for locations that can still send today are
-    queued. Flags for collections are never capped."""
+    """Decide and queue ``as_of``'s notices in one transaction, within ``limits``;
+    notices queued earlier and never sent are expired first."""
     async with db.transaction() as tx:
         chosen = list(rules) if rules is not None else await load_rules(tx.conn)
         now = tx.db.clock.now()
@@ -136,56 +205,9 @@ async def queue_dunning(
             )
             .values(status="expired", finished_at=now)
         )
-        plan = plan_statement(as_of, chosen).order_by(None).subquery("plan")
-        order = (plan.c.level.desc(), plan.c.amount_due.desc(), plan.c.account_id)
-        ranked = select(
-            plan,
-            func.row_number().over(partition_by=plan.c.channel, order_by=order).label("rank_c"),
-            func.row_number()
-            .over(partition_by=(plan.c.location, plan.c.channel), order_by=order)
-            .label("rank_lc"),
-        ).subquery("ranked")
-        r = ranked.c
-        message = and_(
-            open_at.test(r.location) if open_at is not None else true(),
-            _cap(caps, lambda c: r.channel == c, r.rank_c) if caps is not None else true(),
-            _cap(_named_first(location_caps), _location_test(r), r.rank_lc)
-            if location_caps is not None
-            else true(),
-        )
-        chosen_rows = select(
-            _key(as_of, ranked).label("dedupe_key"),
-            ranked.c.account_id,
-            ranked.c.recipient_id,
-            ranked.c.rule,
-            ranked.c.level,
-            ranked.c.anchor,
-            literal(to_day(as_of), Integer),
-            ranked.c.template,
-            ranked.c.action,
-            ranked.c.location,
-            ranked.c.channel,
-            ranked.c.address,
-            ranked.c.verified,
-            ranked.c.locale,
-            ranked.c.currency,
-            ranked.c.amount_due,
-            ranked.c.overdue,
-            literal("queued", String),
-            literal(now, dunning_notice.c.queued_at.type),
-        ).where(or_(ranked.c.action == "collections", message))
-        insert = postgresql.insert if tx.is_postgres else sqlite.insert
-        columns = [
-            "dedupe_key", "account_id", "recipient_id", "rule", "level", "anchor_day",
-            "planned_day", "template", "action", "location", "channel", "address", "verified",
-            "locale", "currency", "amount_minor", "overdue_minor", "status", "queued_at",
-        ]  # fmt: skip
-        made = await tx.conn.execute(
-            insert(dunning_notice)
-            .from_select(columns, chosen_rows)
-            .on_conflict_do_nothing()
-            .returning(dunning_notice.c.channel)
-        )
+        async with roomy_cache(tx.conn):
+            statement = queue_statement(as_of, chosen, now, limits, tx.is_postgres)
+            made = (await tx.conn.execute(statement)).all()
         by_channel = dict(Counter(channel for (channel,) in made if channel is not None))
         collections = await _flag_collections(tx.conn, now)
         tx.audit(

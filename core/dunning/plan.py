@@ -23,7 +23,8 @@ planned messages come back.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -41,14 +42,12 @@ from sqlalchemy import (
     select,
     true,
     type_coerce,
-    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.db.metadata import from_day, to_day
 from core.dunning.rules import DunningRule, load_rules, rules_for
 from core.dunning.tables import dunning_notice, dunning_pause
-from core.ledger.items import _disputed
 from core.ledger.model import AR_CONTROL
 from core.ledger.tables import (
     allocation,
@@ -59,6 +58,7 @@ from core.ledger.tables import (
     customer_contact,
     customer_status,
     gl_account,
+    item_dispute,
     journal_entry,
     journal_line,
 )
@@ -103,6 +103,24 @@ class DunningMessage:
     dedupe_key: str
 
 
+SQLITE_CACHE_KIB = 32 * 1024
+"""SQLite page cache while the plan runs: 32 MB instead of 2 MB took a quarter off its
+CPU time over 100,000 accounts (make bench)."""
+
+
+@asynccontextmanager
+async def roomy_cache(conn: AsyncConnection) -> AsyncIterator[None]:
+    """A larger SQLite page cache for the duration of one big query, then the default."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    await conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        await conn.exec_driver_sql("PRAGMA cache_size=-2000")
+
+
 def dedupe_key(account_id: int, rule: str, level: int, on: date) -> str:
     """(account, rule, level, day): the key a notice is sent under, once."""
     return f"dunning:{account_id}:{rule}:{level}:{on.isoformat()}"
@@ -125,6 +143,25 @@ def _aged(threshold: int) -> str:
     return f"aged_{threshold}".replace("-", "m")
 
 
+def disputed_items(day: int) -> Any:
+    """Each item's latest dispute flag on ``day``. Joined to the row with the highest id
+    per item rather than filtered with ``id IN (...)``: SQLite ran that form once per
+    item (129 s over 390,000 items against 1 s, make bench)."""
+    d = item_dispute
+    latest = (
+        select(d.c.item_id, func.max(d.c.id).label("id"))
+        .where(_day(d.c.effective_day) <= day)
+        .group_by(d.c.item_id)
+        .subquery("latest_dispute")
+    )
+    flag = d.alias("dispute")
+    return (
+        select(latest.c.item_id, flag.c.disputed)
+        .join(flag, flag.c.id == latest.c.id)
+        .subquery("disputed")
+    )
+
+
 def _open_per_account(
     as_of: date, thresholds: Sequence[int] = (), account_id: int | None = None
 ) -> Any:
@@ -138,7 +175,7 @@ def _open_per_account(
         .group_by(allocation.c.item_id)
         .subquery("applied")
     )
-    disputed = _disputed(as_of)
+    disputed = disputed_items(day)
     paused = (
         select(dunning_pause.c.item_id)
         .where(dunning_pause.c.item_id.is_not(None), _active_pauses(day))
@@ -233,21 +270,18 @@ def _last_delivered(day: int) -> Any:
     )
 
 
-def _ladder(rules: Sequence[DunningRule]) -> Any:
-    """Every (rule, level) as a small table: template, action, minimum, gap."""
-    rows = [
-        select(
-            literal(r.code, String).label("rule"),
-            literal(lv.level, Integer).label("level"),
-            literal(lv.template, String).label("template"),
-            literal(lv.action, String).label("action"),
-            literal(r.min_balance_minor, Integer).label("min_balance"),
-            literal(r.min_gap_days, Integer).label("gap"),
-        )
+def _step(rules: Sequence[DunningRule], rule: Any, level: Any, attr: str) -> Any:
+    """The template or action of each account's (rule, level)."""
+    whens = [
+        (and_(rule == r.code, level == lv.level), literal(getattr(lv, attr), String))
         for r in rules
         for lv in r.levels
     ]
-    return union_all(*rows).subquery("ladder")
+    return case(*whens, else_=null())
+
+
+def _per_rule(rules: Sequence[DunningRule], rule: Any, attr: str) -> Any:
+    return case(*((rule == r.code, literal(getattr(r, attr), Integer)) for r in rules))
 
 
 def _plans_in_good_standing(day: int) -> Any:
@@ -332,7 +366,8 @@ def plan_statement(as_of: date, rules: Sequence[DunningRule], *, unreachable: bo
         )
         .join(ca, ca.c.id == owed.c.account_id)
         .where(owed.c.anchor.is_not(None), ca.c.customer_type.in_(DUNNED_TYPES))
-        .subquery("classified")
+        .cte("classified")
+        .prefix_with("MATERIALIZED")
     )
     c = classified.c
     delivered = _last_delivered(day)
@@ -343,6 +378,7 @@ def plan_statement(as_of: date, rules: Sequence[DunningRule], *, unreachable: bo
         (and_(_is_collections(rules, c.rule, c.reached), ~told), c.reached_message),
         else_=c.reached,
     )
+    # Materialized: SQLite would otherwise work the CASEs out again at every use.
     leveled = (
         select(
             c.account_id,
@@ -352,6 +388,10 @@ def plan_statement(as_of: date, rules: Sequence[DunningRule], *, unreachable: bo
             c.rule,
             level.label("level"),
             (day - c.anchor).label("days_overdue"),
+            _step(rules, c.rule, level, "template").label("template"),
+            _step(rules, c.rule, level, "action").label("action"),
+            _per_rule(rules, c.rule, "min_balance_minor").label("min_balance"),
+            _per_rule(rules, c.rule, "min_gap_days").label("gap"),
         )
         .select_from(classified)
         .outerjoin(
@@ -362,13 +402,16 @@ def plan_statement(as_of: date, rules: Sequence[DunningRule], *, unreachable: bo
                 _day(delivered.c.anchor_day) == c.anchor,
             ),
         )
-        .subquery("leveled")
+        .where(level.is_not(None))
+        .cte("leveled")
+        .prefix_with("MATERIALIZED")
     )
-    return _reachable(leveled, _ladder(rules), day, unreachable)
+    return _reachable(leveled, day, unreachable)
 
 
-def _reachable(leveled: Any, ladder: Any, day: int, unreachable: bool) -> Any:
-    """Join each account's level to its ladder step, its history and its channels."""
+def _reachable(leveled: Any, day: int, unreachable: bool) -> Any:
+    """Join each account's level to its history and its channels."""
+    ladder = leveled
     ca, recipient = customer_account, customer_account.alias("recipient")
     status = customer_status.alias("status_now")
     latest_status = _latest(
@@ -430,8 +473,8 @@ def _reachable(leveled: Any, ladder: Any, day: int, unreachable: bool) -> Any:
             ca.c.currency,
             leveled.c.rule,
             leveled.c.level,
-            ladder.c.template,
-            ladder.c.action,
+            leveled.c.template,
+            leveled.c.action,
             leveled.c.anchor,
             leveled.c.days_overdue,
             leveled.c.amount_due,
@@ -446,7 +489,6 @@ def _reachable(leveled: Any, ladder: Any, day: int, unreachable: bool) -> Any:
             recipient.c.language.label("locale"),
         )
         .select_from(leveled)
-        .join(ladder, and_(ladder.c.rule == leveled.c.rule, ladder.c.level == leveled.c.level))
         .join(ca, ca.c.id == leveled.c.account_id)
         .join(recipient, recipient.c.id == func.coalesce(ca.c.guarantor_id, ca.c.id))
         .outerjoin(latest_status, latest_status.c.account_id == ca.c.id)
@@ -508,7 +550,8 @@ async def plan_dunning(
     ``unreachable``, messages that no channel may carry are listed too, with no channel
     (a dry run shows whom the clinic cannot reach); they are never queued."""
     chosen = list(rules) if rules is not None else await load_rules(conn)
-    rows = await conn.execute(plan_statement(as_of, chosen, unreachable=unreachable))
+    async with roomy_cache(conn):
+        rows = (await conn.execute(plan_statement(as_of, chosen, unreachable=unreachable))).all()
     return [
         DunningMessage(
             account_id=r.account_id,
