@@ -16,6 +16,7 @@ same day plans nothing, and a run cut off mid-way continues where it stopped.
 """
 
 from core.dunning.notices import (
+    Limits,
     Notice,
     OpenLocations,
     Queued,
@@ -23,6 +24,7 @@ from core.dunning.notices import (
     finish_notice,
     notice_counts,
     queue_dunning,
+    queue_statement,
     queued_notices,
 )
 from core.dunning.plan import DunningMessage, dedupe_key, plan_dunning, plan_statement
@@ -45,6 +47,7 @@ __all__ = [
     "DunningLevel",
     "DunningMessage",
     "DunningRule",
+    "Limits",
     "Notice",
     "OpenLocations",
     "Pause",
@@ -61,6 +64,7 @@ __all__ = [
     "plan_dunning",
     "plan_statement",
     "queue_dunning",
+    "queue_statement",
     "queued_notices",
     "sending_hours",
     "set_location_hours",
