@@ -14,6 +14,7 @@ from core.db import Database
 from core.dunning import (
     DunningLevel,
     DunningRule,
+    Limits,
     OpenLocations,
     claim_notice,
     finish_notice,
@@ -114,7 +115,8 @@ async def test_no_more_is_queued_than_can_be_sent_and_the_rest_goes_tomorrow(
     await owes(db, elsewhere, "45.00", 20)
     west_closed = OpenLocations(frozenset(), frozenset({"west"}), default_open=True)
 
-    today = await queue_dunning(db, AS_OF, caps={"telegram": 2}, open_at=west_closed)
+    limits = Limits(caps={"telegram": 2}, open_at=west_closed)
+    today = await queue_dunning(db, AS_OF, limits=limits)
 
     assert today.messages == 2
     assert sorted((r.account_id, r.level) for r in await notices(db)) == [
@@ -127,7 +129,7 @@ async def test_no_more_is_queued_than_can_be_sent_and_the_rest_goes_tomorrow(
     assert left == {accounts[0].id, elsewhere.id}
 
     # Unsent by the end of the day: expired, and decided afresh the next day.
-    next_day = await queue_dunning(db, tomorrow, open_at=EVERYWHERE)
+    next_day = await queue_dunning(db, tomorrow, limits=Limits(open_at=EVERYWHERE))
     assert (next_day.expired, next_day.messages) == (2, 4)
     async with db.read() as conn:
         assert await notice_counts(conn, AS_OF) == {"expired": 2}
@@ -142,9 +144,8 @@ async def test_per_location_caps(db: Database) -> None:
     for account in (*north, south):
         await owes(db, account, "45.00", 20)
 
-    done = await queue_dunning(
-        db, AS_OF, location_caps={("north", "telegram"): 1, ("south", "telegram"): 5}
-    )
+    caps = {("north", "telegram"): 1, ("south", "telegram"): 5}
+    done = await queue_dunning(db, AS_OF, limits=Limits(location_caps=caps))
 
     assert done.messages == 2
     assert {r.location for r in await notices(db)} == {"north", "south"}
