@@ -6,6 +6,11 @@ each schedule so that it adds up exactly to the balance. Enrolling (:func:`enrol
 stores the plan, its schedule and the signed agreement; :func:`plan_of` tells where a
 plan stands, with what each instalment has been paid; :func:`set_autopay` keeps the
 gateway's references to a saved card so the scheduler can charge instalments.
+
+The scheduler's side (AR-148, AR-162): :mod:`core.plans.instalments` finds instalments
+falling due and puts plans missed past the grace period in default (status
+``defaulted``: dunning takes the account up again); :mod:`core.plans.autopay` charges
+saved cards off-session, each attempt once, with retries after a decline.
 """
 
 from core.plans.enrolment import (
