@@ -42,7 +42,7 @@ lint: install
 # what is new (the catalogue test lists it), then compile the .mo that ships.
 catalogues: install
 	$(BIN)/pybabel extract -F babel.cfg -o templates/locales/messages.pot --no-location --omit-header --sort-output .
-	$(BIN)/pybabel update -i templates/locales/messages.pot -d templates/locales -l es --omit-header --no-fuzzy-matching
+	$(BIN)/pybabel update -i templates/locales/messages.pot -d templates/locales -l es --no-fuzzy-matching
 	$(BIN)/pybabel compile -d templates/locales --statistics
 
 bench: install
