@@ -11,7 +11,7 @@ account's rule that has been reached. Nothing is planned when
 * that level was already decided for this account, rule and anchor (the history),
 * the account had a reminder within the rule's gap (7 days by default),
 * the whole account is paused, or its status puts it out of reach (disputed, in
-  collections, bad debt, inactive), or it is on a payment plan in good standing (AR-162),
+  collections, bad debt, inactive), or it is on an active payment plan (AR-162),
 * what it owes (dunnable items less unapplied credits) is not above the rule's minimum,
 * no channel may carry a message: a Telegram chat linked to the responsible party (the
   guarantor when there is one) unless it opted out, else SMS to a linked number or the
@@ -48,7 +48,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.db.metadata import from_day, to_day
 from core.dunning.rules import DunningRule, load_rules, rules_for
 from core.dunning.tables import dunning_notice, dunning_pause
-from core.ledger.model import AR_CONTROL
 from core.ledger.tables import (
     allocation,
     ar_item,
@@ -57,14 +56,10 @@ from core.ledger.tables import (
     customer_account,
     customer_contact,
     customer_status,
-    gl_account,
     item_dispute,
-    journal_entry,
-    journal_line,
 )
 from core.money import Money
-from core.plans.enrolment import PLAN_PAYMENT_KINDS
-from core.plans.tables import payment_plan, plan_instalment
+from core.plans.tables import payment_plan
 
 DUNNED_TYPES = ("patient", "guarantor", "employee")
 """Customer types dunning follows up: people, who can be reached in a chat."""
@@ -76,8 +71,6 @@ UNREACHABLE_STATUSES = (
     "flagged_for_deletion",
 )
 """Account statuses dunning leaves alone: someone else is dealing with the account."""
-PLAN_GRACE_DAYS = 15
-"""An instalment this many days late still leaves the plan in good standing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,31 +277,14 @@ def _per_rule(rules: Sequence[DunningRule], rule: Any, attr: str) -> Any:
     return case(*((rule == r.code, literal(getattr(r, attr), Integer)) for r in rules))
 
 
-def _plans_in_good_standing(day: int) -> Any:
-    """Accounts with an active plan whose payments since enrolment cover every
-    instalment due more than :data:`PLAN_GRACE_DAYS` ago (AR-162): they get plan
-    notices, not dunning."""
-    p, i = payment_plan, plan_instalment
-    due_by_now = (
-        select(func.coalesce(func.sum(i.c.amount_minor), 0))
-        .where(i.c.plan_id == p.c.id, _day(i.c.due_day) < day - PLAN_GRACE_DAYS)
-        .scalar_subquery()
-    )
-    paid = (
-        select(func.coalesce(-func.sum(journal_line.c.amount_minor), 0))
-        .join(journal_entry, journal_entry.c.id == journal_line.c.entry_id)
-        .join(gl_account, gl_account.c.id == journal_line.c.gl_account_id)
-        .where(
-            journal_line.c.customer_account_id == p.c.account_id,
-            gl_account.c.code == AR_CONTROL,
-            journal_entry.c.id > p.c.after_entry_id,
-            journal_entry.c.kind.in_([k.value for k in PLAN_PAYMENT_KINDS]),
-        )
-        .scalar_subquery()
-    )
+def _on_plan() -> Any:
+    """Accounts with an active payment plan (AR-162): they get the plan's notices, not
+    dunning. A plan missed past its grace period is put in default by the plan job
+    (``core.plans.instalments``), which ends it, and dunning takes the account up again
+    at the level its oldest item calls for."""
     return (
-        select(p.c.account_id)
-        .where(p.c.status == "active", paid >= due_by_now)
+        select(payment_plan.c.account_id)
+        .where(payment_plan.c.status == "active")
         .subquery("on_plan")
     )
 
@@ -437,7 +413,7 @@ def _reachable(leveled: Any, day: int, unreachable: bool) -> Any:
         .distinct()
         .subquery("paused_accounts")
     )
-    on_plan = _plans_in_good_standing(day)
+    on_plan = _on_plan()
     ch = _channels(recipient)
     (tg_latest, tg), (sms_latest, sms) = ch["links"]["telegram"], ch["links"]["sms"]
     phone_pick, phone = ch["phone_pick"], ch["phone"]

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from core.auth import Actor
 from core.customers import record_consent, set_status, status_of
 from core.db import Database
 from core.dunning import (
@@ -25,6 +26,8 @@ from core.dunning import (
 )
 from core.dunning.tables import dunning_notice
 from core.errors import InvalidState, PermissionDenied, ValidationError
+from core.plans import AGREEMENT_VERSION, PlanPolicy, enrol_plan
+from core.plans.tables import payment_plan
 from core.services.adjustments import dispute_item
 from core.services.payments import record_payment
 from tests.core.dunning_helpers import AS_OF, item_of, opt_in_sms, owes, patient
@@ -317,3 +320,32 @@ async def test_bad_rules_and_pauses_are_refused(db: Database) -> None:
         )
     async with db.read() as conn:
         assert await plan_dunning(conn, AS_OF) == []  # nothing owed, nothing planned
+
+
+async def test_an_account_on_an_active_plan_is_not_dunned_until_the_plan_ends(
+    db: Database,
+) -> None:
+    account = await patient(db)
+    await owes(db, account, "300.00", 40)
+    enrolled = await enrol_plan(
+        db,
+        Actor("patient", str(account.id), "the patient"),
+        account_id=account.id,
+        count=3,
+        policy=PlanPolicy(),
+        agreement_version=AGREEMENT_VERSION,
+        agreement_digest="0" * 64,
+        channel="telegram",
+        key="plan-1",
+    )
+
+    assert await plan(db) == {}  # the plan's own notices go instead (AR-162)
+
+    async with db.transaction() as tx:  # what the plan job does to a plan in default
+        await tx.conn.execute(
+            payment_plan.update()
+            .where(payment_plan.c.id == enrolled.id)
+            .values(status="cancelled")
+        )
+    [message] = (await plan(db)).values()
+    assert (message.level, message.amount_due) == (3, usd("300.00"))
