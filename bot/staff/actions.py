@@ -13,7 +13,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 
-from bot.staff import approvals, cash, ids, lookup, modals, money, refunds
+from bot.staff import approvals, cash, ids, lookup, modals, money, refunds, split, workspace
 from bot.staff.parse import day
 from bot.staff.turn import Turn, answering
 from core.auth import Actor
@@ -36,11 +36,6 @@ async def account_date(turn: Turn, staff: Actor, action: Action) -> None:
     await lookup.move(turn, staff, replace(where, page=0, before=picked))
 
 
-async def account_howto(turn: Turn, staff: Actor, action: Action) -> None:
-    what = str(action.get("action_id", "")).removeprefix(ids.ACCOUNT_HOWTO)
-    await lookup.howto(turn, staff, what, account_id(value(action)))
-
-
 BUTTONS: dict[str | re.Pattern[str], Pressed] = {
     ids.VIEW_ACCOUNT: lambda t, s, a: lookup.view_account(t, s, account_id(value(a))),
     ids.CONFIRM_PAYMENT: lambda t, s, a: money.confirm(t, s, value(a)),
@@ -52,7 +47,11 @@ BUTTONS: dict[str | re.Pattern[str], Pressed] = {
         lambda t, s, a: lookup.move(t, s, lookup.Where.read(value(a)))
     ),
     ids.ACCOUNT_DATE: account_date,
-    re.compile(f"^{ids.ACCOUNT_HOWTO}[a-z]+$"): account_howto,
+    ids.ACCOUNT_CHARGE: lambda t, s, a: modals.charge_for(t, s, account_id(value(a))),
+    ids.ACCOUNT_PAYMENT: lambda t, s, a: split.payment_for(t, s, account_id(value(a))),
+    ids.ACCOUNT_WRITEOFF: lambda t, s, a: workspace.open_write_off(t, s, account_id(value(a))),
+    ids.ACCOUNT_PAYLINK: lambda t, s, a: workspace.send_pay_link(t, s, account_id(value(a))),
+    ids.ACCOUNT_LINK: lambda t, s, a: workspace.link_code(t, s, account_id(value(a))),
     ids.ADD_NOTE: lambda t, s, a: modals.open_note(t, s, account_id(value(a))),
     ids.TRANSFER_CREDIT: lambda t, s, a: refunds.transfer_pressed(t, s, value(a)),
     ids.REFUND_ANYWAY: lambda t, s, a: refunds.anyway_pressed(t, s, value(a)),

@@ -77,15 +77,17 @@ async def write_off(turn: Turn, staff: Actor, cmd: WriteOff) -> None:
         on=today(turn.services.clock),
     )
     if request.status is Status.POSTED:
-        await turn.reply(
-            "written_off",
-            request=request,
-            account=account,
-            tolerance=small,
-            balance=await balance_of(turn.db, account),
-        )
+        await written_off(turn, request, account)
         return
     await send_for_approval(turn, request, account)
+
+
+async def written_off(turn: Turn, request: Request, account: Account) -> None:
+    """A write-off within the small-balance tolerance, posted at once (AR-091)."""
+    await turn.reply(
+        "written_off", request=request, account=account, tolerance=tolerance(turn.services),
+        balance=await balance_of(turn.db, account),
+    )  # fmt: skip
 
 
 async def reverse_write_off(turn: Turn, staff: Actor, cmd: ReverseWriteOff) -> None:
@@ -119,12 +121,18 @@ def approvals_channel(turn: Turn, asked_in: str | None = None) -> str:
 
 
 async def send_for_approval(
-    turn: Turn, request: Request, account: Account, *, replace: bool = False
+    turn: Turn,
+    request: Request,
+    account: Account,
+    *,
+    replace: bool = False,
+    channel: str | None = None,
 ) -> None:
-    """Post the request with its buttons, once (core hands out the message slot), and
-    tell the requester where it went, or that it will be posted later (``replace``: in
-    place of the message whose button asked for it)."""
-    channel = request.message_channel or approvals_channel(turn)
+    """Post the request with its buttons in ``channel`` (else :func:`approvals_channel`),
+    once (core hands out the message slot), and tell the requester where it went, or
+    that it will be posted later (``replace``: in place of the message whose button
+    asked for it)."""
+    channel = request.message_channel or channel or approvals_channel(turn)
     try:
         posted = await post_request(turn.services, turn.client, request, channel)
     except Exception:

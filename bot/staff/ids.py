@@ -55,9 +55,14 @@ ACCOUNT_KIND = "ar_account_kind_"
 ACCOUNT_DATE = "ar_account_date"
 """The account view's datepicker; its block id holds the view's place."""
 
-ACCOUNT_HOWTO = "ar_account_howto_"
-"""Prefix of the account view's action buttons (``..._charge``): they answer with the
-exact command to type; the value is the account id."""
+ACCOUNT_CHARGE = "ar_account_charge"
+ACCOUNT_PAYMENT = "ar_account_payment"
+ACCOUNT_WRITEOFF = "ar_account_writeoff"
+ACCOUNT_PAYLINK = "ar_account_paylink"
+ACCOUNT_LINK = "ar_account_link"
+"""The account view's action buttons (AR-050): post charge, record payment and request
+write-off open their modals, send pay link and link code answer with the link or code;
+the value is the account id."""
 
 CHARGE_MODAL = "ar_charge_modal"
 """The charge modal (``/ar charge [account]``); its private_metadata is
@@ -107,3 +112,12 @@ TRANSFER_CREDIT = "ar_transfer_credit"
 
 REFUND_ANYWAY = "ar_refund_anyway"
 """Ask for the refund after all; its value is the refund offer's token."""
+
+WRITEOFF_MODAL = "ar_writeoff_modal"
+"""The write-off request modal (the account view's "Request write-off"); its
+private_metadata is ``<channel id or ->/<account id>``."""
+
+WRITEOFF_AMOUNT = "ar_writeoff_amount"
+WRITEOFF_REASON = "ar_writeoff_reason"
+WRITEOFF_NOTE = "ar_writeoff_note"
+"""The blocks of :data:`WRITEOFF_MODAL`: the amount (or "all"), the reason code, the note."""

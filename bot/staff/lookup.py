@@ -125,16 +125,3 @@ async def move(turn: Turn, staff: Actor, where: Where) -> None:
     payload = await account_message(turn.db, staff, where, turn.locale)
     payload["replace_original"] = True
     await turn.respond(payload)
-
-
-HOWTO = ("charge", "payment", "writeoff", "link")
-
-
-async def howto(turn: Turn, staff: Actor, what: str, account_id: int) -> None:
-    """An action button on the account view: the exact command to type for it."""
-    if what not in HOWTO:
-        raise ParseError("this button does not name an action")
-    async with turn.db.read() as conn:
-        account = await load_account(conn, account_id=account_id)
-    require(staff, Permission.VIEW_ACCOUNTS, account.location)
-    await turn.reply("howto", what=what, account=account)

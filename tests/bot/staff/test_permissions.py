@@ -240,6 +240,16 @@ NEEDS: dict[str, Case] = {
         write_off_request,
         modal=True,
     ),
+    **{
+        f"account view: {name}": Case(
+            (needs,), modal(action_id), modal_shown(callback_id), account_id, modal=True
+        )
+        for name, needs, action_id, callback_id in (
+            ("Post charge", P.POST_CHARGE, ids.ACCOUNT_CHARGE, ids.CHARGE_MODAL),
+            ("Record payment", P.RECORD_PAYMENT, ids.ACCOUNT_PAYMENT, ids.PAYMENT_MODAL),
+            ("Request write-off", P.REQUEST_WRITE_OFF, ids.ACCOUNT_WRITEOFF, ids.WRITEOFF_MODAL),
+        )
+    },
     "Apply": Case(
         (P.APPLY_CASH,), button(ids.APPLY_UNAPPLIED), grew("allocations"), owed_cash, credit=True
     ),
