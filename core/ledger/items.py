@@ -84,12 +84,15 @@ def _applied(as_of: date | None):  # type: ignore[no-untyped-def]
 
 
 def _disputed(as_of: date | None):  # type: ignore[no-untyped-def]
+    # A join to each item's latest row, not ``id IN (SELECT max(id) ...)``: SQLite ran
+    # the IN form once per item (129 s against 1 s over 390,000 items).
     latest = select(func.max(item_dispute.c.id).label("id")).group_by(item_dispute.c.item_id)
     if as_of is not None:
         latest = latest.where(item_dispute.c.effective_day <= as_of)
+    newest = latest.subquery("newest_dispute")
     return (
         select(item_dispute.c.item_id, item_dispute.c.disputed)
-        .where(item_dispute.c.id.in_(latest.scalar_subquery()))
+        .join(newest, newest.c.id == item_dispute.c.id)
         .subquery()
     )
 
