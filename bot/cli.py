@@ -27,10 +27,8 @@ import asyncio
 import getpass
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,7 +40,7 @@ from core.errors import ArbotError, ValidationError
 from core.settings import Settings
 
 if TYPE_CHECKING:
-    from scheduler.ports import Ports
+    pass
 
 Handler = Callable[[argparse.Namespace, Settings], Awaitable[int]]
 
@@ -289,7 +287,8 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from bot.accesslog import MaskedAccessLogger
     from bot.web import make_app
 
-    runner = web.AppRunner(make_app(settings), access_log_class=MaskedAccessLogger)
+    app = make_app(settings, with_scheduler=settings.scheduler != "off")
+    runner = web.AppRunner(app, access_log_class=MaskedAccessLogger)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
@@ -315,61 +314,13 @@ async def _scheduler(args: argparse.Namespace, settings: Settings) -> int:
 
     db = Database(settings.database_url)
     try:
-        async with _job_ports(settings, db) as ports:
+        from bot.jobports import scheduler_ports
+
+        async with scheduler_ports(settings, db) as ports:
             await run_forever(settings, _until_terminated, ports=ports, db=db)
     finally:
         await db.dispose()
     return 0
-
-
-@asynccontextmanager
-async def _job_ports(settings: Settings, db: Database) -> AsyncIterator[Ports]:
-    """The scheduler's ports over the patient channels configured in the environment
-    (Telegram, Twilio); a channel not configured keeps its reminders queued."""
-    from bot.patient.outbound import deliver
-    from bot.patient.stripe_gateway import make_gateway
-    from bot.patient.texts import say
-    from bot.staff.digest import with_digests
-    from core.money import parse_money
-    from core.ports import PatientMessenger
-    from scheduler.ports import Ports
-    from scheduler.settings import plan_job_settings
-
-    messengers: dict[str, PatientMessenger] = {}
-    closers: list[Callable[[], Awaitable[None]]] = []
-    if settings.telegram_bot_token:
-        from bot.patient.messengers import TelegramMessenger
-        from bot.patient.telegram import make_bot
-
-        bot = make_bot(settings)
-        messengers["telegram"] = TelegramMessenger(bot)
-        closers.append(bot.session.close)
-    if settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from_number:
-        from bot.patient.messengers import TwilioMessenger
-
-        twilio = TwilioMessenger(settings)
-        messengers["sms"] = twilio
-        closers.append(twilio.close)
-    small = parse_money(settings.small_balance or "0", settings.currency).minor
-    gateway = make_gateway(settings)
-    closers.append(gateway.close)
-    try:
-        yield with_digests(
-            Ports(
-                send=partial(deliver, db, messengers),
-                render=say,
-                channels=frozenset(messengers),
-                pay_base_url=settings.public_base_url or f"http://{settings.host}:{settings.port}",
-                currency=settings.currency,
-                small_balances={"self": small} if small > 0 else {},
-                gateway=gateway,
-                **plan_job_settings(settings),
-            ),
-            settings,
-        )
-    finally:
-        for close in closers:
-            await close()
 
 
 async def _jobs_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -394,12 +345,13 @@ async def _jobs_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _jobs_run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.jobports import scheduler_ports
     from core.jobs import process_owner
     from scheduler.runner import run_job
 
     db = Database(settings.database_url)
     try:
-        async with _job_ports(settings, db) as ports:
+        async with scheduler_ports(settings, db) as ports:
             if not args.dry_run and not ports.channels and args.name.startswith("dunning"):
                 print("no patient channel is configured (Telegram, Twilio): reminders stay queued")
             report = await run_job(

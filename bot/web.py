@@ -10,6 +10,8 @@ with TELEGRAM_BOT_TOKEN, ``POST /sms/inbound`` with Twilio, ``/pay/<token>`` and
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 
 from aiohttp import web
@@ -22,6 +24,7 @@ from bot.patient.relay import from_staff
 from bot.staff.app import mount
 from bot.staff.messenger import SlackStaffMessenger
 from bot.staff.services import Services
+from core.clock import SystemClock
 from core.db import Database
 from core.settings import Settings
 
@@ -41,7 +44,38 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "database": "ok"})
 
 
-def make_app(settings: Settings, db: Database | None = None) -> web.Application:
+def in_process_scheduler(
+    settings: Settings, db: Database, patient: PatientContext
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """An aiohttp cleanup context running the scheduler beside the web app (one-process
+    installs): it sends through the patient channels' own messengers and gateway. With
+    several processes on PostgreSQL the leader lock keeps one scheduler active."""
+
+    async def running(_: web.Application) -> AsyncIterator[None]:
+        from bot.jobports import scheduler_ports
+        from scheduler.runner import lead
+
+        stop = asyncio.Event()
+        async with scheduler_ports(
+            settings,
+            db,
+            messengers=patient.messengers,
+            gateway=patient.gateway,
+            staff=patient.staff,
+        ) as ports:
+            task = asyncio.create_task(lead(db, SystemClock(), ports, stop))
+            try:
+                yield
+            finally:
+                stop.set()
+                await task
+
+    return running
+
+
+def make_app(
+    settings: Settings, db: Database | None = None, *, with_scheduler: bool = False
+) -> web.Application:
     app = web.Application()
     database = db or Database(settings.database_url)
     app[DB_KEY] = database
@@ -56,6 +90,8 @@ def make_app(settings: Settings, db: Database | None = None) -> web.Application:
     if slack is not None:
         slack.patient_reply = partial(from_staff, patient)
         app[SLACK_KEY] = slack
+    if with_scheduler:
+        app.cleanup_ctx.append(in_process_scheduler(settings, database, patient))
 
     async def close_db(_: web.Application) -> None:
         if db is None:

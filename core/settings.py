@@ -14,6 +14,7 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///arbot.db"
 _PREFIXED = {
     "currency": "ARBOT_CURRENCY",
     "small_balance": "ARBOT_SMALL_BALANCE",
+    "scheduler": "ARBOT_SCHEDULER",
     "plan_min_balance": "ARBOT_PLAN_MIN_BALANCE",
     "plan_counts": "ARBOT_PLAN_COUNTS",
     "plan_min_instalment": "ARBOT_PLAN_MIN_INSTALMENT",
@@ -70,6 +71,8 @@ class Settings:
     twilio_from_number: str = ""
     twilio_api_base: str = "https://api.twilio.com"
     public_base_url: str = ""
+    scheduler: str = "on"
+    """``arbot serve`` runs the scheduler in-process unless ``ARBOT_SCHEDULER=off``."""
     host: str = "127.0.0.1"
     port: int = 8080
 

@@ -90,3 +90,21 @@ async def test_unknown_paths_are_404(db: Database) -> None:
     async with TestClient(TestServer(make_app(Settings(), db), host="127.0.0.1")) as client:
         response = await client.get("/admin")
         assert response.status == 404
+
+
+async def test_serve_runs_the_scheduler_in_process_and_stops_it(
+    db: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One-process installs (issue 6): `arbot serve` leads the scheduler beside the web
+    app and shuts it down with the app."""
+    app = make_app(Settings(database_url=db.url), db, with_scheduler=True)
+    async with TestClient(TestServer(app)) as client:
+        for _ in range(100):
+            if "arbot scheduler leads" in capsys.readouterr().out:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the scheduler did not start")
+        assert (await client.get("/healthz")).status == 200
+    # Leaving the client ran the app's cleanup: the scheduler's task has finished.
+    assert not [t for t in asyncio.all_tasks() if "lead" in repr(t.get_coro())]
