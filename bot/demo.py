@@ -96,6 +96,7 @@ and languages, and no payments, so they owe something. Their phone is +1555<seed
 PATIENT_COLUMNS = [
     "account_number", "mrn", "last_name", "first_name", "date_of_birth", "phone", "email",
     "language", "location", "financial_class", "patient_type", "guarantor_account",
+    "sms_consent",
 ]  # fmt: skip
 CHARGE_COLUMNS = [
     "external_id", "account_number", "service_code", "quantity", "service_date", "doctor",
@@ -149,6 +150,7 @@ def write_demo_files(folder: Path, *, patients: int = 300, seed: int = 7) -> Dem
             f"+1555{seed % 10}{n:06d}", f"patient{n}@example.org",
             language, location, rng.choice(CLASSES),
             rng.choice(["outpatient", "outpatient", "outpatient", "inpatient"]), guarantor,
+            "yes" if n in TRY_IT or rng.random() < 0.7 else "",
         ])  # fmt: skip
         if rng.random() < 0.1:
             guarantors.append(number)

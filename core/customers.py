@@ -382,23 +382,32 @@ async def record_consent(
     if not source.strip():
         raise ValidationError("say where the consent came from (sms keyword, form, call ...)")
     async with db.transaction() as tx:
-        await tx.conn.execute(
-            contact_consent.insert().values(
-                channel=channel,
-                address=normal,
-                granted=granted,
-                at=tx.db.clock.now(),
-                source=source.strip(),
-                actor=actor.label,
-            )
+        await consent_in(
+            tx, actor, channel=channel, address=normal, granted=granted, source=source
         )
-        tx.audit(
-            actor.label,
-            source.strip(),
-            "consent.grant" if granted else "consent.revoke",
-            f"{channel} consent",
+
+
+async def consent_in(
+    tx: Tx, actor: Actor, *, channel: str, address: str, granted: bool, source: str
+) -> None:
+    """Inside ``tx``: record consent for ``address`` (already in its normal form)."""
+    await tx.conn.execute(
+        contact_consent.insert().values(
+            channel=channel,
+            address=address,
             granted=granted,
+            at=tx.db.clock.now(),
+            source=source.strip(),
+            actor=actor.label,
         )
+    )
+    tx.audit(
+        actor.label,
+        source.strip(),
+        "consent.grant" if granted else "consent.revoke",
+        f"{channel} consent",
+        granted=granted,
+    )
 
 
 async def may_contact(conn: AsyncConnection, channel: str, address: str) -> bool:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from core.auth import Actor, Permission, require
 from core.clock import today
-from core.customers import NewCustomer, check_customer, register_in
+from core.customers import NewCustomer, check_customer, consent_in, phone_number, register_in
 from core.db import Database, Tx
 from core.errors import ArbotError
 from core.imports import (
@@ -43,7 +43,10 @@ OPTIONAL = (
     "financial_class",
     "patient_type",
     "guarantor_account",
+    "sms_consent",
 )
+CONSENT = {"yes": True, "y": True, "no": False, "n": False, "": None}
+"""``sms_consent``: the patient agreed to (or refused) billing texts at registration."""
 PATIENT_TYPES = {"inpatient": "IP", "outpatient": "OP", "": None}
 
 
@@ -52,6 +55,7 @@ class _Patient:
     row: int
     new: NewCustomer
     guarantor: str
+    sms_consent: bool | None = None
 
 
 def _patient(row: Row, currency: str) -> _Patient:
@@ -72,7 +76,12 @@ def _patient(row: Row, currency: str) -> _Patient:
         location=row.get("location") or "main",
         patient_type=PATIENT_TYPES[kind],
     )
-    return _Patient(row.number, new, row.get("guarantor_account"))
+    consent = row.get("sms_consent").strip().lower()
+    if consent not in CONSENT:
+        raise RowError(f"sms_consent {consent!r} is neither yes nor no")
+    if CONSENT[consent] and not new.phone:
+        raise RowError("sms_consent is yes but the row has no phone")
+    return _Patient(row.number, new, row.get("guarantor_account"), CONSENT[consent])
 
 
 def _in_order(patients: list[_Patient]) -> list[_Patient]:
@@ -161,6 +170,15 @@ async def _one(
         try:
             async with tx.conn.begin_nested():  # a refused row leaves nothing behind
                 await register_in(tx, actor, new, number_format=number_format, source="import")
+                if patient.sms_consent is not None and new.phone:
+                    await consent_in(
+                        tx,
+                        actor,
+                        channel="sms",
+                        address=phone_number(new.phone),
+                        granted=patient.sms_consent,
+                        source="import",
+                    )
         except ArbotError:
             del tx.pending_audit[audited:]
             raise

@@ -11,11 +11,12 @@ from core.billing.pricing import load_price_book
 from core.db import Database
 from core.errors import ValidationError
 from core.imports import BatchRefused, Control, rows_of
+from core.customers import may_contact
 from core.imports.patients import import_patients
 from core.imports.services import import_services
 from core.inventory import on_hand
 from core.ledger.accounts import load_account
-from core.ledger.tables import customer_account, customer_contact
+from core.ledger.tables import contact_consent, customer_account, customer_contact
 
 IMPORTER = Actor.system("import-test")
 
@@ -62,6 +63,30 @@ async def test_patients_with_guarantors_in_any_order(db: Database) -> None:
         accounts,
         contacts,
     )
+
+
+async def test_sms_consent_at_registration_is_recorded(db: Database) -> None:
+    """A patient who agreed to billing texts at registration can be reminded by SMS
+    (dunning needs the opt-in); a refusal is kept too; nonsense refuses the row."""
+    header, rows = rows_of([
+        patient("M1", phone="+1 555 010 0001", sms_consent="yes"),
+        patient("M2", phone="+1 555 010 0002", sms_consent="No"),
+        patient("M3", phone="+1 555 010 0003", sms_consent=""),
+        patient("M4", phone="+1 555 010 0004", sms_consent="maybe"),
+        patient("M5", sms_consent="yes"),
+    ])  # fmt: skip
+    report = await import_patients(db, IMPORTER, header, rows)
+    assert report.written == 3
+    assert {r.row: r.reason for r in report.rejects} == {
+        4: "sms_consent 'maybe' is neither yes nor no",
+        5: "sms_consent is yes but the row has no phone",
+    }
+    async with db.read() as conn:
+        allowed = [await may_contact(conn, "sms", f"+1555010000{n}") for n in (1, 2, 3)]
+    assert allowed == [True, False, False]
+    assert await count(db, contact_consent) == 2
+    again = await import_patients(db, IMPORTER, header, rows[:1])
+    assert again.already == 1 and await count(db, contact_consent) == 2
 
 
 async def test_an_mrn_on_file_under_another_number_is_rejected(db: Database) -> None:
