@@ -22,7 +22,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.staff import ids
-from bot.staff.forms import channel_of, metadata, opening
+from bot.staff.forms import channel_of, opening
 from bot.staff.money import balance_of, find_account
 from bot.staff.parse import ParseError, ReverseWriteOff, WriteOff
 from bot.staff.render import message
@@ -227,8 +227,9 @@ async def reject_pressed(turn: Turn, staff: Actor, value: str) -> None:
     """Reject: ask for the reason in a modal; its submission rejects (``bot.staff.views``)."""
     async with opening(turn, "Reject request") as form:
         request, account = await decidable(turn, staff, request_id(value))
-        about = metadata(channel_of(turn.body), request.id)
-        await form.show("reject_modal", request=request, account=account, metadata=about)
+        await form.show(
+            "reject_modal", request=request, account=account, metadata=form.about(request.id)
+        )
 
 
 async def decidable(turn: Turn, staff: Actor, request_id: int) -> tuple[Request, Account]:

@@ -19,7 +19,7 @@ they are shown. A modal's ``private_metadata`` is ``<channel id or ->/<what it i
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -28,11 +28,14 @@ from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.staff import ids
+from bot.staff.lookup import account_by_number
 from bot.staff.parse import ParseError
 from bot.staff.render import message
 from bot.staff.services import services_of
 from bot.staff.turn import Respond, Turn, refusal, slack_user_of
+from core.auth import Actor
 from core.errors import ArbotError
+from core.ledger.accounts import Account, load_account
 
 log = logging.getLogger(__name__)
 ERROR_LENGTH = 300
@@ -115,6 +118,10 @@ class Form:
         view = message(template, self.turn.locale, **context)
         await self.turn.client.views_update(view_id=self.view_id, view=view)
 
+    def about(self, what: object) -> str:
+        """The private_metadata of a modal about ``what``, opened where this one was."""
+        return metadata(channel_of(self.turn.body), what)
+
     async def refuse(self, template: str, **context: Any) -> None:
         """Show a message (a refusal, an explanation) in the modal, with only Close."""
         blocks = message(template, self.turn.locale, **context)["blocks"]
@@ -134,6 +141,30 @@ async def opening(turn: Turn, title: str) -> AsyncIterator[Form]:
     except Exception as exc:
         said = refusal(exc, turn.slack_user)
         await form.refuse(said.template, **said.context)
+
+
+Show = Callable[[Form, Actor, Account | None], Awaitable[None]]
+
+
+async def open_for(
+    turn: Turn,
+    staff: Actor,
+    title: str,
+    show: Show,
+    *,
+    number: str | None = None,
+    account_id: int | None = None,
+) -> None:
+    """Open a modal about the account typed (``number``), pressed (``account_id``) or
+    none, and let ``show`` fill it in once the account is read."""
+    async with opening(turn, title) as form:
+        account = None
+        async with turn.db.read() as conn:
+            if number is not None:
+                account = await account_by_number(conn, number)
+            elif account_id is not None:
+                account = await load_account(conn, account_id=account_id)
+        await show(form, staff, account)
 
 
 @dataclass(slots=True)

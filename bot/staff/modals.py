@@ -24,12 +24,10 @@ from bot.staff import ids, split, workspace
 from bot.staff.forms import (
     Form,
     Refused,
-    channel_of,
     field,
-    metadata,
     metadata_of,
     on_field,
-    opening,
+    open_for,
     submitting,
 )
 from bot.staff.lookup import account_by_number
@@ -46,6 +44,7 @@ from core.profile.notes import NOTE_LIMIT
 from core.services import account_for
 
 LINES = 5
+CHARGE_TITLE = "Post charges"
 OPTIONS = 100
 """Slack's limit on a static_select's options."""
 
@@ -66,20 +65,12 @@ class Offered:
 
 async def open_charge(turn: Turn, staff: Actor, cmd: ChargeForm) -> None:
     """``/ar charge [account]`` without a service: the charge modal."""
-    async with opening(turn, "Post charges") as form:
-        account = None
-        if cmd.account is not None:
-            async with turn.db.read() as conn:
-                account = await account_by_number(conn, cmd.account)
-        await show_charge(form, staff, account)
+    await open_for(turn, staff, CHARGE_TITLE, show_charge, number=cmd.account)
 
 
 async def charge_for(turn: Turn, staff: Actor, account_id: int) -> None:
     """The account view's "Post charge": the charge modal for that account."""
-    async with opening(turn, "Post charges") as form:
-        async with turn.db.read() as conn:
-            account = await load_account(conn, account_id=account_id)
-        await show_charge(form, staff, account)
+    await open_for(turn, staff, CHARGE_TITLE, show_charge, account_id=account_id)
 
 
 async def show_charge(form: Form, staff: Actor, account: Account | None) -> None:
@@ -92,7 +83,7 @@ async def show_charge(form: Form, staff: Actor, account: Account | None) -> None
     await form.show(
         "charge_modal", account=account, services=offered[:OPTIONS],
         more=len(offered) > OPTIONS, lines=LINES,
-        metadata=metadata(channel_of(form.turn.body), account.id if account else "-"),
+        metadata=form.about(account.id if account else "-"),
     )  # fmt: skip
 
 
@@ -152,14 +143,14 @@ async def on_charge_submitted(
 
 async def open_note(turn: Turn, staff: Actor, account_id: int) -> None:
     """The account view's "Add note"."""
-    async with opening(turn, "Add note") as form:
-        async with turn.db.read() as conn:
-            account = await load_account(conn, account_id=account_id)
-        require(staff, Permission.VIEW_ACCOUNTS, account.location)
-        await form.show(
-            "note_modal", account=account, limit=NOTE_LIMIT,
-            metadata=metadata(channel_of(turn.body), account.id),
-        )  # fmt: skip
+    await open_for(turn, staff, "Add note", show_note, account_id=account_id)
+
+
+async def show_note(form: Form, staff: Actor, account: Account | None) -> None:
+    assert account is not None
+    require(staff, Permission.VIEW_ACCOUNTS, account.location)
+    about = form.about(account.id)
+    await form.show("note_modal", account=account, limit=NOTE_LIMIT, metadata=about)
 
 
 async def on_note_submitted(

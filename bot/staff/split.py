@@ -23,10 +23,8 @@ from bot.staff.forms import (
     Form,
     Refused,
     Submission,
-    channel_of,
-    metadata,
     on_field,
-    opening,
+    open_for,
     submitting,
 )
 from bot.staff.lookup import account_by_number
@@ -36,7 +34,7 @@ from bot.staff.turn import Turn
 from core.auth import Actor, Permission, require
 from core.clock import today
 from core.errors import ValidationError
-from core.ledger.accounts import Account, load_account
+from core.ledger.accounts import Account
 from core.money import Money
 from core.services import prior_entry
 from core.services.split import Part, part_key, record_split_payment
@@ -51,25 +49,17 @@ def register(app: AsyncApp) -> None:
 
 async def open_payment(turn: Turn, staff: Actor, cmd: PaymentForm) -> None:
     """``/ar payment split [account]``."""
-    async with opening(turn, TITLE) as form:
-        account = None
-        if cmd.account is not None:
-            async with turn.db.read() as conn:
-                account = await account_by_number(conn, cmd.account)
-        await show_payment(form, staff, account)
+    await open_for(turn, staff, TITLE, show_payment, number=cmd.account)
 
 
 async def payment_for(turn: Turn, staff: Actor, account_id: int) -> None:
     """The account view's "Record payment": the modal with that account on the first row."""
-    async with opening(turn, TITLE) as form:
-        async with turn.db.read() as conn:
-            account = await load_account(conn, account_id=account_id)
-        await show_payment(form, staff, account)
+    await open_for(turn, staff, TITLE, show_payment, account_id=account_id)
 
 
 async def show_payment(form: Form, staff: Actor, account: Account | None) -> None:
     require(staff, Permission.RECORD_PAYMENT, account.location if account else None)
-    about = metadata(channel_of(form.turn.body), account.id if account else "-")
+    about = form.about(account.id if account else "-")
     await form.show("payment_modal", account=account, rows=ROWS, methods=METHODS, metadata=about)
 
 

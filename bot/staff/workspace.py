@@ -16,7 +16,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from sqlalchemy import select
 
 from bot.staff import approvals, ids, links
-from bot.staff.forms import channel_of, metadata, metadata_of, on_field, opening, submitting
+from bot.staff.forms import Form, metadata_of, on_field, open_for, submitting
 from bot.staff.money import balance_of
 from bot.staff.parse import Link, amount, note_of, reason_code
 from bot.staff.turn import Turn
@@ -37,19 +37,19 @@ def register(app: AsyncApp) -> None:
 
 
 async def open_write_off(turn: Turn, staff: Actor, account_id: int) -> None:
-    async with opening(turn, "Request write-off") as form:
-        async with turn.db.read() as conn:
-            account = await load_account(conn, account_id=account_id)
-            require(staff, Permission.REQUEST_WRITE_OFF, account.location)
-            query = select(reason_codes).where(reason_codes.c.active.is_(True))
-            reasons = (
-                await conn.execute(query.order_by(reason_codes.c.code).limit(REASONS))
-            ).all()
-        await form.show(
-            "writeoff_modal", account=account, reasons=reasons,
-            balance=await balance_of(turn.db, account),
-            metadata=metadata(channel_of(turn.body), account.id),
-        )  # fmt: skip
+    await open_for(turn, staff, "Request write-off", show_write_off, account_id=account_id)
+
+
+async def show_write_off(form: Form, staff: Actor, account: Account | None) -> None:
+    assert account is not None
+    require(staff, Permission.REQUEST_WRITE_OFF, account.location)
+    query = select(reason_codes).where(reason_codes.c.active.is_(True))
+    async with form.turn.db.read() as conn:
+        reasons = (await conn.execute(query.order_by(reason_codes.c.code).limit(REASONS))).all()
+    await form.show(
+        "writeoff_modal", account=account, reasons=reasons, metadata=form.about(account.id),
+        balance=await balance_of(form.turn.db, account),
+    )  # fmt: skip
 
 
 async def on_write_off_submitted(
