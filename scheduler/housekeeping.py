@@ -161,9 +161,8 @@ async def small_balance_job(
 
 
 def month_end(as_of: date) -> date:
-    """The last month-end on or before ``as_of``."""
-    if (as_of + timedelta(days=1)).day == 1:
-        return as_of
+    """The last month-end before ``as_of``: on a month's last day that month is not over
+    (the job runs in the small hours, before the day's postings), so it is the one before."""
     return as_of.replace(day=1) - timedelta(days=1)
 
 

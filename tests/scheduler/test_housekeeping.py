@@ -83,11 +83,14 @@ async def test_small_balances_within_each_payers_tolerance_are_written_off_once(
     assert rerun is not None and rerun.summary.startswith("0 small balances")
 
 
-def test_the_snapshot_is_of_the_last_month_end() -> None:
+def test_the_snapshot_is_of_the_last_month_that_has_ended() -> None:
+    """The job runs in the small hours: on the last day of a month that month has not
+    ended yet (its postings are still to come), so it keeps the month before."""
     assert month_end(date(2026, 7, 15)) == date(2026, 6, 30)
-    assert month_end(date(2026, 6, 30)) == date(2026, 6, 30)
+    assert month_end(date(2026, 6, 30)) == date(2026, 5, 31)
+    assert month_end(date(2026, 7, 1)) == date(2026, 6, 30)
     assert month_end(date(2026, 3, 1)) == date(2026, 2, 28)
-    assert month_end(date(2026, 1, 31)) == date(2026, 1, 31)
+    assert month_end(date(2026, 1, 31)) == date(2025, 12, 31)
 
 
 async def test_the_month_end_atb_is_kept_once_as_it_was(
