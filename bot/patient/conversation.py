@@ -7,6 +7,11 @@ through identity (:mod:`bot.patient.identity`); a verified one gets the menu
 (:mod:`bot.patient.menu`). The chat's state lives in the database, so a restart or a
 second web process continues the same conversation. Nothing a patient types can raise
 out of here: what is not understood gets a short menu.
+
+A turn reads the chat (state, lock-out, verified accounts) in one read transaction,
+and saves the new state in one write transaction, in which
+:meth:`Conversation.handle_and_claim` also claims the first reply's send in the
+outbox: the state and the claim commit together (:func:`bot.patient.outbound.respond`).
 """
 
 from __future__ import annotations
@@ -14,19 +19,22 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import replace
+from datetime import datetime
 
 from bot.patient import identity, menu
 from bot.patient.context import PatientContext
 from bot.patient.events import Inbound
 from bot.patient.labels import KEYWORDS, SMS_HELP, SMS_START, SMS_STOP, plain_word
+from bot.patient.outbound import ClaimFirst
 from bot.patient.redact import redact_cards
 from bot.patient.texts import language_of
 from bot.patient.turn import Turn
 from core.clock import today
 from core.customers import record_consent
 from core.errors import ArbotError, InvalidState
-from core.patients.chatstate import ChatState, load_state, save_state
-from core.patients.identity import locked_until, verified_accounts
+from core.patients.chatstate import ChatState, load_chat, save_state_in
+from core.patients.identity import verified_accounts
+from core.patients.outbox import Send
 from core.ports import OutboundMessage
 
 log = logging.getLogger(__name__)
@@ -43,24 +51,36 @@ class Conversation:
         self.ctx = ctx
 
     async def handle(self, inbound: Inbound) -> list[OutboundMessage]:
+        replies, _ = await self.handle_and_claim(inbound, None)
+        return replies
+
+    async def handle_and_claim(
+        self, inbound: Inbound, claim: ClaimFirst | None
+    ) -> tuple[list[OutboundMessage], Send | None]:
+        """The replies, and the first one's send as ``claim`` claimed it in the same
+        transaction as the chat's new state (None without a claim or a reply)."""
         for _attempt in range(3):
             try:
-                return await self._once(inbound)
+                return await self._once(inbound, claim)
             except InvalidState as exc:
                 if "conversation moved on" not in str(exc):
                     raise
-        return []
+        return [], None
 
-    async def _once(self, inbound: Inbound) -> list[OutboundMessage]:
+    async def _once(
+        self, inbound: Inbound, claim: ClaimFirst | None
+    ) -> tuple[list[OutboundMessage], Send | None]:
         assert self.ctx is not None, "Conversation.bind(ctx) before handling"
         db = self.ctx.db
         text, card = redact_cards(inbound.text or "")
+        on = today(db.clock)
         async with db.read() as conn:
-            state = await load_state(conn, inbound.channel, inbound.address)
+            state, locked = await load_chat(conn, inbound.channel, inbound.address)
+            accounts = await verified_accounts(conn, inbound.channel, inbound.address, on)
         turn = Turn(
             inbound,
             state,
-            today(db.clock),
+            on,
             text,
             None,
             language_of(state.locale),
@@ -69,15 +89,17 @@ class Conversation:
         )
         turn.choice = self._choice(turn)
         try:
-            await self._route(turn, card)
+            await self._route(turn, card, locked, accounts)
         except ArbotError as exc:  # a refusal from core: say it plainly, change nothing
             log.info("patient turn refused: %s", type(exc).__name__)
             turn.say("refused", "menu", reason=str(exc))
         offered = turn.offered()
         data = {**turn.data, "offered": offered} if offered else dict(turn.data)
         new = ChatState(turn.step, data, turn.state.locale, state.version)
-        await save_state(db, inbound.channel, inbound.address, new)
-        return turn.replies
+        async with db.transaction() as tx:
+            await save_state_in(tx, inbound.channel, inbound.address, new)
+            first = await claim(tx, turn.replies[0]) if claim and turn.replies else None
+        return turn.replies, first
 
     def _choice(self, turn: Turn) -> str | None:
         if turn.inbound.choice:
@@ -88,13 +110,12 @@ class Conversation:
             return str(offered[int(number[1]) - 1])
         return KEYWORDS.get(plain_word(turn.text))
 
-    async def _route(self, turn: Turn, card: bool) -> None:
+    async def _route(
+        self, turn: Turn, card: bool, locked: datetime | None, accounts: list[int]
+    ) -> None:
         assert self.ctx is not None
         if turn.channel == "sms" and await self._carrier_keyword(turn):
             return
-        async with self.ctx.db.read() as conn:
-            locked = await locked_until(conn, turn.channel, turn.address)
-            accounts = await verified_accounts(conn, turn.channel, turn.address, turn.today)
         if locked is not None and locked > self.ctx.db.clock.now():
             turn.say("locked")
             return

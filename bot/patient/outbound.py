@@ -2,8 +2,12 @@
 
 :func:`respond` is what the Telegram and SMS adapters call for every event: it claims
 the provider's event id (a redelivered update or message is answered once), lets the
-conversation handle it, and hands each reply to :func:`deliver`. Turns of one chat run
-one after the other within a process, so two quick messages are answered in order.
+conversation handle it, and sends each reply the way :func:`deliver` does. Turns of
+one chat run one after the other within a process, so two quick messages are answered
+in order. A turn commits three times: the event's claim; the chat's new state with the
+first reply's claim in the outbox (a conversation that can, :class:`ClaimsWithState`);
+the last reply's outcome with the event finished. A second reply is claimed, and the
+first one's outcome recorded, in transactions of their own.
 
 :func:`deliver` is the one way anything messages a patient (replies, receipts,
 reminders): the send is claimed in the outbox first, with its dedupe key when it has
@@ -20,14 +24,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from bot.patient.events import Inbound
-from core.db import Database
-from core.patients.inbox import claim_event, finish_event, release_event
-from core.patients.outbox import claim_send, record_outcome
+from core.db import Database, Tx
+from core.patients.inbox import claim_event, finish_event_in, release_event
+from core.patients.outbox import Send, claim_send, claim_send_in, record_outcome, record_outcome_in
 from core.ports import Delivery, OutboundMessage, PatientMessenger
 
 if TYPE_CHECKING:
@@ -74,17 +78,23 @@ async def deliver(
     )
     if send is None:
         return None
-    messenger = messengers.get(channel)
-    if messenger is None:
-        delivery = Delivery(ok=False, failure="error", detail=f"no {channel} messenger is set up")
-    else:
-        try:
-            delivery = await messenger.send(channel, send.address, message)
-        except Exception as exc:  # a bug or an outage must still leave an outcome
-            _log_failure(f"{channel} messenger raised", exc)
-            delivery = Delivery(ok=False, failure="error", detail=type(exc).__name__)
+    delivery = await _send(messengers, send, message)
     await record_outcome(db, send.id, delivery)
     return delivery
+
+
+async def _send(
+    messengers: Mapping[str, PatientMessenger], send: Send, message: OutboundMessage
+) -> Delivery:
+    """Hand a claimed send to its channel's messenger; never raises."""
+    messenger = messengers.get(send.channel)
+    if messenger is None:
+        return Delivery(ok=False, failure="error", detail=f"no {send.channel} messenger is set up")
+    try:
+        return await messenger.send(send.channel, send.address, message)
+    except Exception as exc:  # a bug or an outage must still leave an outcome
+        _log_failure(f"{send.channel} messenger raised", exc)
+        return Delivery(ok=False, failure="error", detail=type(exc).__name__)
 
 
 class TurnFailed(Exception):
@@ -115,6 +125,19 @@ class ChatLocks:
 
 _chats = ChatLocks()
 
+ClaimFirst = Callable[[Tx, OutboundMessage], Awaitable[Send | None]]
+"""Claims the first reply's send inside the transaction that saves the chat's state."""
+
+
+@runtime_checkable
+class ClaimsWithState(Protocol):
+    """A conversation that saves its state and the first reply's claim in one
+    transaction (:class:`bot.patient.conversation.Conversation`)."""
+
+    async def handle_and_claim(
+        self, inbound: Inbound, claim: ClaimFirst | None
+    ) -> tuple[list[OutboundMessage], Send | None]: ...
+
 
 async def respond(ctx: PatientContext, inbound: Inbound, *, source: str, event_id: str) -> bool:
     """Answer one inbound event; False when it was a duplicate (nothing done).
@@ -126,25 +149,62 @@ async def respond(ctx: PatientContext, inbound: Inbound, *, source: str, event_i
     they are not passed on to whoever logs it)."""
     if not await claim_event(ctx.db, source, event_id):
         return False
+    last: tuple[Send, Delivery] | None = None
     async with _chats.hold(inbound.channel, inbound.address):
         try:
-            replies = await ctx.conversation.handle(inbound)
+            replies, first = await _answer(ctx, inbound, f"{source}:{event_id}")
         except Exception as exc:
             _log_failure(f"the conversation failed on a {source} event", exc)
             await release_event(ctx.db, source, event_id)
             raise TurnFailed(f"the conversation failed on {source} event {event_id}") from None
         for n, reply in enumerate(replies):
-            await deliver(
-                ctx.db,
-                ctx.messengers,
-                channel=inbound.channel,
-                address=inbound.address,
-                message=reply,
-                kind="reply",
-                dedupe_key=f"{source}:{event_id}:{n}",
-            )
-    await finish_event(ctx.db, source, event_id)
+            send = first if n == 0 else await _claim_reply(ctx.db, inbound, source, event_id, n)
+            if send is None:  # already claimed: sent before a crash
+                continue
+            if last is not None:
+                await record_outcome(ctx.db, last[0].id, last[1])
+            last = (send, await _send(ctx.messengers, send, reply))
+    async with ctx.db.transaction() as tx:
+        if last is not None:
+            await record_outcome_in(tx, last[0].id, last[1])
+        await finish_event_in(tx, source, event_id)
     return True
+
+
+async def _answer(
+    ctx: PatientContext, inbound: Inbound, key: str
+) -> tuple[list[OutboundMessage], Send | None]:
+    """The conversation's replies and the first one's claimed send."""
+
+    async def claim(tx: Tx, _reply: OutboundMessage) -> Send | None:
+        return await claim_send_in(
+            tx,
+            channel=inbound.channel,
+            address=inbound.address,
+            kind="reply",
+            dedupe_key=f"{key}:0",
+        )
+
+    handler = ctx.conversation
+    if isinstance(handler, ClaimsWithState):
+        return await handler.handle_and_claim(inbound, claim)
+    replies = await handler.handle(inbound)
+    if not replies:
+        return replies, None
+    async with ctx.db.transaction() as tx:
+        return replies, await claim(tx, replies[0])
+
+
+async def _claim_reply(
+    db: Database, inbound: Inbound, source: str, event_id: str, n: int
+) -> Send | None:
+    return await claim_send(
+        db,
+        channel=inbound.channel,
+        address=inbound.address,
+        kind="reply",
+        dedupe_key=f"{source}:{event_id}:{n}",
+    )
 
 
 def _log_failure(what: str, exc: BaseException) -> None:

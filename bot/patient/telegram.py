@@ -35,6 +35,15 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    DeleteWebhook,
+    EditMessageReplyMarkup,
+    GetUpdates,
+    SendMessage,
+    SetWebhook,
+)
+from aiogram.methods.base import Response
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
@@ -55,6 +64,22 @@ CONTEXT = "patient"
 """The dispatcher's workflow data key for the :class:`PatientContext`."""
 POLLING_TIMEOUT = 25
 RESTART_POLLING_AFTER = 5.0
+
+# aiogram reads every Bot API answer through ``Response[method.__returning__]``, and
+# pydantic keeps parametrised models only in a weak cache: without a reference of our
+# own, ``Response[Message]`` is rebuilt (15-30 ms) whenever the garbage collector has
+# taken it, which under load is most replies (make bench, patient bot).
+_RESPONSE_MODELS = tuple(
+    Response[method.__returning__]  # type: ignore[name-defined]
+    for method in (
+        SendMessage,
+        AnswerCallbackQuery,
+        EditMessageReplyMarkup,
+        SetWebhook,
+        DeleteWebhook,
+        GetUpdates,
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)

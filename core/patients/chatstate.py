@@ -10,6 +10,10 @@ Two messages from one chat can be handled at the same moment (a double tap, two 
 processes). Saving is optimistic: each save names the version it started from, and the
 one that finds the row moved on loses with :class:`~core.errors.InvalidState`; the
 caller reloads and answers the newer state instead of overwriting it.
+
+Every turn reads the state and the chat's identity lock-out together
+(:func:`load_chat`, one statement) and may save the state inside a transaction of its
+own making (:func:`save_state_in`), so that the replies' outbox claims commit with it.
 """
 
 from __future__ import annotations
@@ -17,15 +21,26 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Integer, String, Table, Text, UniqueConstraint, select
+from sqlalchemy import (
+    Column,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    bindparam,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.db import Database
+from core.db import Database, Tx
 from core.db.metadata import UtcDateTime, metadata
 from core.errors import InvalidState, ValidationError
+from core.patients.identity import chat_identity, locked_until
 from core.profile.chats import chat_address
 
 MAX_DATA_BYTES = 4096
@@ -59,6 +74,31 @@ class ChatState:
     version: int = 0
 
 
+# Built once: every turn reads the chat and saves its state.
+_THIS_CHAT = (
+    chat_state.c.channel == bindparam("b_channel"),
+    chat_state.c.address == bindparam("b_address"),
+)
+_LOAD = (
+    select(
+        chat_state.c.step,
+        chat_state.c.data,
+        chat_state.c.locale,
+        chat_state.c.version,
+        chat_identity.c.locked_until,
+    )
+    .select_from(
+        chat_state.outerjoin(
+            chat_identity,
+            (chat_identity.c.channel == chat_state.c.channel)
+            & (chat_identity.c.address == chat_state.c.address),
+        )
+    )
+    .where(*_THIS_CHAT)
+)
+_MOVE = chat_state.update().where(*_THIS_CHAT, chat_state.c.version == bindparam("b_version"))
+"""The SET takes its values from the parameters it is executed with."""
+
 LOST_RACE = (
     "the conversation moved on; another message from this chat was answered first. "
     "Reload the state and answer again"
@@ -78,6 +118,20 @@ async def load_state(conn: AsyncConnection, channel: str, address: str) -> ChatS
     if row is None:
         return ChatState()
     return ChatState(row.step, json.loads(row.data), row.locale, int(row.version))
+
+
+async def load_chat(
+    conn: AsyncConnection, channel: str, address: str
+) -> tuple[ChatState, datetime | None]:
+    """The chat's saved state and the end of its last identity lock-out (None: never
+    locked; it may have passed), read together with one statement once the chat has a
+    state (a second one for a chat's first message)."""
+    normal = chat_address(channel, address)
+    row = (await conn.execute(_LOAD, {"b_channel": channel, "b_address": normal})).first()
+    if row is None:
+        return ChatState(), await locked_until(conn, channel, normal)
+    state = ChatState(row.step, json.loads(row.data), row.locale, int(row.version))
+    return state, row.locked_until
 
 
 def _encoded(state: ChatState) -> str:
@@ -101,6 +155,13 @@ async def save_state(db: Database, channel: str, address: str, state: ChatState)
     """Optimistic: writes only if the stored version is still ``state.version``; returns
     the new state (version + 1); raises ``InvalidState('the conversation moved on; ...')``
     on a lost race."""
+    async with db.transaction() as tx:
+        return await save_state_in(tx, channel, address, state)
+
+
+async def save_state_in(tx: Tx, channel: str, address: str, state: ChatState) -> ChatState:
+    """:func:`save_state` inside the caller's transaction; a lost race raises, and the
+    caller's transaction is rolled back with whatever else it wrote."""
     normal = chat_address(channel, address)
     data = _encoded(state)
     values: dict[str, Any] = {
@@ -108,26 +169,20 @@ async def save_state(db: Database, channel: str, address: str, state: ChatState)
         "data": data,
         "locale": state.locale,
         "version": state.version + 1,
+        "updated_at": tx.db.clock.now(),
     }
-    async with db.transaction() as tx:
-        values["updated_at"] = tx.db.clock.now()
-        if state.version == 0:
-            try:
-                await tx.conn.execute(
-                    chat_state.insert().values(channel=channel, address=normal, **values)
-                )
-            except IntegrityError as exc:  # another message saved the chat's first state
-                raise InvalidState(LOST_RACE) from exc
-        else:
-            moved = await tx.conn.execute(
-                chat_state.update()
-                .where(
-                    chat_state.c.channel == channel,
-                    chat_state.c.address == normal,
-                    chat_state.c.version == state.version,
-                )
-                .values(**values)
+    if state.version == 0:
+        try:
+            await tx.conn.execute(
+                chat_state.insert().values(channel=channel, address=normal, **values)
             )
-            if moved.rowcount != 1:
-                raise InvalidState(LOST_RACE)
+        except IntegrityError as exc:  # another message saved the chat's first state
+            raise InvalidState(LOST_RACE) from exc
+    else:
+        moved = await tx.conn.execute(
+            _MOVE,
+            {"b_channel": channel, "b_address": normal, "b_version": state.version, **values},
+        )
+        if moved.rowcount != 1:
+            raise InvalidState(LOST_RACE)
     return ChatState(state.step, json.loads(data), state.locale, state.version + 1)

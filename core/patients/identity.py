@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Column, Integer, String, Table, UniqueConstraint, select
+from sqlalchemy import Column, Integer, String, Table, UniqueConstraint, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -114,6 +114,19 @@ async def unverified_accounts(conn: AsyncConnection, channel: str, address: str)
     return [int(r[0]) for r in rows]
 
 
+_VERIFIED = (
+    select(chat_link.c.account_id)
+    .where(
+        chat_link.c.channel == bindparam("b_channel"),
+        chat_link.c.address == bindparam("b_address"),
+        chat_link.c.unlinked_at.is_(None),
+        chat_link.c.verified_at.is_not(None),
+    )
+    .order_by(chat_link.c.id)
+)
+"""Built once: every turn of a chat asks which accounts it is verified for."""
+
+
 async def verified_accounts(
     conn: AsyncConnection, channel: str, address: str, on: date
 ) -> list[int]:
@@ -121,16 +134,7 @@ async def verified_accounts(
     ``on`` (a guarantor sees all accounts they guarantee), de-duplicated: each verified
     account (oldest link first) followed by the accounts it guarantees, by id."""
     normal = chat_address(channel, address)
-    rows = await conn.execute(
-        select(chat_link.c.account_id)
-        .where(
-            chat_link.c.channel == channel,
-            chat_link.c.address == normal,
-            chat_link.c.unlinked_at.is_(None),
-            chat_link.c.verified_at.is_not(None),
-        )
-        .order_by(chat_link.c.id)
-    )
+    rows = await conn.execute(_VERIFIED, {"b_channel": channel, "b_address": normal})
     seen: dict[int, None] = {}
     for (account_id,) in rows.all():
         seen.setdefault(int(account_id))

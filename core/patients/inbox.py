@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import Column, Integer, String, Table, UniqueConstraint
+from sqlalchemy import Column, Integer, String, Table, UniqueConstraint, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 
-from core.db import Database
+from core.db import Database, Tx
 from core.db.metadata import UtcDateTime, metadata
 from core.errors import ValidationError
 
@@ -33,6 +33,23 @@ inbound_event = Table(
     Column("finished_at", UtcDateTime),
     UniqueConstraint("source", "event_id"),
 )
+
+
+# Built once (a chat turn claims and finishes an event every time); the INSERT and
+# the SET take their values from the parameters they are executed with.
+_CLAIM = {
+    pg: dialect.insert(inbound_event).on_conflict_do_nothing()
+    for pg, dialect in ((True, postgresql), (False, sqlite))
+}
+_THIS_EVENT = (
+    inbound_event.c.source == bindparam("b_source"),
+    inbound_event.c.event_id == bindparam("b_event_id"),
+    inbound_event.c.finished_at.is_(None),
+)
+_TAKE_OVER = inbound_event.update().where(
+    *_THIS_EVENT, inbound_event.c.claimed_at <= bindparam("b_stale")
+)
+_FINISH = inbound_event.update().where(*_THIS_EVENT)
 
 
 def _checked(source: str, event_id: str) -> tuple[str, str]:
@@ -57,23 +74,19 @@ async def claim_event(db: Database, source: str, event_id: str) -> bool:
     source, event_id = _checked(source, event_id)
     async with db.transaction() as tx:
         now = tx.db.clock.now()
-        insert = postgresql.insert if tx.is_postgres else sqlite.insert
         made = await tx.conn.execute(
-            insert(inbound_event)
-            .values(source=source, event_id=event_id, claimed_at=now)
-            .on_conflict_do_nothing()
+            _CLAIM[tx.is_postgres], {"source": source, "event_id": event_id, "claimed_at": now}
         )
         if made.rowcount == 1:
             return True
         taken = await tx.conn.execute(
-            inbound_event.update()
-            .where(
-                inbound_event.c.source == source,
-                inbound_event.c.event_id == event_id,
-                inbound_event.c.finished_at.is_(None),
-                inbound_event.c.claimed_at <= now - STALE_AFTER,
-            )
-            .values(claimed_at=now)
+            _TAKE_OVER,
+            {
+                "b_source": source,
+                "b_event_id": event_id,
+                "b_stale": now - STALE_AFTER,
+                "claimed_at": now,
+            },
         )
         return taken.rowcount == 1
 
@@ -81,17 +94,17 @@ async def claim_event(db: Database, source: str, event_id: str) -> bool:
 async def finish_event(db: Database, source: str, event_id: str) -> None:
     """Mark a claimed event handled: from now on every delivery of it is a duplicate,
     however old. Finishing an event twice, or one never claimed, changes nothing."""
-    source, event_id = _checked(source, event_id)
     async with db.transaction() as tx:
-        await tx.conn.execute(
-            inbound_event.update()
-            .where(
-                inbound_event.c.source == source,
-                inbound_event.c.event_id == event_id,
-                inbound_event.c.finished_at.is_(None),
-            )
-            .values(finished_at=tx.db.clock.now())
-        )
+        await finish_event_in(tx, source, event_id)
+
+
+async def finish_event_in(tx: Tx, source: str, event_id: str) -> None:
+    """:func:`finish_event` inside the caller's transaction (a chat turn finishes its
+    event with its last reply's outcome, one commit for both)."""
+    source, event_id = _checked(source, event_id)
+    await tx.conn.execute(
+        _FINISH, {"b_source": source, "b_event_id": event_id, "finished_at": tx.db.clock.now()}
+    )
 
 
 async def release_event(db: Database, source: str, event_id: str) -> None:

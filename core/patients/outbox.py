@@ -10,6 +10,10 @@ failure report (AR-179). A claim left without an outcome was cut off mid-send.
 
 The message text is never stored: it can hold balances and dates. The kind of message
 and the account are enough to say what was sent to whom.
+
+A caller that writes other rows around a send (a chat turn saves its state with its
+replies' claims, and finishes its inbound event with the last outcome) passes its own
+transaction to :func:`claim_send_in` and :func:`record_outcome_in`.
 """
 
 from __future__ import annotations
@@ -25,13 +29,14 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    bindparam,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.db import Database
+from core.db import Database, Tx
 from core.db.metadata import UtcDateTime, metadata
 from core.errors import InvalidState, NotFound, ValidationError
 from core.ports import Delivery
@@ -59,6 +64,15 @@ outbox = Table(
     Index("ix_outbox_status_created", "status", "created_at"),
     Index("ix_outbox_account", "account_id"),
 )
+
+
+# Built once (every reply to a patient is claimed and its outcome recorded); the INSERT
+# and the SET take their values from the parameters they are executed with.
+_CLAIM = {
+    pg: dialect.insert(outbox).on_conflict_do_nothing().returning(outbox.c.id)
+    for pg, dialect in ((True, postgresql), (False, sqlite))
+}
+_OUTCOME = outbox.update().where(outbox.c.id == bindparam("b_id"), outbox.c.status == "claimed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,21 +120,43 @@ async def claim_send(
 ) -> Send | None:
     """Record a send before it happens; None when ``dedupe_key`` was already claimed
     (never send twice), whatever became of that first send."""
+    async with db.transaction() as tx:
+        return await claim_send_in(
+            tx,
+            channel=channel,
+            address=address,
+            kind=kind,
+            account_id=account_id,
+            dedupe_key=dedupe_key,
+        )
+
+
+async def claim_send_in(
+    tx: Tx,
+    *,
+    channel: str,
+    address: str,
+    kind: str,
+    account_id: int | None = None,
+    dedupe_key: str | None = None,
+) -> Send | None:
+    """:func:`claim_send` inside the caller's transaction: the claim counts once that
+    transaction commits, and must have committed before the message is sent."""
     normal = chat_address(channel, address)
     _checked(kind, dedupe_key)
-    row = {"channel": channel, "address": normal, "kind": kind, "account_id": account_id}
-    async with db.transaction() as tx:
-        insert = postgresql.insert if tx.is_postgres else sqlite.insert
-        try:
-            made = await tx.conn.execute(
-                insert(outbox)
-                .values(dedupe_key=dedupe_key, created_at=tx.db.clock.now(), **row)
-                .on_conflict_do_nothing()
-                .returning(outbox.c.id)
-            )
-        except IntegrityError as exc:  # the account's foreign key
-            raise NotFound(f"there is no customer account with id {account_id}") from exc
-        send_id = made.scalar()
+    row = {
+        "channel": channel,
+        "address": normal,
+        "kind": kind,
+        "account_id": account_id,
+        "dedupe_key": dedupe_key,
+        "created_at": tx.db.clock.now(),
+    }
+    try:
+        made = await tx.conn.execute(_CLAIM[tx.is_postgres], row)
+    except IntegrityError as exc:  # the account's foreign key
+        raise NotFound(f"there is no customer account with id {account_id}") from exc
+    send_id = made.scalar()
     if send_id is None:
         return None
     return Send(int(send_id), channel, normal, kind, account_id, dedupe_key)
@@ -139,25 +175,27 @@ def _outcome(delivery: Delivery) -> dict[str, str | None]:
 async def record_outcome(db: Database, send_id: int, delivery: Delivery) -> None:
     """Record how send ``send_id`` went. Recording the same outcome again changes
     nothing; a different outcome for a send already finished is refused."""
+    async with db.transaction() as tx:
+        await record_outcome_in(tx, send_id, delivery)
+
+
+async def record_outcome_in(tx: Tx, send_id: int, delivery: Delivery) -> None:
+    """:func:`record_outcome` inside the caller's transaction. The outcome is written by
+    one conditional update of a send still ``claimed``; only when that finds nothing is
+    the row read, to tell a repeat of the same outcome from a refusal."""
     values = _outcome(delivery)
     ref = delivery.provider_ref[:120] if delivery.provider_ref else None
-    async with db.transaction() as tx:
-        row = (await tx.conn.execute(select(outbox).where(outbox.c.id == send_id))).first()
-        if row is None:
-            raise NotFound(f"there is no outbox send {send_id}")
-        if row.status != "claimed":
-            if (row.status, row.failure, row.provider_ref) != (
-                values["status"],
-                values["failure"],
-                ref,
-            ):
-                raise InvalidState(f"send {send_id} already has its outcome ({row.status})")
-            return
-        await tx.conn.execute(
-            outbox.update()
-            .where(outbox.c.id == send_id, outbox.c.status == "claimed")
-            .values(provider_ref=ref, finished_at=tx.db.clock.now(), **values)
-        )
+    written = await tx.conn.execute(
+        _OUTCOME,
+        {"b_id": send_id, "provider_ref": ref, "finished_at": tx.db.clock.now(), **values},
+    )
+    if written.rowcount == 1:
+        return
+    row = (await tx.conn.execute(select(outbox).where(outbox.c.id == send_id))).first()
+    if row is None:
+        raise NotFound(f"there is no outbox send {send_id}")
+    if (row.status, row.failure, row.provider_ref) != (values["status"], values["failure"], ref):
+        raise InvalidState(f"send {send_id} already has its outcome ({row.status})")
 
 
 async def failed_sends(conn: AsyncConnection, start: datetime, end: datetime) -> list[FailedSend]:

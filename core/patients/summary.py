@@ -5,6 +5,10 @@ first name, each item's service date, statement description, amount, what is sti
 open, its payment state (pending, partly paid, paid; BI-06) and due date, the overdue
 part, the next payment due date (AR-165) and recent payments (AR-097). Items paid in
 full stay in the list for a while so a patient can see their payment landed.
+
+This is read on nearly every turn of a verified patient's chat: one statement per
+account, reading the account's items by the account's index and each item's
+allocations and latest dispute record by the item's, never by grouping a whole table.
 """
 
 from __future__ import annotations
@@ -12,13 +16,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Integer, Row, and_, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.ledger.items import Item, load_items
+from core.db.metadata import DayNumber
+from core.errors import NotFound
+from core.ledger.items import Item
 from core.ledger.model import Kind
-from core.ledger.tables import ar_item, customer_account, journal_entry
+from core.ledger.tables import allocation, ar_item, customer_account, item_dispute, journal_entry
 from core.money import Money
 
 RECENT = timedelta(days=90)
@@ -74,57 +81,135 @@ def _item(item: Item) -> PatientItem:
     )
 
 
+AS_OF = bindparam("as_of", type_=DayNumber())
+ACCOUNT = bindparam("account_id", type_=Integer())
+
+
+def _open_and_disputed() -> tuple[ColumnElement[int], ColumnElement[bool]]:
+    """An item's open amount and dispute flag as of ``:as_of``, as columns correlated to
+    ``ar_item``: its own allocations summed (``ix_allocation_item``) and its latest
+    dispute record (``ix_item_dispute_item``). ``core.ledger.items.load_items`` sums the
+    allocations of every item in the ledger before joining them, about 260 ms on
+    100,000 patients; these read only the account's items."""
+    alloc, dispute = allocation.alias("alloc"), item_dispute.alias("dispute")
+    applied = (
+        select(func.coalesce(func.sum(alloc.c.amount_minor), 0))
+        .where(alloc.c.item_id == ar_item.c.id, alloc.c.effective_day <= AS_OF)
+        .scalar_subquery()
+    )
+    disputed = (
+        select(dispute.c.disputed)
+        .where(dispute.c.item_id == ar_item.c.id, dispute.c.effective_day <= AS_OF)
+        .order_by(dispute.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        (ar_item.c.amount_minor + applied).label("open_minor"),
+        func.coalesce(disputed, False).label("is_disputed"),
+    )
+
+
+ITEM_ORDER = (ar_item.c.service_day, ar_item.c.entry_id, ar_item.c.id)
+
+# Built once: a chat turn runs these on every balance, and building a statement with
+# its subqueries costs more than SQLite takes to run it.
+ITEMS = (
+    select(ar_item, *_open_and_disputed())
+    .where(ar_item.c.account_id == ACCOUNT, ar_item.c.effective_day <= AS_OF)
+    .order_by(*ITEM_ORDER)
+)
+SUMMARY = (
+    select(
+        customer_account.c.number.label("account_number"),
+        customer_account.c.first_name.label("account_first_name"),
+        customer_account.c.name.label("account_name"),
+        customer_account.c.language.label("account_language"),
+        customer_account.c.location.label("account_location"),
+        customer_account.c.currency.label("account_currency"),
+        ar_item,
+        *_open_and_disputed(),
+        journal_entry.c.kind.label("entry_kind"),
+    )
+    .select_from(
+        customer_account.outerjoin(
+            ar_item,
+            and_(ar_item.c.account_id == customer_account.c.id, ar_item.c.effective_day <= AS_OF),
+        ).outerjoin(journal_entry, journal_entry.c.id == ar_item.c.entry_id)
+    )
+    .where(customer_account.c.id == ACCOUNT)
+    .order_by(*ITEM_ORDER)
+)
+"""One account and its items with their entries' kinds (payments among them)."""
+
+
+def _ledger_item(r: Row[Any]) -> Item:
+    return Item(
+        id=r.id,
+        entry_id=r.entry_id,
+        account_id=r.account_id,
+        amount=Money(r.amount_minor, r.currency),
+        open=Money(int(r.open_minor), r.currency),
+        effective_date=r.effective_day,
+        service_date=r.service_day,
+        bill_date=r.bill_day,
+        due_date=r.due_day,
+        disputed=bool(r.is_disputed),
+        description=r.description,
+    )
+
+
+async def account_items(conn: AsyncConnection, account_id: int, as_of: date) -> list[Item]:
+    """The account's items as of ``as_of``, oldest first, with their open amount and
+    dispute flag: the same as ``core.ledger.items.load_items(account_id=..., as_of=...)``,
+    read by the account's index."""
+    rows = await conn.execute(ITEMS, {"account_id": account_id, "as_of": as_of})
+    return [_ledger_item(r) for r in rows]
+
+
 async def patient_account(conn: AsyncConnection, account_id: int, as_of: date) -> PatientAccount:
-    row = (
-        await conn.execute(
-            select(
-                customer_account.c.number,
-                customer_account.c.first_name,
-                customer_account.c.name,
-                customer_account.c.language,
-                customer_account.c.location,
-                customer_account.c.currency,
-            ).where(customer_account.c.id == account_id)
-        )
-    ).one()
-    items = await load_items(conn, account_id=account_id, as_of=as_of)
+    """One account as the patient sees it on ``as_of``, read in one statement: the
+    account's row joined to each of its items (and the item's entry, whose kind tells a
+    payment), so a chat turn costs one round trip per account."""
+    rows = (await conn.execute(SUMMARY, {"account_id": account_id, "as_of": as_of})).all()
+    if not rows:
+        raise NotFound(f"there is no customer account with id {account_id}")
+    head, cur = rows[0], rows[0].account_currency
+    found = [(_ledger_item(r), r.entry_kind) for r in rows if r.id is not None]
+    items = [item for item, _ in found]
     debits = [i for i in items if i.is_debit and (i.open.minor or i.due_date >= as_of - RECENT)]
-    cur = row.currency
     balance = sum(i.open.minor for i in items)
     overdue = sum(i.open.minor for i in debits if i.due_date < as_of and not i.disputed)
     dues = [i.due_date for i in debits if i.open.minor > 0 and not i.disputed]
     return PatientAccount(
         account_id=account_id,
-        number=row.number,
-        first_name=row.first_name or row.name.split(",")[-1].strip().split(" ")[0],
-        language=row.language or "en",
-        location=row.location,
+        number=head.account_number,
+        first_name=head.account_first_name
+        or head.account_name.split(",")[-1].strip().split(" ")[0],
+        language=head.account_language or "en",
+        location=head.account_location,
         balance=Money(balance, cur),
         overdue=Money(max(0, min(overdue, balance)), cur),
         items=tuple(_item(i) for i in debits),
-        payments=await _payments(conn, account_id, as_of, cur),
+        payments=_payments(found, as_of, cur),
         next_due=min(dues) if dues else None,
     )
 
 
-async def _payments(
-    conn: AsyncConnection, account_id: int, as_of: date, currency: str
+def _payments(
+    found: list[tuple[Item, str]], as_of: date, currency: str
 ) -> tuple[PatientPayment, ...]:
-    rows = await conn.execute(
-        select(journal_entry.c.id, ar_item.c.effective_day, ar_item.c.amount_minor)
-        .join(ar_item, ar_item.c.entry_id == journal_entry.c.id)
-        .where(
-            ar_item.c.account_id == account_id,
-            ar_item.c.effective_day <= as_of,
-            ar_item.c.effective_day >= as_of - RECENT,
-            journal_entry.c.kind.in_([Kind.PAYMENT.value, Kind.PREPAYMENT.value]),
-        )
-        .order_by(ar_item.c.effective_day.desc(), journal_entry.c.id.desc())
-        .limit(5)
-    )
+    """The five latest payments (and prepayments) of the last 90 days, newest first."""
+    kinds = (Kind.PAYMENT.value, Kind.PREPAYMENT.value)
+    recent = [
+        item
+        for item, kind in found
+        if kind in kinds and as_of - RECENT <= item.effective_date <= as_of
+    ]
+    recent.sort(key=lambda i: (i.effective_date, i.entry_id), reverse=True)
     return tuple(
-        PatientPayment(r.effective_day, Money(-r.amount_minor, currency), f"T{r.id:08d}")
-        for r in rows
+        PatientPayment(i.effective_date, Money(-i.amount.minor, currency), f"T{i.entry_id:08d}")
+        for i in recent[:5]
     )
 
 
