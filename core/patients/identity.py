@@ -20,7 +20,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Column, Integer, String, Table, UniqueConstraint, bindparam, select
+from sqlalchemy import (
+    Column,
+    CompoundSelect,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+    bindparam,
+    cast,
+    exists,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -28,13 +42,17 @@ from core.auth import Actor
 from core.clock import today
 from core.customers import CLOSED_TO_CHARGES, phone_number, status_of
 from core.db import Database, Tx
-from core.db.metadata import UtcDateTime, metadata
+from core.db.metadata import DayNumber, UtcDateTime, metadata
 from core.errors import InvalidState, ValidationError
 from core.ledger.accounts import load_account
 from core.ledger.items import lock_account
-from core.ledger.tables import chat_link, customer_account, customer_contact
+from core.ledger.tables import (
+    chat_link,
+    customer_account,
+    customer_contact,
+    customer_relationship,
+)
 from core.profile.chats import chat_address, link_in
-from core.profile.relationships import guarantees
 
 MAX_FAILURES = 5
 LOCK_FOR = timedelta(minutes=30)
@@ -114,16 +132,50 @@ async def unverified_accounts(conn: AsyncConnection, channel: str, address: str)
     return [int(r[0]) for r in rows]
 
 
-_VERIFIED = (
-    select(chat_link.c.account_id)
-    .where(
-        chat_link.c.channel == bindparam("b_channel"),
-        chat_link.c.address == bindparam("b_address"),
-        chat_link.c.unlinked_at.is_(None),
-        chat_link.c.verified_at.is_not(None),
+def _chat_and_guarantees() -> CompoundSelect[int, int, int]:
+    """The chat's verified accounts (with their link's id, for the order) and every
+    account each of them guarantees on ``:b_on``, in one statement: a guarantor link in
+    force that day (``customer_relationship``), or ``customer_account.guarantor_id`` on
+    an account with no guarantor rows (the same two sources as
+    :func:`core.profile.relationships.guarantees`)."""
+    cr, ca = customer_relationship, customer_account
+    on = bindparam("b_on", type_=DayNumber())
+    verified = (
+        select(chat_link.c.account_id)
+        .where(
+            chat_link.c.channel == bindparam("b_channel"),
+            chat_link.c.address == bindparam("b_address"),
+            chat_link.c.unlinked_at.is_(None),
+            chat_link.c.verified_at.is_not(None),
+        )
+        .scalar_subquery()
     )
-    .order_by(chat_link.c.id)
-)
+    none = cast(null(), Integer)
+    return union_all(
+        select(
+            chat_link.c.account_id.label("account_id"),
+            none.label("guaranteed"),
+            chat_link.c.id.label("link_id"),
+        ).where(
+            chat_link.c.channel == bindparam("b_channel"),
+            chat_link.c.address == bindparam("b_address"),
+            chat_link.c.unlinked_at.is_(None),
+            chat_link.c.verified_at.is_not(None),
+        ),
+        select(cr.c.related_account_id, cr.c.account_id, none).where(
+            cr.c.related_account_id.in_(verified),
+            cr.c.kind == "guarantor",
+            cr.c.effective_from <= on,
+            or_(cr.c.effective_to.is_(None), cr.c.effective_to >= on),
+        ),
+        select(ca.c.guarantor_id, ca.c.id, none).where(
+            ca.c.guarantor_id.in_(verified),
+            ~exists().where(cr.c.account_id == ca.c.id, cr.c.kind == "guarantor"),
+        ),
+    )
+
+
+_VERIFIED = _chat_and_guarantees()
 """Built once: every turn of a chat asks which accounts it is verified for."""
 
 
@@ -134,12 +186,19 @@ async def verified_accounts(
     ``on`` (a guarantor sees all accounts they guarantee), de-duplicated: each verified
     account (oldest link first) followed by the accounts it guarantees, by id."""
     normal = chat_address(channel, address)
-    rows = await conn.execute(_VERIFIED, {"b_channel": channel, "b_address": normal})
+    rows = await conn.execute(_VERIFIED, {"b_channel": channel, "b_address": normal, "b_on": on})
+    links: list[tuple[int, int]] = []
+    guaranteed: dict[int, set[int]] = {}
+    for account_id, account_guaranteed, link_id in rows.all():
+        if link_id is not None:
+            links.append((int(link_id), int(account_id)))
+        else:
+            guaranteed.setdefault(int(account_id), set()).add(int(account_guaranteed))
     seen: dict[int, None] = {}
-    for (account_id,) in rows.all():
-        seen.setdefault(int(account_id))
-        for guaranteed in await guarantees(conn, int(account_id), on):
-            seen.setdefault(guaranteed)
+    for _, account_id in sorted(links):
+        seen.setdefault(account_id)
+        for other in sorted(guaranteed.get(account_id, ())):
+            seen.setdefault(other)
     return list(seen)
 
 

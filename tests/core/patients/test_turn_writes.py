@@ -9,7 +9,7 @@ inbound event handled once, every send recorded before and after; make bench):
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -17,12 +17,22 @@ from sqlalchemy import select
 from core.clock import FixedClock
 from core.db import Database
 from core.errors import InvalidState
+from core.ledger.accounts import create_account
 from core.patients.chatstate import ChatState, load_chat, save_state, save_state_in
-from core.patients.identity import LOCK_FOR, BirthDateWrong, IdentityLocked, verify_birth_date
+from core.patients.identity import (
+    LOCK_FOR,
+    BirthDateWrong,
+    IdentityLocked,
+    verified_accounts,
+    verify_birth_date,
+)
 from core.patients.inbox import claim_event, finish_event_in, inbound_event
 from core.patients.outbox import claim_send, claim_send_in, outbox, record_outcome_in
 from core.ports import Delivery
-from tests.core.profile.common import person
+from core.profile.chats import link_chat
+from core.profile.relationships import end_relationship, guarantees, relate
+from tests.core.helpers import ADMIN
+from tests.core.profile.common import on_day, person
 
 PHONE = "+15551234567"
 BORN = date(1980, 4, 12)
@@ -99,3 +109,45 @@ async def test_the_last_outcome_and_the_finished_event_commit_together(db: Datab
     with pytest.raises(InvalidState, match="already has its outcome"):
         async with db.transaction() as tx:
             await record_outcome_in(tx, send.id, Delivery(ok=False, failure="blocked"))
+
+
+async def test_verified_accounts_and_whom_they_guarantee_in_one_read(db: Database) -> None:
+    """The chat's accounts and the accounts they guarantee on the day (AR-131), read in
+    one statement, agree with core.profile.relationships.guarantees: a guarantor link
+    in force, an ended one (not shown), and a guarantor known only from
+    ``customer_account.guarantor_id`` (an import)."""
+    mum = await person(db, "López", phone=PHONE, date_of_birth=BORN)
+    kid = await person(db, "López", "Leo")
+    grown = await person(db, "López", "Eva")
+    async with db.transaction() as tx:
+        imported = await create_account(
+            tx, name="Mia López", currency="USD", actor="import", source="csv", guarantor_id=mum.id
+        )
+    today = on_day(db)
+    for child in (kid, grown):
+        await relate(
+            db,
+            ADMIN,
+            account_id=child.id,
+            related_account_id=mum.id,
+            kind="guarantor",
+            effective_from=today - timedelta(days=60),
+        )
+    await end_relationship(
+        db,
+        ADMIN,
+        account_id=grown.id,
+        related_account_id=mum.id,
+        kind="guarantor",
+        last_day=today - timedelta(days=1),
+    )
+    await link_chat(db, ADMIN, account_id=mum.id, channel="sms", address=PHONE, verified=True)
+
+    async with db.read() as conn:
+        shown = await verified_accounts(conn, "sms", PHONE, today)
+        earlier = await verified_accounts(conn, "sms", PHONE, today - timedelta(days=5))
+        assert shown == [mum.id, *await guarantees(conn, mum.id, today)]
+        assert earlier == [mum.id, *await guarantees(conn, mum.id, today - timedelta(days=5))]
+        assert await verified_accounts(conn, "sms", "+15550000000", today) == []
+    assert shown == [mum.id, kid.id, imported.id]
+    assert earlier == [mum.id, kid.id, grown.id, imported.id]
