@@ -21,12 +21,17 @@ comparison did not produce the same result (then the figures mean nothing).
    ``csv`` + ``sqlite3`` writing the same rows from the same file (see
    :mod:`benchmarks.import_cli`; the same ``--imports N``).
 
+6. The patient bot: a Telegram update in, the reply's Bot API call out, on a database
+   of 100,000 patients, p95 latency and updates/s beside a bare aiogram handler on the
+   same fakes and HTTP path (see :mod:`benchmarks.patient`; ``--profile`` adds the
+   conversation's cProfile, ``--patient-postgres URL`` a second run on PostgreSQL).
+
 7. Dunning over 100,000 accounts: ``queue_dunning`` deciding and queueing every
    message, time and peak memory, beside the same set-based SQL through plain
    ``sqlite3``; a second run the same day must queue nothing (see
    :mod:`benchmarks.dunning`; ``--dunning-runs N``).
 
-Options: ``--only posting|atb|search|imports|import-cli|dunning``,
+Options: ``--only posting|atb|search|imports|import-cli|patient|dunning``,
 ``--postings N``, ``--imports N``,
 ``--import-rounds N``, ``--atb-runs N``, ``--show-sql``
 (core's ATB SQL, the hand-written SQL and both query plans), and
@@ -298,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument(
         "--only",
-        choices=["posting", "atb", "search", "imports", "import-cli", "dunning"],
+        choices=["posting", "atb", "search", "imports", "import-cli", "patient", "dunning"],
     )
     parser.add_argument("--postings", type=int, default=3000, help="timed postings per side")
     parser.add_argument("--warmup", type=int, default=200)
@@ -308,6 +313,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dunning-runs", type=int, default=3, help="timed dunning runs")
     parser.add_argument("--show-sql", action="store_true")
     parser.add_argument("--try-index", metavar="SQL")
+    parser.add_argument("--profile", action="store_true", help="cProfile the patient bot")
+    parser.add_argument(
+        "--patient-postgres",
+        metavar="URL",
+        help="also run the patient bot on PostgreSQL (an admin URL of the server)",
+    )
     parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -375,6 +386,18 @@ def main(argv: list[str] | None = None) -> int:
         print_import_cli(cli)
         ok &= not cli.differs
 
+    patients = []
+    if args.only in (None, "patient"):
+        from benchmarks.patient import bench_patient, print_patient
+
+        for postgres in (None, args.patient_postgres) if args.patient_postgres else (None,):
+            where = "PostgreSQL" if postgres else "SQLite"
+            print(f"\n[6] patient bot: Telegram update in, reply out, 100,000 patients, {where}")
+            patient = asyncio.run(bench_patient(profile=args.profile, postgres=postgres))
+            print_patient(patient)
+            ok &= patient.ok
+            patients.append(patient)
+
     dunning = None
     if args.only in (None, "dunning"):
         from benchmarks.dunning import bench_dunning, print_dunning
@@ -426,6 +449,10 @@ def main(argv: list[str] | None = None) -> int:
             f" csv + sqlite3 {cli.rate('raw'):,.0f}/s   ratio {cli.ratio:.3f}"
             f" (target >= {TARGET}: {_verdict(cli.ratio >= TARGET)})"
         )
+    for patient in patients:
+        from benchmarks.patient import summary_line
+
+        print(summary_line(patient, _verdict))
     if dunning is not None:
         from benchmarks.dunning import summary_line as dunning_line
 
