@@ -8,10 +8,10 @@ from sqlalchemy import func, select
 
 from core.auth import Actor
 from core.billing.pricing import load_price_book
+from core.customers import may_contact
 from core.db import Database
 from core.errors import ValidationError
 from core.imports import BatchRefused, Control, rows_of
-from core.customers import may_contact
 from core.imports.patients import import_patients
 from core.imports.services import import_services
 from core.inventory import on_hand
