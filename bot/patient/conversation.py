@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+from contextlib import suppress
 from dataclasses import replace
 from datetime import datetime
 
@@ -31,8 +32,8 @@ from bot.patient.texts import language_of
 from bot.patient.turn import Turn
 from core.clock import today
 from core.customers import record_consent
-from core.errors import ArbotError, InvalidState
-from core.patients.chatstate import ChatState, load_chat, save_state_in
+from core.errors import ArbotError
+from core.patients.chatstate import ChatState, StateMovedOn, load_chat, save_state_in
 from core.patients.identity import verified_accounts
 from core.patients.outbox import Send
 from core.ports import OutboundMessage
@@ -60,11 +61,8 @@ class Conversation:
         """The replies, and the first one's send as ``claim`` claimed it in the same
         transaction as the chat's new state (None without a claim or a reply)."""
         for _attempt in range(3):
-            try:
+            with suppress(StateMovedOn):
                 return await self._once(inbound, claim)
-            except InvalidState as exc:
-                if "conversation moved on" not in str(exc):
-                    raise
         return [], None
 
     async def _once(

@@ -54,9 +54,10 @@ async def to_staff(ctx: PatientContext, turn: Turn, accounts: list[PatientAccoun
     turn.say("agent_sent", "menu")
 
 
-async def from_staff(ctx: PatientContext, thread_ts: str, text: str) -> bool:
-    """A staff reply in a patient's thread goes back to that chat; False when the
-    thread is not a patient's (an ordinary staff conversation)."""
+async def from_staff(ctx: PatientContext, thread_ts: str, message_ts: str, text: str) -> bool:
+    """A staff reply in a patient's thread goes back to that chat, once per Slack message
+    (``message_ts`` keys the send: Slack retries an event it thinks was not acknowledged
+    in time); False when the thread is not a patient's (an ordinary staff conversation)."""
     thread = await chat_of_thread(ctx.db, thread_ts)
     words = text.strip()[:LONGEST]
     if thread is None or not words:
@@ -71,5 +72,6 @@ async def from_staff(ctx: PatientContext, thread_ts: str, text: str) -> bool:
         address=thread.address,
         message=message,
         kind="staff_reply",
+        dedupe_key=f"staff_reply:{thread_ts}:{message_ts}",
     )
     return True

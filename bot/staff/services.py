@@ -73,8 +73,8 @@ class Services:
     settings: Settings
     locale: str = "en_US"
     work: InFlight = field(default_factory=InFlight)
-    patient_reply: Callable[[str, str], Awaitable[bool]] | None = None
-    """Passes a staff reply in a patient's thread back to the patient's chat."""
+    patient_reply: Callable[[str, str, str], Awaitable[bool]] | None = None
+    """Passes a staff reply (thread ts, message ts, text) back to the patient's chat."""
 
     @property
     def clock(self) -> Clock:

@@ -30,6 +30,6 @@ async def on_message(event: dict[str, Any], context: AsyncBoltContext) -> None:
         return  # our own posts, edits, joins: not a person answering
     with services.work.track():
         try:
-            await services.patient_reply(str(thread), str(event.get("text", "")))
+            await services.patient_reply(str(thread), str(ts), str(event.get("text", "")))
         except Exception:
             log.exception("passing a staff reply to a patient failed")

@@ -15,8 +15,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import and_, func, select, text
+from sqlalchemy import ColumnElement, and_, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -76,13 +77,6 @@ class Match:
     amount_minor: int
 
 
-def _applied(as_of: date | None):  # type: ignore[no-untyped-def]
-    query = select(allocation.c.item_id, func.sum(allocation.c.amount_minor).label("applied"))
-    if as_of is not None:
-        query = query.where(allocation.c.effective_day <= as_of)
-    return query.group_by(allocation.c.item_id).subquery()
-
-
 def _disputed(as_of: date | None):  # type: ignore[no-untyped-def]
     # A join to each item's latest row, not ``id IN (SELECT max(id) ...)``: SQLite ran
     # the IN form once per item (129 s against 1 s over 390,000 items).
@@ -97,6 +91,57 @@ def _disputed(as_of: date | None):  # type: ignore[no-untyped-def]
     )
 
 
+def item_state(as_of: Any) -> tuple[ColumnElement[int], ColumnElement[bool]]:
+    """An item's open amount and dispute flag as of ``as_of`` (a date, a bound
+    parameter, or None for all time), as columns correlated to ``ar_item``: its own
+    allocations summed (``ix_allocation_item``) and its latest dispute record
+    (``ix_item_dispute_item``). Only the items a query selects are read, so one
+    account's items cost the same on a ledger of any size (summing every item's
+    allocations before joining took 260 ms on 100,000 patients)."""
+    alloc, dispute = allocation.alias("alloc"), item_dispute.alias("dispute")
+    applied_on = [alloc.c.item_id == ar_item.c.id]
+    disputed_on = [dispute.c.item_id == ar_item.c.id]
+    if as_of is not None:
+        applied_on.append(alloc.c.effective_day <= as_of)
+        disputed_on.append(dispute.c.effective_day <= as_of)
+    applied = (
+        select(func.coalesce(func.sum(alloc.c.amount_minor), 0))
+        .where(*applied_on)
+        .scalar_subquery()
+    )
+    disputed = (
+        select(dispute.c.disputed)
+        .where(*disputed_on)
+        .order_by(dispute.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        (ar_item.c.amount_minor + applied).label("open_minor"),
+        func.coalesce(disputed, False).label("is_disputed"),
+    )
+
+
+ITEM_ORDER = (ar_item.c.service_day, ar_item.c.entry_id, ar_item.c.id)
+
+
+def item_of(r: Any) -> Item:
+    """The :class:`Item` of a row holding ``ar_item``'s columns and :func:`item_state`'s."""
+    return Item(
+        id=r.id,
+        entry_id=r.entry_id,
+        account_id=r.account_id,
+        amount=Money(r.amount_minor, r.currency),
+        open=Money(int(r.open_minor), r.currency),
+        effective_date=r.effective_day,
+        service_date=r.service_day,
+        bill_date=r.bill_day,
+        due_date=r.due_day,
+        disputed=bool(r.is_disputed),
+        description=r.description,
+    )
+
+
 async def load_items(
     conn: AsyncConnection,
     *,
@@ -106,18 +151,8 @@ async def load_items(
     only_open: bool = False,
 ) -> list[Item]:
     """Items with their open amount as of ``as_of`` (all time when None), oldest first."""
-    applied, disputed = _applied(as_of), _disputed(as_of)
-    open_minor = ar_item.c.amount_minor + func.coalesce(applied.c.applied, 0)
-    query = (
-        select(
-            ar_item,
-            open_minor.label("open_minor"),
-            func.coalesce(disputed.c.disputed, False).label("is_disputed"),
-        )
-        .outerjoin(applied, applied.c.item_id == ar_item.c.id)
-        .outerjoin(disputed, disputed.c.item_id == ar_item.c.id)
-        .order_by(ar_item.c.service_day, ar_item.c.entry_id, ar_item.c.id)
-    )
+    open_minor, is_disputed = item_state(as_of)
+    query = select(ar_item, open_minor, is_disputed).order_by(*ITEM_ORDER)
     if account_id is not None:
         query = query.where(ar_item.c.account_id == account_id)
     if item_ids is not None:
@@ -126,23 +161,7 @@ async def load_items(
         query = query.where(ar_item.c.effective_day <= as_of)
     if only_open:
         query = query.where(open_minor != 0)
-    rows = (await conn.execute(query)).mappings()
-    return [
-        Item(
-            id=r["id"],
-            entry_id=r["entry_id"],
-            account_id=r["account_id"],
-            amount=Money(r["amount_minor"], r["currency"]),
-            open=Money(int(r["open_minor"]), r["currency"]),
-            effective_date=r["effective_day"],
-            service_date=r["service_day"],
-            bill_date=r["bill_day"],
-            due_date=r["due_day"],
-            disputed=bool(r["is_disputed"]),
-            description=r["description"],
-        )
-        for r in rows
-    ]
+    return [item_of(r) for r in await conn.execute(query)]
 
 
 async def lock_account(tx: Tx, account_id: int) -> None:

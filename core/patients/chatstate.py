@@ -8,7 +8,7 @@ offered, an amount being typed) and the language the patient chose.
 
 Two messages from one chat can be handled at the same moment (a double tap, two web
 processes). Saving is optimistic: each save names the version it started from, and the
-one that finds the row moved on loses with :class:`~core.errors.InvalidState`; the
+one that finds the row moved on loses with :class:`StateMovedOn` (an ``InvalidState``); the
 caller reloads and answers the newer state instead of overwriting it.
 
 Every turn reads the state and the chat's identity lock-out together
@@ -105,6 +105,13 @@ LOST_RACE = (
 )
 
 
+class StateMovedOn(InvalidState):
+    """A save lost to another turn of the same chat: reload the state and answer again."""
+
+    def __init__(self) -> None:
+        super().__init__(LOST_RACE)
+
+
 async def load_state(conn: AsyncConnection, channel: str, address: str) -> ChatState:
     """The chat's saved state, or a fresh one (step ``start``, version 0)."""
     normal = chat_address(channel, address)
@@ -177,12 +184,12 @@ async def save_state_in(tx: Tx, channel: str, address: str, state: ChatState) ->
                 chat_state.insert().values(channel=channel, address=normal, **values)
             )
         except IntegrityError as exc:  # another message saved the chat's first state
-            raise InvalidState(LOST_RACE) from exc
+            raise StateMovedOn() from exc
     else:
         moved = await tx.conn.execute(
             _MOVE,
             {"b_channel": channel, "b_address": normal, "b_version": state.version, **values},
         )
         if moved.rowcount != 1:
-            raise InvalidState(LOST_RACE)
+            raise StateMovedOn()
     return ChatState(state.step, json.loads(data), state.locale, state.version + 1)

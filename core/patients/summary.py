@@ -16,16 +16,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Row, and_, bindparam, func, select
+from sqlalchemy import Integer, and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.db.metadata import DayNumber
 from core.errors import NotFound
-from core.ledger.items import Item
+from core.ledger.items import ITEM_ORDER, Item, item_of, item_state
 from core.ledger.model import Kind
-from core.ledger.tables import allocation, ar_item, customer_account, item_dispute, journal_entry
+from core.ledger.tables import ar_item, customer_account, journal_entry
 from core.money import Money
 
 RECENT = timedelta(days=90)
@@ -85,40 +84,8 @@ AS_OF = bindparam("as_of", type_=DayNumber())
 ACCOUNT = bindparam("account_id", type_=Integer())
 
 
-def _open_and_disputed() -> tuple[ColumnElement[int], ColumnElement[bool]]:
-    """An item's open amount and dispute flag as of ``:as_of``, as columns correlated to
-    ``ar_item``: its own allocations summed (``ix_allocation_item``) and its latest
-    dispute record (``ix_item_dispute_item``). ``core.ledger.items.load_items`` sums the
-    allocations of every item in the ledger before joining them, about 260 ms on
-    100,000 patients; these read only the account's items."""
-    alloc, dispute = allocation.alias("alloc"), item_dispute.alias("dispute")
-    applied = (
-        select(func.coalesce(func.sum(alloc.c.amount_minor), 0))
-        .where(alloc.c.item_id == ar_item.c.id, alloc.c.effective_day <= AS_OF)
-        .scalar_subquery()
-    )
-    disputed = (
-        select(dispute.c.disputed)
-        .where(dispute.c.item_id == ar_item.c.id, dispute.c.effective_day <= AS_OF)
-        .order_by(dispute.c.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    return (
-        (ar_item.c.amount_minor + applied).label("open_minor"),
-        func.coalesce(disputed, False).label("is_disputed"),
-    )
-
-
-ITEM_ORDER = (ar_item.c.service_day, ar_item.c.entry_id, ar_item.c.id)
-
-# Built once: a chat turn runs these on every balance, and building a statement with
-# its subqueries costs more than SQLite takes to run it.
-ITEMS = (
-    select(ar_item, *_open_and_disputed())
-    .where(ar_item.c.account_id == ACCOUNT, ar_item.c.effective_day <= AS_OF)
-    .order_by(*ITEM_ORDER)
-)
+# Built once: a chat turn runs it on every balance, and building a statement with its
+# subqueries costs more than SQLite takes to run it.
 SUMMARY = (
     select(
         customer_account.c.number.label("account_number"),
@@ -128,7 +95,7 @@ SUMMARY = (
         customer_account.c.location.label("account_location"),
         customer_account.c.currency.label("account_currency"),
         ar_item,
-        *_open_and_disputed(),
+        *item_state(AS_OF),
         journal_entry.c.kind.label("entry_kind"),
     )
     .select_from(
@@ -143,30 +110,6 @@ SUMMARY = (
 """One account and its items with their entries' kinds (payments among them)."""
 
 
-def _ledger_item(r: Row[Any]) -> Item:
-    return Item(
-        id=r.id,
-        entry_id=r.entry_id,
-        account_id=r.account_id,
-        amount=Money(r.amount_minor, r.currency),
-        open=Money(int(r.open_minor), r.currency),
-        effective_date=r.effective_day,
-        service_date=r.service_day,
-        bill_date=r.bill_day,
-        due_date=r.due_day,
-        disputed=bool(r.is_disputed),
-        description=r.description,
-    )
-
-
-async def account_items(conn: AsyncConnection, account_id: int, as_of: date) -> list[Item]:
-    """The account's items as of ``as_of``, oldest first, with their open amount and
-    dispute flag: the same as ``core.ledger.items.load_items(account_id=..., as_of=...)``,
-    read by the account's index."""
-    rows = await conn.execute(ITEMS, {"account_id": account_id, "as_of": as_of})
-    return [_ledger_item(r) for r in rows]
-
-
 async def patient_account(conn: AsyncConnection, account_id: int, as_of: date) -> PatientAccount:
     """One account as the patient sees it on ``as_of``, read in one statement: the
     account's row joined to each of its items (and the item's entry, whose kind tells a
@@ -175,7 +118,7 @@ async def patient_account(conn: AsyncConnection, account_id: int, as_of: date) -
     if not rows:
         raise NotFound(f"there is no customer account with id {account_id}")
     head, cur = rows[0], rows[0].account_currency
-    found = [(_ledger_item(r), r.entry_kind) for r in rows if r.id is not None]
+    found = [(item_of(r), r.entry_kind) for r in rows if r.id is not None]
     items = [item for item, _ in found]
     debits = [i for i in items if i.is_debit and (i.open.minor or i.due_date >= as_of - RECENT)]
     balance = sum(i.open.minor for i in items)

@@ -174,12 +174,6 @@ async def test_an_unsigned_event_reaches_nobody(relay: Patients, fake_slack: Fak
     assert relay.twilio.attempts[before:] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: bot.staff.threads does not claim the Slack event id and relay.from_staff"
-    " sends without a dedupe key, so Slack's retry of a slow acknowledgement texts the patient"
-    " twice",
-)
 async def test_a_retried_slack_event_reaches_the_patient_once(
     relay: Patients, fake_slack: FakeSlack
 ) -> None:
