@@ -25,12 +25,14 @@ demo: install
 	$(BIN)/arbot report atb
 	$(BIN)/arbot serve
 
+# One test process per CPU (pytest-xdist); each has its own SQLite files and its own
+# PostgreSQL database, so they never see each other's rows.
 test: install
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n logical
 
 test-postgres: install
 	ARBOT_TEST_POSTGRES_URL=$${ARBOT_TEST_POSTGRES_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/test} \
-		$(BIN)/python -m pytest -q -p no:cacheprovider
+		$(BIN)/python -m pytest -q -p no:cacheprovider -n logical
 
 lint: install
 	$(BIN)/ruff check .

@@ -89,6 +89,7 @@ def make_app(
     app[PATIENT_KEY] = patient
     if slack is not None:
         slack.patient_reply = partial(from_staff, patient)
+        slack.gateway = patient.gateway
         app[SLACK_KEY] = slack
     if with_scheduler:
         app.cleanup_ctx.append(in_process_scheduler(settings, database, patient))

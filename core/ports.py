@@ -86,8 +86,15 @@ class PaymentGateway(Protocol):
 
     async def create_setup(self, request: SetupRequest) -> CheckoutSession: ...
 
-    async def refund(self, payment_ref: str, amount: Money, idempotency_key: str) -> str:
-        """Refund ``amount`` of the gateway payment ``payment_ref``; returns the refund id."""
+    async def refund(
+        self,
+        payment_ref: str,
+        amount: Money,
+        idempotency_key: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> str:
+        """Refund ``amount`` of the gateway payment ``payment_ref`` once per key, with
+        ``metadata`` on the refund (the gateway's events carry it back); the refund id."""
         ...
 
     async def charge_saved(self, request: ChargeRequest) -> ChargeResult:

@@ -49,6 +49,8 @@ from core.ports import (
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
+REFUND_KEY = "arbot_key"
+"""Refund metadata: the idempotency key it was asked under."""
 LOCAL_PREFIX = "cs_local_"
 TIMEOUT = 20
 """Seconds to wait for Stripe: a patient is looking at the page meanwhile."""
@@ -206,10 +208,26 @@ class StripeGateway:
             raise GatewayUnavailable from exc
         return CheckoutSession(session.id, str(session.url))
 
-    async def refund(self, payment_ref: str, amount: Money, idempotency_key: str) -> str:
+    async def refund(
+        self,
+        payment_ref: str,
+        amount: Money,
+        idempotency_key: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> str:
+        """Stripe keeps an idempotency key for 24 hours only: the refund carries its key
+        in its metadata too, and a refund made under the key before is looked up first,
+        so asking again days later never refunds twice."""
+        marked = {**(metadata or {}), REFUND_KEY: idempotency_key}
         try:
+            listed = await self._client.v1.refunds.list_async(
+                {"payment_intent": payment_ref, "limit": 100}
+            )
+            for made in listed.data:
+                if (made.to_dict().get("metadata") or {}).get(REFUND_KEY) == idempotency_key:
+                    return str(made.id)
             refund = await self._client.v1.refunds.create_async(
-                {"payment_intent": payment_ref, "amount": amount.minor},
+                {"payment_intent": payment_ref, "amount": amount.minor, "metadata": marked},
                 {"idempotency_key": idempotency_key},
             )
         except stripe.StripeError as exc:
@@ -386,7 +404,13 @@ class LocalGateway:
             cancel_url=fields["cancel"],
         )
 
-    async def refund(self, payment_ref: str, amount: Money, idempotency_key: str) -> str:
+    async def refund(
+        self,
+        payment_ref: str,
+        amount: Money,
+        idempotency_key: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> str:
         # No money moved, so none goes back: the refund id is all there is to make.
         return f"re_local_{_digest(f'{payment_ref}:{idempotency_key}')}"
 

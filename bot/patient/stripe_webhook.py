@@ -11,7 +11,9 @@ times. Each event id is claimed once (:func:`core.patients.inbox.claim_event`); 
 event types carry the PaymentIntent id and the pay link's metadata (it is copied onto
 the PaymentIntent), and the core posts a PaymentIntent once whichever comes first:
 one ledger entry, one receipt. ``charge.refunded`` posts each refund of the charge
-that has succeeded (a pending one when ``charge.refund.updated`` says it settled),
+that has succeeded (a pending one when ``charge.refund.updated`` says it settled) --
+one that paid out a refund staff approved (``arbot_refund_request`` in its metadata) is
+recorded as that payout (:mod:`core.approvals.payouts`), not taken back again --
 ``charge.dispute.created`` flags the items and reverses the payment (AR-078, AR-119),
 and a setup session's completion turns on a plan's autopay with the saved card.
 
@@ -46,8 +48,10 @@ from aiohttp import web
 
 from bot.patient.context import PatientContext
 from bot.patient.stripe_gateway import StripeLookup
+from core.approvals.payouts import METADATA_KEY, record_card_payout
 from core.errors import ArbotError, NotFound
 from core.money import Money
+from core.patients.clawbacks import STRIPE
 from core.patients.gateway import (
     GatewayOutcome,
     GatewayPayment,
@@ -223,6 +227,17 @@ async def _refund(
     """Post a refund once it has succeeded; a pending one waits for its update event,
     a failed or cancelled one gave nothing back."""
     if refund.get("status") != "succeeded":
+        return None
+    request = str((refund.get("metadata") or {}).get(METADATA_KEY) or "")
+    if request.isdigit():  # an approved refund paid back to the card: its payout, not a take-back
+        await record_card_payout(
+            ctx.db,
+            actor=STRIPE,
+            request_id=int(request),
+            payment_ref=payment_ref,
+            refund_ref=str(refund["id"]),
+            amount=_money(refund["amount"], refund["currency"]),
+        )
         return None
     try:
         return await record_gateway_refund(

@@ -42,6 +42,7 @@ BUTTONS: dict[str | re.Pattern[str], Pressed] = {
     ids.CANCEL_PAYMENT: lambda t, s, a: money.cancel(t, s, value(a)),
     ids.APPROVE_REQUEST: lambda t, s, a: approvals.approve_pressed(t, s, value(a)),
     ids.REJECT_REQUEST: lambda t, s, a: approvals.reject_pressed(t, s, value(a)),
+    ids.RETRY_CARD_REFUND: lambda t, s, a: approvals.retry_pressed(t, s, value(a)),
     ids.APPLY_UNAPPLIED: lambda t, s, a: cash.apply(t, s, value(a)),
     re.compile(f"^({ids.ACCOUNT_NEWER}|{ids.ACCOUNT_OLDER}|{ids.ACCOUNT_KIND}[a-z]+)$"): (
         lambda t, s, a: lookup.move(t, s, lookup.Where.read(value(a)))

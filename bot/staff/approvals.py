@@ -32,6 +32,7 @@ from core.approvals import (
     AlreadyDecided,
     Outcome,
     Request,
+    RequestKind,
     Status,
     approve,
     claim_message,
@@ -43,6 +44,7 @@ from core.approvals import (
     unsent,
 )
 from core.approvals.model import may_decide
+from core.approvals.payouts import Payout, pay_out, payout_of
 from core.auth import Actor
 from core.clock import today
 from core.ledger.accounts import Account, load_account
@@ -183,6 +185,7 @@ async def request_message(services: Services, request: Request) -> dict[str, Any
     """The channel message for ``request`` as it stands: buttons while it is pending."""
     async with services.db.read() as conn:
         account = await load_account(conn, account_id=request.account_id)
+        payout = await payout_of(conn, request)
     reverses = f"T{request.reverses_entry_id:08d}" if request.reverses_entry_id else None
     pending = request.status is Status.PENDING
     return message(
@@ -193,6 +196,7 @@ async def request_message(services: Services, request: Request) -> dict[str, Any
         reverses=reverses,
         balance=await balance_of(services.db, account),
         when=_when(request.decided_at),
+        payout=payout,
     )
 
 
@@ -218,9 +222,29 @@ async def approve_pressed(turn: Turn, staff: Actor, value: str) -> None:
     except AlreadyDecided as exc:
         await update_message(turn.services, turn.client, exc.request, turn.body)
         raise
+    if decision.outcome is Outcome.APPROVED and decision.request.kind is RequestKind.REFUND:
+        await card_refund(turn, staff, decision.request)
     await update_message(turn.services, turn.client, decision.request, turn.body)
     if decision.outcome is Outcome.ESCALATED:
         await turn.reply("escalated", request=decision.request)
+
+
+async def card_refund(turn: Turn, staff: Actor, request: Request) -> Payout | None:
+    """Pay an approved refund's card shares back through the gateway (AR-058); ``None``
+    when no gateway is configured (the refund stays payable)."""
+    if turn.services.gateway is None:
+        return None
+    return await pay_out(turn.db, turn.services.gateway, staff, request.id)
+
+
+async def retry_pressed(turn: Turn, staff: Actor, value: str) -> None:
+    """ "Retry card refund": ask the gateway again for what is still to go back."""
+    async with turn.db.read() as conn:
+        request = await load_request(conn, request_id(value))
+    payout = await card_refund(turn, staff, request)
+    await update_message(turn.services, turn.client, request, turn.body)
+    if payout is None or payout.unavailable:
+        await turn.reply("card_refund_waiting", request=request, configured=payout is not None)
 
 
 async def reject_pressed(turn: Turn, staff: Actor, value: str) -> None:

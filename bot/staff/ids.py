@@ -32,6 +32,9 @@ CANCEL_PAYMENT = "ar_cancel_payment"
 APPROVE_REQUEST = "ar_approve_request"
 """Approve a write-off, refund or reversal request; its value is the request id."""
 
+RETRY_CARD_REFUND = "ar_retry_card_refund"
+"""Ask the payment gateway again for an approved refund's card share; the request id."""
+
 REJECT_REQUEST = "ar_reject_request"
 """Reject such a request: opens :data:`REJECT_MODAL`; its value is the request id."""
 

@@ -16,6 +16,7 @@ from slack_bolt.async_app import AsyncBoltContext
 
 from core.clock import Clock
 from core.db import Database
+from core.ports import PaymentGateway
 from core.settings import Settings
 
 SERVICES = "arbot"
@@ -75,6 +76,8 @@ class Services:
     work: InFlight = field(default_factory=InFlight)
     patient_reply: Callable[[str, str, str], Awaitable[bool]] | None = None
     """Passes a staff reply (thread ts, message ts, text) back to the patient's chat."""
+    gateway: PaymentGateway | None = None
+    """The patients' payment gateway: an approved refund goes back to the card."""
 
     @property
     def clock(self) -> Clock:

@@ -132,7 +132,7 @@ async def _take_back_in(
     tx: Tx, paid: Paid, ref: str, kind: str, amount: Money, reason: str
 ) -> int:
     await lock_account(tx, paid.account_id)
-    taken = await _taken(tx.conn, paid.id)
+    taken = await taken_back(tx.conn, paid.id)
     left = paid.amount.minor - taken
     if amount.minor > left:
         raise InvalidState(
@@ -191,7 +191,7 @@ async def _flag(tx: Tx, item_ids: list[int], on: date, reason: str) -> None:
         )
 
 
-async def _taken(conn: AsyncConnection, payment_id: int) -> int:
+async def taken_back(conn: AsyncConnection, payment_id: int) -> int:
     query = select(func.coalesce(func.sum(gateway_reversal.c.amount_minor), 0)).where(
         gateway_reversal.c.payment_id == payment_id
     )

@@ -8,7 +8,7 @@ an ``Idempotency-Key`` header):
   idempotency key as Stripe does: the same key with the same parameters answers the
   first session again, with other parameters a 400 ``idempotency_error``;
 - ``GET /v1/checkout/sessions/{id}``, ``GET /v1/setup_intents/{id}``,
-  ``GET /v1/charges/{id}``, ``GET /v1/refunds?charge=`` and ``POST /v1/refunds``;
+  ``GET /v1/charges/{id}``, ``GET /v1/refunds?charge=|payment_intent=`` and ``POST /v1/refunds``;
 - ``POST /v1/payment_intents`` confirmed off-session on a saved card (autopay): it
   succeeds, or -- for a card the test chose with :meth:`FakeStripe.decline` -- answers
   Stripe's 402 ``card_error`` with the decline code and the PaymentIntent it left. A
@@ -106,12 +106,18 @@ class FakeStripe:
     """Saved payment methods: method id -> customer id."""
     declines: dict[str, str] = field(default_factory=dict)
     """Payment method id -> the decline code its next off-session charges get."""
+    refund_refusal: str | None = None
+    """While set, ``POST /v1/refunds`` is refused with this error code (Stripe's 400)."""
     pending_events: list[dict[str, Any]] = field(default_factory=list)
     """Events Stripe would send for API-made payments, for a test to :meth:`deliver`."""
     _idempotent: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any], int]] = field(
         default_factory=dict
     )
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def forget_idempotency_keys(self) -> None:
+        """What Stripe does to a key 24 hours after its first use."""
+        self._idempotent.clear()
 
     def new_id(self, prefix: str) -> str:
         return f"{prefix}_{next(self._ids):06d}ArbotFake"
@@ -239,14 +245,20 @@ class FakeStripe:
         return web.json_response(session)
 
     async def _list_refunds(self, request: web.Request) -> web.Response:
-        charge = request[PARAMS].get("charge")
-        data = [r for r in self.refunds.values() if charge in (None, r["charge"])]
+        charge, intent = request[PARAMS].get("charge"), request[PARAMS].get("payment_intent")
+        data = [
+            r
+            for r in reversed(self.refunds.values())
+            if charge in (None, r["charge"]) and intent in (None, r["payment_intent"])
+        ]
         return web.json_response(
             {"object": "list", "data": data, "has_more": False, "url": "/v1/refunds"}
         )
 
     async def _create_refund(self, request: web.Request) -> web.Response:
         params = request[PARAMS]
+        if self.refund_refusal:
+            return _error(400, "invalid_request_error", "Refund refused", self.refund_refusal)
         intent = self.payment_intents.get(str(params.get("payment_intent")))
         if intent is None:
             return _error(400, "invalid_request_error", "No such payment_intent")
