@@ -8,24 +8,19 @@ whoever presses is checked by core, and the amounts are read again from the data
 The message is updated in place as the request is approved, escalated or rejected.
 Reject asks for the reason in a modal (:mod:`bot.staff.views`).
 
-The message is posted once: core hands out its slot (``core.approvals.messages``), so a
-Slack retry or a second delivery finds it taken. A post that fails is made again by
-Slack's retry, or by the next ``/ar`` command anyone sends (:func:`post_unsent`).
+The message is posted once and found again (:mod:`bot.staff.approval_messages`). An
+approved refund is paid back to the card it came from (``core.approvals.payouts``).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
-from typing import Any
-
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.staff import ids
+from bot.staff.approval_messages import post_request, update_message
 from bot.staff.forms import channel_of, opening
 from bot.staff.money import balance_of, find_account
 from bot.staff.parse import ParseError, ReverseWriteOff, WriteOff
-from bot.staff.render import message
 from bot.staff.services import Services
 from bot.staff.turn import Turn
 from core.approvals import (
@@ -35,16 +30,12 @@ from core.approvals import (
     RequestKind,
     Status,
     approve,
-    claim_message,
     load_request,
-    release_message,
     request_reversal_of_write_off,
     request_write_off,
-    set_message,
-    unsent,
 )
 from core.approvals.model import may_decide
-from core.approvals.payouts import Payout, pay_out, payout_of
+from core.approvals.payouts import Payout, pay_out
 from core.auth import Actor
 from core.clock import today
 from core.ledger.accounts import Account, load_account
@@ -147,72 +138,6 @@ async def send_for_approval(
         "approval_sent", replace=replace, request=request, account=account, channel=channel,
         posted=posted,
     )  # fmt: skip
-
-
-async def post_request(
-    services: Services, client: AsyncWebClient, request: Request, channel: str
-) -> bool:
-    """Post ``request``'s message in ``channel`` unless it is posted (or being posted);
-    whether this call posted it. A failed post gives the slot back and raises, so that
-    the message is posted later (a retry, or :func:`post_unsent`)."""
-    if not await claim_message(services.db, request.id, channel):
-        return False
-    try:
-        payload = await request_message(services, request)
-        posted = await client.chat_postMessage(channel=channel, **payload)
-    except BaseException:
-        await release_message(services.db, request.id)
-        raise
-    await set_message(services.db, request.id, str(posted["channel"]), str(posted["ts"]))
-    return True
-
-
-async def post_unsent(services: Services, client: AsyncWebClient, before: datetime) -> None:
-    """Post the messages of requests made ``before`` whose post failed: Slack does not
-    retry a command arbot acknowledged, so without this no approver might ever see them.
-    Run beside each command (``before`` its arrival, so not for a request it makes); a
-    failure here is logged, never shown to whoever sent the command."""
-    try:
-        for request in await unsent(services.db, before=before):
-            channel = request.message_channel or services.settings.slack_approvals_channel
-            if channel:
-                await post_request(services, client, request, channel)
-    except Exception:
-        log.exception("could not post the approval requests left unposted")
-
-
-async def request_message(services: Services, request: Request) -> dict[str, Any]:
-    """The channel message for ``request`` as it stands: buttons while it is pending."""
-    async with services.db.read() as conn:
-        account = await load_account(conn, account_id=request.account_id)
-        payout = await payout_of(conn, request)
-    reverses = f"T{request.reverses_entry_id:08d}" if request.reverses_entry_id else None
-    pending = request.status is Status.PENDING
-    return message(
-        "approval_request" if pending else "approval_decided",
-        services.locale,
-        request=request,
-        account=account,
-        reverses=reverses,
-        balance=await balance_of(services.db, account),
-        when=_when(request.decided_at),
-        payout=payout,
-    )
-
-
-def _when(at: datetime | None) -> str:
-    return f"{at:%Y-%m-%d %H:%M} UTC" if at else ""
-
-
-async def update_message(
-    services: Services, client: AsyncWebClient, request: Request, body: dict[str, Any]
-) -> None:
-    """Show ``request`` as it stands now in its channel message."""
-    channel = request.message_channel or str((body.get("channel") or {}).get("id") or "")
-    ts = request.message_ts or str((body.get("container") or {}).get("message_ts") or "")
-    if not channel or not ts:
-        return
-    await client.chat_update(channel=channel, ts=ts, **await request_message(services, request))
 
 
 async def approve_pressed(turn: Turn, staff: Actor, value: str) -> None:

@@ -7,7 +7,19 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 
-from bot.staff import approvals, cash, ids, links, lookup, modals, money, refunds, reports, split
+from bot.staff import (
+    approval_messages,
+    approvals,
+    cash,
+    ids,
+    links,
+    lookup,
+    modals,
+    money,
+    refunds,
+    reports,
+    split,
+)
 from bot.staff.parse import (
     METHODS,
     Atb,
@@ -39,7 +51,8 @@ async def on_ar(
 ) -> None:
     async with answering(context, ack, respond, body) as turn:
         arrived = turn.services.clock.now()
-        turn.services.work.beside(approvals.post_unsent(turn.services, turn.client, arrived))
+        unsent = approval_messages.post_unsent(turn.services, turn.client, arrived)
+        turn.services.work.beside(unsent)
         staff = await turn.staff()
         command = parse(body.get("text") or "", turn.services.settings.currency)
         await SUBCOMMANDS[type(command)](turn, staff, command)

@@ -13,7 +13,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
-from bot.staff import approvals, ids
+from bot.staff import approval_messages, approvals, ids
 from bot.staff.forms import Refused, metadata_of, submitting
 from core.approvals import AlreadyDecided, reject
 
@@ -40,9 +40,11 @@ async def on_reject_submitted(
         try:
             decision = await reject(turn.db, staff, request.id, reason=reason)
         except AlreadyDecided as exc:  # decided between the check and now
-            await approvals.update_message(turn.services, turn.client, exc.request, {})
+            await approval_messages.update_message(turn.services, turn.client, exc.request, {})
             raise
         try:
-            await approvals.update_message(turn.services, turn.client, decision.request, {})
+            await approval_messages.update_message(
+                turn.services, turn.client, decision.request, {}
+            )
         except Exception:
             log.exception("could not update the message of request %s", request.id)

@@ -15,7 +15,7 @@ request's one message in the approvals channel (:mod:`core.approvals.messages`).
 """
 
 from core.approvals.decisions import approve, pending_for, reject
-from core.approvals.messages import claim_message, release_message, set_message, unsent
+from core.approvals.messages import Claim, claim_message, release_message, set_message, unsent
 from core.approvals.model import (
     AlreadyDecided,
     Decision,
@@ -42,6 +42,7 @@ from core.approvals.requests import (
 
 __all__ = [
     "AlreadyDecided",
+    "Claim",
     "Decision",
     "Outcome",
     "RefundOffer",

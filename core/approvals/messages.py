@@ -7,11 +7,14 @@ posted: a conditional update moves ``message_state`` from ``none`` to ``posting`
 message's channel and ts are kept (``posted``) so that decisions update it in place. A
 post that fails gives the slot back (``none``), and so does time: a claim older than
 :data:`STALE_CLAIM` belongs to a process that died mid-post. Requests whose message
-never went out are found again by :func:`unsent` and posted then.
+never went out are found again by :func:`unsent` and posted then. A claim after an
+earlier one says when that was (:class:`Claim`): a post can reach Slack without arbot
+hearing back, so the next poster first looks for it in the channel.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, or_, select
@@ -36,21 +39,40 @@ def _free(claimed_before: datetime) -> ColumnElement[bool]:
     )
 
 
-async def claim_message(db: Database, request_id: int, channel: str) -> bool:
-    """Take the right to post the request's message in ``channel``; ``False`` if it is
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The right to post a request's message. ``earlier`` is when a previous attempt
+    was claimed, if there was one: its post may have reached Slack although arbot never
+    heard back (a timeout, or a process that died after posting), so the poster looks
+    for that message before posting another."""
+
+    earlier: datetime | None = None
+
+
+async def claim_message(db: Database, request_id: int, channel: str) -> Claim | None:
+    """Take the right to post the request's message in ``channel``; ``None`` if it is
     posted, or being posted by someone else. Only a pending request is posted."""
     async with db.transaction() as tx:
         now = tx.db.clock.now()
+        earlier = (
+            await tx.conn.execute(
+                select(approval_request.c.message_claimed_at).where(
+                    approval_request.c.id == request_id
+                )
+            )
+        ).scalar()
+        same = approval_request.c.message_claimed_at
         done = await tx.conn.execute(
             approval_request.update()
             .where(
                 approval_request.c.id == request_id,
                 approval_request.c.status == Status.PENDING.value,
                 _free(now - STALE_CLAIM),
+                same.is_(None) if earlier is None else same == earlier,
             )
             .values(message_state="posting", message_channel=channel, message_claimed_at=now)
         )
-        return done.rowcount == 1
+        return Claim(earlier) if done.rowcount == 1 else None
 
 
 async def set_message(db: Database, request_id: int, channel: str, ts: str) -> None:
@@ -74,7 +96,7 @@ async def release_message(db: Database, request_id: int) -> None:
                 approval_request.c.id == request_id,
                 approval_request.c.message_state == "posting",
             )
-            .values(message_state="none", message_claimed_at=None)
+            .values(message_state="none")
         )
 
 

@@ -75,6 +75,9 @@ class FakeSlack:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _failing: dict[str, list[str]] = field(default_factory=dict)
+    _losing: set[str] = field(default_factory=set)
+    messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Posted messages per channel, oldest first (``conversations.history`` reads them)."""
 
     def __post_init__(self) -> None:
         self._open.set()
@@ -83,6 +86,11 @@ class FakeSlack:
         """Answer the next ``times`` calls to ``method`` as Slack answers a failure
         (``{"ok": false, "error": ...}``); slack_sdk raises ``SlackApiError`` on them."""
         self._failing.setdefault(method, []).extend([error] * times)
+
+    def lose_next_answer(self, method: str) -> None:
+        """Do the next call to ``method`` but answer 503, as a gateway timing out after
+        Slack did the work: a message is posted although the app hears only a failure."""
+        self._losing.add(method)
 
     def succeeded(self, method: str) -> list[Call]:
         """The calls to ``method`` that were not made to fail."""
@@ -130,6 +138,7 @@ class FakeSlack:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/api/{method}", self._web_api)
+        app.router.add_get("/api/{method}", self._web_api)  # conversations.history
         app.router.add_post("/response/{name}", self._response_url)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/socket", self._socket)
@@ -151,11 +160,37 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": "invalid_auth"})
         if error is not None:
             return web.json_response({"ok": False, "error": error})
-        return web.json_response(self._answer(method, body))
+        answer = self._answer(method, body)
+        if method == "chat.postMessage" and answer.get("ok"):
+            self._keep(answer["channel"], answer["ts"], body)
+        if method in self._losing:
+            self._losing.discard(method)
+            return web.Response(status=503, text="upstream request timeout")
+        return web.json_response(answer)
+
+    def _keep(self, channel: str, ts: str, body: dict[str, Any]) -> None:
+        """A posted message, as ``conversations.history`` lists it."""
+        metadata = body.get("metadata")
+        metadata = json.loads(metadata) if isinstance(metadata, str) else metadata
+        message = {"type": "message", "ts": ts, "text": body.get("text", "")}
+        if metadata:
+            message["metadata"] = metadata
+        self.messages.setdefault(channel, []).append(message)
+
+    def _history(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Newest first, from ``oldest``; metadata only with ``include_all_metadata``."""
+        oldest = float(body.get("oldest") or 0)
+        with_metadata = str(body.get("include_all_metadata", "")).lower() in ("1", "true")
+        listed = [
+            m if with_metadata else {k: v for k, v in m.items() if k != "metadata"}
+            for m in reversed(self.messages.get(str(body.get("channel")), []))
+            if float(m["ts"]) > oldest
+        ]
+        return {"messages": listed, "has_more": False}
 
     def _answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
         n = next(self._ids)
-        ts = f"{1_700_000_000 + n}.{n:06d}"
+        ts = f"{int(time.time())}.{n:06d}"  # Slack stamps a message with its own time
         channel = str(body.get("channel") or body.get("channel_id") or "C0ARBOT")
         view = body.get("view")
         view = json.loads(view) if isinstance(view, str) else view
@@ -191,6 +226,8 @@ class FakeSlack:
             },
             "apps.connections.open": {"url": f"{self.base.replace('http', 'ws', 1)}/socket"},
         }
+        if method == "conversations.history":
+            answers[method] = self._history(body)
         if method not in answers:
             return {"ok": False, "error": "unknown_method"}
         return {"ok": True, **answers[method]}

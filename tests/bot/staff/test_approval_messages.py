@@ -101,3 +101,32 @@ async def test_a_failed_post_is_made_by_the_next_command(
     assert len(slack.fake.succeeded(POST)) == 1  # once posted, never again
     await press(slack, ids.APPROVE_REQUEST, request_id, "U0SUPER")
     assert await write_offs(db) == 1
+
+
+async def test_a_post_that_reached_slack_unheard_is_not_posted_again(
+    slack: Slack, db: Database, ana: Account, clock: FixedClock
+) -> None:
+    """Slack posted the message but its answer was lost (a timeout): the next attempt
+    finds the message by the request id in its metadata and updates it in place."""
+    slack.fake.lose_next_answer(POST)
+    await slack.send(request_body(slack, ana, "5555.5.unheard"))
+    assert "could not be posted" in text_of(slack.fake.replies[-1])
+    [lost] = slack.fake.called(POST)
+    clock.advance(seconds=1)
+
+    await slack.command("help", "U0CLERK")  # the next command posts what is unsent
+
+    assert len(slack.fake.called(POST)) == 1  # no second message in the channel
+    [history] = slack.fake.called("conversations.history")
+    assert history.body["channel"] == "C0BILLING"
+    [found] = slack.fake.called("chat.update")
+    assert found.body["channel"] == "C0BILLING"
+    [kept] = slack.fake.messages["C0BILLING"]
+    assert found.body["ts"] == kept["ts"]
+    request_id = int(buttons_of(lost)[0]["value"])
+    async with db.read() as conn:
+        request = await load_request(conn, request_id)
+    assert (request.message_state, request.message_ts) == ("posted", kept["ts"])
+    await press(slack, ids.APPROVE_REQUEST, request_id, "U0SUPER")
+    assert slack.fake.called("chat.update")[-1].body["ts"] == kept["ts"]
+    assert await write_offs(db) == 1
