@@ -74,6 +74,7 @@ async def scheduler_ports(
                 currency=settings.currency,
                 small_balances={"self": small} if small > 0 else {},
                 gateway=gateway,
+                approval_expiry_days=settings.approval_expiry_days,
                 **plan_job_settings(settings),
             ),
             settings,

@@ -29,6 +29,7 @@ _PREFIXED = {
     "atb_digest_channel": "ARBOT_ATB_DIGEST_CHANNEL",
     "atb_digest_channels": "ARBOT_ATB_DIGEST_CHANNELS",
     "cash_digest_channel": "ARBOT_CASH_DIGEST_CHANNEL",
+    "approval_expiry_days": "ARBOT_APPROVAL_EXPIRY_DAYS",
 }
 """Fields read from an ``ARBOT_``-prefixed variable rather than their upper-case name."""
 
@@ -48,6 +49,8 @@ class Settings:
     slack_api_url: str = "https://slack.com/api/"
     slack_approvals_channel: str = ""
     slack_patient_channel: str = ""
+    approval_expiry_days: int = 14
+    """Days a write-off or refund request waits for a decision before it expires."""
     small_balance: str = "0"
     plan_min_balance: str = "100.00"
     plan_counts: str = "3,6,12"

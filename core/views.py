@@ -31,6 +31,7 @@ from core.ledger.tables import (
     journal_line,
 )
 from core.money import Money
+from core.plans.enrolment import Plan, plan_of
 
 __all__ = [
     "ACTIVITY_GROUPS",
@@ -123,7 +124,8 @@ class AccountView:
     status: str
     flags: tuple[str, ...]
     pending_requests: int
-    plan: None  # payment plans are a later piece of work
+    plan: Plan | None
+    """The account's active payment plan, with what is paid on each instalment (AR-059)."""
     activity: tuple[Activity, ...]
     page: int
     has_more: bool
@@ -183,7 +185,7 @@ async def account_view(
         status=status,
         flags=_flags(status, debits, balance),
         pending_requests=await _pending(conn, account_id),
-        plan=None,
+        plan=await plan_of(conn, account_id),
         activity=tuple(lines[:page_size]),
         page=page,
         has_more=len(lines) > page_size,

@@ -1,5 +1,6 @@
-"""Month-end and clean-up jobs: the month-end ATB snapshot (AR-150) and small-balance
-write-offs within each payer's tolerance (AR-055).
+"""Month-end and clean-up jobs: the month-end ATB snapshot (AR-150), small-balance
+write-offs within each payer's tolerance (AR-055), and the expiry of write-off and refund
+requests nobody decided (AR-088).
 
 A small balance is what is left open on an account for one payer after the rest was
 paid: a few cents of rounding, a copay short by a dollar. Chasing it costs more than it
@@ -19,6 +20,7 @@ from datetime import date, timedelta
 from sqlalchemy import Integer, and_, case, false, func, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.approvals import expire_stale, pending_older_than
 from core.auth import Actor
 from core.clock import Clock
 from core.db import Database
@@ -35,6 +37,7 @@ SETTLE_DAYS = 30
 """Days past due before a small balance is written off: time for the last payment."""
 SMALL_BALANCE_JOB = Actor.system("small-balance")
 SNAPSHOT_JOB = Actor.system("atb-snapshot")
+EXPIRY_JOB = Actor.system("approvals-expiry")
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,4 +191,27 @@ async def atb_snapshot_job(
             f"{b.accounts:>7}"
             for b in kept.buckets
         ),
+    )
+
+
+async def approvals_expiry_job(
+    db: Database, clock: Clock, ports: Ports, as_of: date, dry_run: bool
+) -> JobReport:
+    """Expire the write-off and refund requests pending longer than
+    ``approval_expiry_days``: a stale request is refused when pressed (its message then
+    says it expired), and the requester asks again with today's figures."""
+    days = ports.approval_expiry_days
+    if days <= 0:
+        return JobReport("requests never expire (ARBOT_APPROVAL_EXPIRY_DAYS=0)")
+    older_than = timedelta(days=days)
+    if dry_run:
+        stale = await pending_older_than(db, older_than)
+        return JobReport(
+            f"dry run: {len(stale)} requests pending over {days} days would expire",
+            tuple(f"request {r}" for r in stale),
+        )
+    expired = await expire_stale(db, EXPIRY_JOB, older_than=older_than)
+    return JobReport(
+        f"{len(expired)} requests pending over {days} days expired",
+        tuple(f"request {r}" for r in expired),
     )

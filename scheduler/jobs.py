@@ -21,7 +21,12 @@ from scheduler.baddebt import bad_debt_job
 from scheduler.cash_digest import cash_digest_job
 from scheduler.digests import atb_digest_job
 from scheduler.dunning import dunning_job, dunning_send_job
-from scheduler.housekeeping import atb_snapshot_job, small_balance_job, snapshot_period
+from scheduler.housekeeping import (
+    approvals_expiry_job,
+    atb_snapshot_job,
+    small_balance_job,
+    snapshot_period,
+)
 from scheduler.plans import plans_job
 from scheduler.ports import Ports
 from scheduler.report import JobReport
@@ -102,6 +107,12 @@ JOBS: dict[str, Job] = {
             "move accounts meeting the bad-debt rule to bad debt (AR-060, AR-061)",
             bad_debt_job,
             {"trigger": "cron", "hour": "3", "minute": 50},
+        ),
+        Job(
+            "approvals-expiry",
+            "expire write-off and refund requests nobody decided (ARBOT_APPROVAL_EXPIRY_DAYS)",
+            approvals_expiry_job,
+            {"trigger": "cron", "hour": "1-23", "minute": 10},
         ),
         Job(
             "atb-digest",

@@ -94,6 +94,9 @@ class Ports:
     plan_retry_days: tuple[int, ...] = (3, 7)
     """Days after the due date a declined autopay charge is tried again
     (``ARBOT_PLAN_RETRY_DAYS``)."""
+    approval_expiry_days: int = 14
+    """Days a request waits for approval before it expires (``ARBOT_APPROVAL_EXPIRY_DAYS``;
+    0: never)."""
     bad_debt: BadDebtRule | None = None
     """When accounts go to bad debt by themselves (AR-060); None: never."""
     staff_render: StaffRenderer | None = None

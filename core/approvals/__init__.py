@@ -35,6 +35,7 @@ from core.approvals.offers import (
 )
 from core.approvals.requests import (
     expire_stale,
+    pending_older_than,
     request_refund,
     request_reversal_of_write_off,
     request_write_off,
@@ -57,6 +58,7 @@ __all__ = [
     "load_request",
     "offer_refund",
     "pending_for",
+    "pending_older_than",
     "refund_anyway",
     "reject",
     "release_message",

@@ -9,10 +9,10 @@ A write-off at or below the small-balance tolerance posts at once (AR-091).
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -199,6 +199,19 @@ async def request_reversal_of_write_off(
     return await run_once(db, work, again)
 
 
+def _stale(now: datetime, older_than: timedelta) -> ColumnElement[bool]:
+    return (approval_request.c.status == Status.PENDING.value) & (
+        approval_request.c.requested_at < now - older_than
+    )
+
+
+async def pending_older_than(db: Database, older_than: timedelta) -> list[int]:
+    """Ids of the requests pending for longer than ``older_than`` (what would expire)."""
+    async with db.read() as conn:
+        query = select(approval_request.c.id).where(_stale(db.clock.now(), older_than))
+        return list((await conn.execute(query.order_by(approval_request.c.id))).scalars())
+
+
 async def expire_stale(
     db: Database, actor: Actor, *, older_than: timedelta = timedelta(days=14)
 ) -> list[int]:
@@ -207,8 +220,7 @@ async def expire_stale(
     require(actor, Permission.APPROVE_WRITE_OFF)
     async with db.transaction() as tx:
         now = tx.db.clock.now()
-        stale = approval_request.c.status == Status.PENDING.value
-        stale &= approval_request.c.requested_at < now - older_than
+        stale = _stale(now, older_than)
         ids = list((await tx.conn.execute(select(approval_request.c.id).where(stale))).scalars())
         if ids:
             await tx.conn.execute(

@@ -7,6 +7,8 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
+from core.approvals import Status, approve
+from core.clock import FixedClock
 from core.db import Database
 from core.ledger.aging import AtbQuery, aged_trial_balance
 from core.ledger.tables import journal_entry
@@ -16,7 +18,8 @@ from core.snapshots import snapshot_of
 from scheduler.housekeeping import month_end
 from scheduler.runner import run_job
 from tests.core.dunning_helpers import AS_OF, item_of, owes, patient
-from tests.core.helpers import ADMIN, balance_of, usd
+from tests.core.helpers import ADMIN, SUPERVISOR, balance_of, usd
+from tests.core.test_approvals import ON, ask, load_request_of, owing
 from tests.scheduler.conftest import FakeMessenger, ports_for
 
 
@@ -128,3 +131,31 @@ async def test_the_month_end_atb_is_kept_once_as_it_was(
     async with db.read() as conn:
         live = await aged_trial_balance(conn, AtbQuery(AS_OF, "USD"))
     assert live.total_minor == 10_000 and kept.total_minor == 35_000
+
+
+async def test_requests_nobody_decided_expire_after_the_configured_days(
+    db: Database, messenger: FakeMessenger, clock: FixedClock
+) -> None:
+    """``approvals-expiry`` (AR-088): a dry run lists, a run expires, younger requests
+    and decided ones stay as they are; 0 days turns it off."""
+    account = await owing(db, "100")
+    old = await ask(db, account, "10", key="old")
+    decided = await ask(db, account, "10", key="decided")
+    await approve(db, SUPERVISOR, decided.id, on=ON)
+    clock.advance(days=10)
+    young = await ask(db, account, "10", key="young")
+    clock.advance(days=5)
+    ports = ports_for(db, messenger, approval_expiry_days=14)
+
+    off = await run_job(db, clock, ports_for(db, messenger, approval_expiry_days=0),
+                        "approvals-expiry", dry_run=True)  # fmt: skip
+    assert off is not None and off.summary.startswith("requests never expire")
+    dry = await run_job(db, clock, ports, "approvals-expiry", dry_run=True)
+    assert dry is not None and dry.lines == (f"request {old.id}",)
+    assert (await load_request_of(db, old.id)).status is Status.PENDING
+    report = await run_job(db, clock, ports, "approvals-expiry")
+
+    assert report is not None and report.summary == "1 requests pending over 14 days expired"
+    assert (await load_request_of(db, old.id)).status is Status.EXPIRED
+    assert (await load_request_of(db, young.id)).status is Status.PENDING
+    assert (await load_request_of(db, decided.id)).status is Status.APPROVED

@@ -16,8 +16,11 @@ from bot.staff import ids
 from bot.web import SLACK_KEY, make_app
 from core.approvals import Status, load_request
 from core.approvals.tables import approval_request
+from core.clock import FixedClock
 from core.db import Database
 from core.ledger.accounts import Account
+from scheduler.ports import Ports
+from scheduler.runner import run_job
 from tests.bot.staff.approval_helpers import (
     buttons_of,
     charge,
@@ -258,3 +261,26 @@ async def test_a_request_asked_in_a_direct_message_is_refused(
     async with db.read() as conn:
         found = await conn.execute(select(func.count()).select_from(approval_request))
         assert found.scalar_one() == 0
+
+
+async def test_a_request_the_expiry_job_expired_is_refused_when_pressed(
+    slack: Slack, db: Database, ana: Account, clock: FixedClock
+) -> None:
+    """Nobody decided it within ARBOT_APPROVAL_EXPIRY_DAYS: the scheduler's
+    ``approvals-expiry`` job expires it, and Approve then says so and posts nothing."""
+    request_id = await ask(slack, f"writeoff {ana.number} 35 CHARITY hardship")
+    clock.advance(days=15)
+    ports = Ports(approval_expiry_days=14)
+    report = await run_job(db, clock, ports, "approvals-expiry")
+    assert report is not None and report.lines == (f"request {request_id}",)
+
+    before = len(slack.fake.replies)
+    await press(slack, ids.APPROVE_REQUEST, request_id, "U0SUPER")
+
+    [told] = slack.fake.replies[before:]
+    assert f"request {request_id} (write-off) expired at 2026-07-15 15:00 UTC" in text_of(told)
+    assert await write_offs(db) == 0
+    assert await balance_of(db, ana.id) == usd("200.00")
+    [update] = slack.fake.called("chat.update")
+    assert "Expired at 2026-07-15 15:00 UTC without a decision" in words(update)
+    assert buttons_of(update) == []

@@ -14,6 +14,7 @@ from core.db import Database
 from core.services.payments import record_payment
 from tests.bot.staff.conftest import Slack, buttons, patient, text_of
 from tests.core.helpers import ADMIN, usd
+from tests.core.test_plans import enrol
 
 pytestmark = pytest.mark.usefixtures("staff", "catalogue")
 DAY = date(2026, 6, 1)
@@ -118,3 +119,22 @@ async def test_staff_limited_to_a_location_see_only_its_accounts(
     assert "location 'main'" in text_of(
         await slack.press(ids.VIEW_ACCOUNT, str(main.id), "U0NORTH")
     )
+
+
+async def test_account_shows_its_payment_plan_and_the_next_instalment(
+    slack: Slack, db: Database
+) -> None:
+    """The account view's plan line (issue 4 "plan", AR-059, AR-165)."""
+    ana = await patient(db, "López", "Ana")
+    await post_charges(db, ADMIN, account_id=ana.id, key="v1", bill_date=DAY,
+                       lines=[ChargeLine("CONS", 1, DAY), ChargeLine("XRAY", 1, DAY)])  # fmt: skip
+    shown = text_of(await slack.command(f"account {ana.number}"))
+    assert "Plan:" not in shown
+    await enrol(db, ana.id, count=3, first_due=date(2026, 7, 15))
+    await record_payment(db, ADMIN, account_id=ana.id, amount=usd("60"), received_on=DAY,
+                         key="p1", method="cash")  # fmt: skip
+
+    shown = text_of(await slack.command(f"account {ana.number}"))
+
+    assert "Plan: 3 instalments of $66.67 monthly, $60.00 paid of $200.00" in shown
+    assert "next $6.67 due Jul 15, 2026" in shown
