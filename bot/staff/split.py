@@ -41,6 +41,8 @@ from core.services.split import Part, part_key, record_split_payment
 
 ROWS = 6
 TITLE = "Record a payment"
+REFERENCE_MAX = 60
+"""As `/ar payment` allows, and the modal's max_length."""
 
 
 def register(app: AsyncApp) -> None:
@@ -80,6 +82,7 @@ async def on_payment_submitted(
             cheque = amount(done.field(ids.PAYMENT_AMOUNT), currency)
         rows = await rows_of(done, staff, currency)
         adds_up(cheque, rows)
+        method_and_reference(done)
         key = f"slack/split/{(body.get('team') or {}).get('id') or ''}/{view.get('id')}"
         first = part_key(key, 0, rows[0].account.id)
         if not done.field(ids.PAYMENT_CREDIT) and await prior_entry(turn.db, first) is None:
@@ -123,6 +126,15 @@ async def rows_of(done: Submission, staff: Actor, currency: str) -> list[Row]:
     if not rows:
         raise Refused(f"{ids.PAYMENT_ACCOUNT}0", "name an account and its part of the payment")
     return rows
+
+
+def method_and_reference(done: Submission) -> None:
+    """What Slack's form limits, checked again: a submission can be forged."""
+    method = done.field(ids.PAYMENT_METHOD) or "check"
+    if method not in METHODS:
+        raise Refused(ids.PAYMENT_METHOD, f"pick a method: {', '.join(METHODS)}")
+    if len(done.field(ids.PAYMENT_REFERENCE)) > REFERENCE_MAX:
+        raise Refused(ids.PAYMENT_REFERENCE, f"a reference has at most {REFERENCE_MAX} characters")
 
 
 def adds_up(cheque: Money, rows: list[Row]) -> None:

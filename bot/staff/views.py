@@ -19,6 +19,8 @@ from core.approvals import AlreadyDecided, reject
 
 log = logging.getLogger(__name__)
 REASON = ids.REJECT_REASON_BLOCK
+REASON_MAX = 500
+"""The reject modal's own limit (max_length), checked again on the server."""
 
 
 def register(app: AsyncApp) -> None:
@@ -33,6 +35,8 @@ async def on_reject_submitted(
         reason = done.field(REASON, ids.REJECT_REASON_INPUT)
         if not reason:
             raise Refused(REASON, "say why the request is rejected; the requester will read it")
+        if len(reason) > REASON_MAX:  # the modal allows no more; a forged one might
+            raise Refused(REASON, f"say it in at most {REASON_MAX} characters")
         staff = await turn.staff()
         asked = approvals.request_id(metadata_of(view)[1])
         request, _ = await approvals.decidable(turn, staff, asked)

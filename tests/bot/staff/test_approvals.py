@@ -159,6 +159,8 @@ async def test_reject_opens_a_modal_and_its_submission_updates_the_message(
     answer: dict[str, Any] = await empty.json()
     assert answer["response_action"] == "errors"
     assert "say why" in answer["errors"][ids.REJECT_REASON_BLOCK]
+    forged = await slack.send(submission_body("U0SUPER", about, "x" * 501, ids.REJECT_MODAL))
+    assert "at most 500 characters" in (await forged.json())["errors"][ids.REJECT_REASON_BLOCK]
     own = await slack.send(submission_body("U0BILLER", about, "no", ids.REJECT_MODAL))
     assert "segregation of duties" in (await own.json())["errors"][ids.REJECT_REASON_BLOCK]
     assert slack.fake.called("chat.update") == []

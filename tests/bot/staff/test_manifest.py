@@ -3,7 +3,9 @@ uses: the /ar command, every request to /slack/events, the scopes and the events
 
 from __future__ import annotations
 
+import re
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -30,11 +32,37 @@ def test_every_request_url_is_slack_events() -> None:
     assert settings["interactivity"]["request_url"].endswith("/slack/events")
 
 
-def test_the_bot_has_the_scopes_the_app_uses() -> None:
+SCOPES_OF = {
+    "chat_postMessage": {"chat:write", "chat:write.public"},  # public: channels not joined
+    "chat_postEphemeral": {"chat:write"},
+    "chat_update": {"chat:write"},
+    "conversations_history": {"channels:history", "groups:history"},  # approval messages
+    "conversations_open": {"im:write"},  # the ATB CSV goes to a direct message
+    "files_upload_v2": {"files:write"},
+    "views_open": set(),
+    "views_update": set(),
+    "views_publish": set(),
+}
+"""Web API methods the app calls -> the bot scopes they need."""
+
+
+def test_the_bot_has_the_scopes_of_every_web_api_method_the_app_calls() -> None:
     scopes = set(manifest()["oauth_config"]["scopes"]["bot"])
-    # commands: /ar; chat:write: replies; files:write + im:write: the ATB CSV sent to a
-    # DM (conversations.open, then the upload).
-    assert {"commands", "chat:write", "files:write", "im:write"} <= scopes
+    source = "\n".join(p.read_text() for p in Path("bot").rglob("*.py"))
+    called = set(
+        re.findall(r"\.((?:chat|conversations|files|views|users|reactions)_\w+)\(", source)
+    )
+    assert called, "the app calls no Web API method: the search is wrong"
+    assert called <= set(SCOPES_OF), f"add the scopes of {called - set(SCOPES_OF)} here"
+    needed = {"commands"}.union(*(SCOPES_OF[m] for m in called))
+    assert needed <= scopes, f"the manifest lacks {needed - scopes}"
+
+
+def test_the_usage_hint_names_every_subcommand() -> None:
+    hint = manifest()["features"]["slash_commands"][0]["usage_hint"]
+    for word in ("help", "find", "account", "charge", "payment", "writeoff", "refund",
+                 "unapplied", "link", "atb"):  # fmt: skip
+        assert word in hint
 
 
 def test_the_home_tab_is_on_and_its_event_subscribed() -> None:

@@ -139,3 +139,32 @@ async def test_an_account_elsewhere_is_refused_on_its_row(
     auditor = await open_split(slack, user="U0AUDIT")
     assert "lacks the permission 'record_payment'" in str(auditor["blocks"])
     assert await payments(db) == 0
+
+
+@pytest.mark.parametrize(
+    ("block", "value", "error"),
+    [
+        (ids.PAYMENT_METHOD, {"type": "static_select", "selected_option": {"value": "bitcoin"}},
+         "pick a method: cash, card"),
+        (ids.PAYMENT_REFERENCE, {"type": "plain_text_input", "value": "9" * 61},
+         "at most 60 characters"),
+    ],
+)  # fmt: skip
+async def test_a_forged_method_or_reference_is_refused_and_nothing_is_posted(
+    slack: Slack,
+    db: Database,
+    children: tuple[Account, Account],
+    block: str,
+    value: dict[str, Any],
+    error: str,
+) -> None:
+    """Slack's form offers only the methods and 60 characters; a forged submission
+    (signed, so from someone holding the secret's app) is checked again."""
+    ana, _ = children
+    view = await open_split(slack)
+    values = cheque("50", (ana.number, "50")) | {block: {ids.FIELD: value}}
+    answer = await submit(slack, "U0CLERK", view, values)
+    assert answer is not None and answer["response_action"] == "errors"
+    assert error in answer["errors"][block], answer
+    assert await payments(db) == 0
+    assert await balance_of(db, ana.id) == usd("100.00")
