@@ -333,14 +333,16 @@ async def _jobs_list(args: argparse.Namespace, settings: Settings) -> int:
             runs = await last_runs(conn)
     finally:
         await db.dispose()
+    width = max(len(name) for name in JOBS)
     for job in JOBS.values():
-        print(f"{job.name:<15} {schedule_text(job):<28} {job.description}")
+        print(f"{job.name:<{width}} {schedule_text(job):<28} {job.description}")
         run = runs.get(job.name)
         if run is None:
-            print(f"{'':<15} never run")
+            print(f"{'':<{width}} never run")
         else:
             when = (run.finished_at or run.started_at).isoformat(timespec="seconds")
-            print(f"{'':<15} last: {run.period} {run.status} {when} {run.detail or ''}".rstrip())
+            last = f"last: {run.period} {run.status} {when} {run.detail or ''}".rstrip()
+            print(f"{'':<{width}} {last}")
     return 0
 
 

@@ -75,6 +75,9 @@ async def test_a_run_by_hand_sends_through_the_configured_channels_once(
     assert await _jobs_list(argparse.Namespace(), settings) == 0
     listing = capsys.readouterr().out
     assert "last: 2026-06-30 finished" in listing
+    # One column of names, as long as the longest: every schedule starts in one place.
+    starts = {line.index("cron") for line in listing.splitlines() if " cron " in line}
+    assert len(starts) == 1, listing
     assert "0 reminders queued, 0 sent now" in listing  # the latest attempt's summary
 
 
