@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.approvals.model import Request, refundable
-from core.approvals.requests import refund_fits, request_refund
+from core.approvals.requests import refund_fits, request_by_key, request_refund
 from core.approvals.tables import refund_offer
 from core.auth import Actor, Permission, require
 from core.clock import today
@@ -124,10 +124,12 @@ async def offer_refund(
     reason: str,
     note: str,
     on: date,
+    key: str | None = None,
 ) -> RefundOffer | None:
     """Hold a refund of ``amount`` as an offer when relatives owe (``None``: nobody owes,
     ask for the refund at once). Checked as the refund request would be; needs
-    ``request_refund``. The same ``token`` again returns the first offer."""
+    ``request_refund``. The same ``token`` again returns the first offer; ``None`` too
+    when a refund request was already made under ``key`` (a retry: asking replays it)."""
     if not TOKEN.fullmatch(token):
         raise ValidationError("an offer's token is 32 hexadecimal digits")
     async with db.read() as conn:
@@ -135,6 +137,8 @@ async def offer_refund(
         require(actor, Permission.REQUEST_REFUND, account.location)
         if (row := await _row(conn, token)) is not None:
             return await _with_relatives(conn, _offer(row), account, on)
+        if key is not None and await request_by_key(conn, key) is not None:
+            return None
         await refund_fits(conn, account, amount, reason, on)
         if not await owing_relatives(conn, account, on):
             return None

@@ -71,7 +71,7 @@ async def request_write_off(
         account = await load_account(conn, account_id=account_id)
         require(actor, Permission.REQUEST_WRITE_OFF, account.location)
         asked = None if amount is None else amount.minor
-        if (done := await _by_key(conn, key)) is not None:
+        if (done := await request_by_key(conn, key)) is not None:
             return _replayed(done, RequestKind.WRITE_OFF, account_id, asked, reason)
         await check_write_off_type(conn, db, entry_type)
         administrative = await entry_kind(conn, db, entry_type) is Kind.WRITE_OFF
@@ -99,7 +99,7 @@ async def request_write_off(
         return await load_request(tx.conn, request_id)
 
     async def again(conn: AsyncConnection) -> Request:
-        done = await _by_key(conn, key)
+        done = await request_by_key(conn, key)
         assert done is not None
         return _replayed(done, RequestKind.WRITE_OFF, account_id, asked, reason)
 
@@ -125,7 +125,7 @@ async def request_refund(
     async with db.read() as conn:
         account = await load_account(conn, account_id=account_id)
         require(actor, Permission.REQUEST_REFUND, account.location)
-        if (done := await _by_key(conn, key)) is not None:
+        if (done := await request_by_key(conn, key)) is not None:
             return _replayed(done, RequestKind.REFUND, account_id, amount.minor, reason)
         await refund_fits(conn, account, amount, reason, day)
     values = _values(actor, account, RequestKind.REFUND, amount.minor, reason, note, key)
@@ -134,7 +134,7 @@ async def request_refund(
         return await load_request(tx.conn, await _insert(tx, values))
 
     async def again(conn: AsyncConnection) -> Request:
-        done = await _by_key(conn, key)
+        done = await request_by_key(conn, key)
         assert done is not None
         return _replayed(done, RequestKind.REFUND, account_id, amount.minor, reason)
 
@@ -177,7 +177,7 @@ async def request_reversal_of_write_off(
         account = await load_account(conn, account_id=line.account_id)
         require(actor, Permission.REQUEST_WRITE_OFF, account.location)
         minor = -line.amount.minor
-        if (done := await _by_key(conn, key)) is not None:
+        if (done := await request_by_key(conn, key)) is not None:
             return _replayed(done, RequestKind.WRITE_OFF_REVERSAL, account.id, minor, reason)
         await _check_reason(conn, reason)
         if (by := await reversed_by(conn, entry_id)) is not None:
@@ -192,7 +192,7 @@ async def request_reversal_of_write_off(
         return await load_request(tx.conn, await _insert(tx, values))
 
     async def again(conn: AsyncConnection) -> Request:
-        done = await _by_key(conn, key)
+        done = await request_by_key(conn, key)
         assert done is not None
         return _replayed(done, RequestKind.WRITE_OFF_REVERSAL, account.id, minor, reason)
 
@@ -315,7 +315,7 @@ async def _post_small(
     tx.audit(SMALL_BALANCE.label, "system", "approval.post_small", f"request {request_id}")
 
 
-async def _by_key(conn: AsyncConnection, key: str) -> Request | None:
+async def request_by_key(conn: AsyncConnection, key: str) -> Request | None:
     query = select(approval_request).where(approval_request.c.idempotency_key == key)
     row = (await conn.execute(query)).first()
     return None if row is None else request_from_row(row)
