@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.approvals.model import Request, RequestKind, Status, load_request
+from core.approvals.model import Request, RequestKind, Status, load_request, posted_total
 from core.auth import Actor, Permission, require
 from core.clock import today
 from core.db import Database, Tx
@@ -108,7 +108,7 @@ async def payout_of(conn: AsyncConnection, request: Request) -> Payout | None:
         left = paid.amount.minor - await taken_back(conn, paid.id)
         if (share := min(used[credit_id], left)) > 0:
             cards.append(CardShare(payment_ref, Money(share, request.currency)))
-    total = sum(abs(ln.amount.minor) for ln in entry.lines if ln.account_id)
+    total = posted_total((entry,))
     cheque = Money(total - sum(c.amount.minor for c in cards), request.currency)
     return Payout(request.id, tuple(cards), cheque)
 

@@ -29,13 +29,14 @@ from core.ledger.tables import gl_account, journal_line
 from core.patients.gateway import GatewayOutcome
 from core.patients.paylinks import PayChoice, issue_pay_link
 from core.services.payments import record_payment
-from tests.bot.staff.approval_helpers import DAY, buttons_of, charge, more_staff, press, words
-from tests.bot.staff.conftest import Slack, patient, slack_settings, text_of
+from tests.bot.staff.approval_helpers import DAY, buttons_of, press, words
+from tests.bot.staff.conftest import Slack, slack_settings, text_of
+from tests.bot.staff.test_approval_refunds import ana
 from tests.core.helpers import ADMIN, balance_of, usd
 from tests.fakes.slack import FakeSlack
 from tests.fakes.stripe import SECRET_KEY, WEBHOOK_SECRET, FakeStripe, fake_stripe
 
-__all__ = ["fake_stripe"]
+__all__ = ["ana", "fake_stripe"]
 pytestmark = pytest.mark.usefixtures("staff", "catalogue")
 
 
@@ -105,14 +106,6 @@ async def clinic(
 
         patient_side.notify = no_receipts
         yield Clinic(Slack(http, fake_slack, app[SLACK_KEY]), fake_stripe, patient_side)
-
-
-@pytest.fixture
-async def ana(db: Database) -> Account:
-    account = await patient(db, "López", "Ana")
-    await charge(db, account, "80.00")
-    await more_staff(db)
-    return account
 
 
 async def gl(db: Database, code: str) -> int:

@@ -3,8 +3,6 @@ button presses and events whose signature Slack did not make (401, nothing done)
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
 
 import pytest
@@ -20,11 +18,11 @@ from core.ledger.tables import journal_entry
 from core.services.held import HeldStatus, hold_payment, load_held
 from tests.bot.staff.approval_helpers import charge
 from tests.bot.staff.conftest import Slack, patient, settle, slack_settings, text_of
+from tests.bot.staff.test_home import home_opened
 from tests.bot.staff.test_transport import forged, written
 from tests.core.helpers import balance_of, usd
 from tests.fakes.slack import (
     APP_TOKEN,
-    TEAM_ID,
     FakeSlack,
     action_body,
     action_payload,
@@ -101,26 +99,6 @@ async def test_a_button_press_slack_did_not_sign_is_401_and_nothing_is_recorded(
     async with db.read() as conn:
         assert (await load_held(conn, token)).status is HeldStatus.HELD
     assert await balance_of(db, ana.id) == usd("80.00")
-
-
-def home_opened(user: str) -> str:
-    return json.dumps(
-        {
-            "token": "legacy-verification-token",
-            "team_id": TEAM_ID,
-            "api_app_id": "A0ARBOT",
-            "type": "event_callback",
-            "event_id": f"Ev{time.time_ns()}",
-            "event_time": int(time.time()),
-            "event": {
-                "type": "app_home_opened",
-                "user": user,
-                "channel": f"D{user}",
-                "tab": "home",
-                "event_ts": f"{time.time():.6f}",
-            },
-        }
-    )
 
 
 async def test_an_event_slack_did_not_sign_is_401_and_nothing_is_published(
