@@ -31,12 +31,13 @@ from core.ledger.aging import DEFAULT_BOUNDS
 def hand_sql(as_of: date, currency: str, bounds: tuple[int, ...] = DEFAULT_BOUNDS) -> str:
     """The ATB by hand: per account, open amounts by service-date age bucket.
 
-    Items and allocations are summed separately (an item's open amount is its amount
-    plus its allocations up to the date, and both sums are linear), each into
+    An item's open amount as of the date is what it has open today (``open_minor``,
+    kept by the database) plus what was applied to it after the date. So the query
+    sums two halves: today's open items (the partial index of open items) and the
+    allocations dated after the as-of date on items posted by then, negated (their
+    rows carry their item's account and dates, so no item is looked up). Both sums are
     *cumulative* buckets ``age <= bound`` written as ``service_day >= day - bound`` so
     the age is never computed; the per-bucket figures are differences of neighbours.
-    Both stream through their covering indexes in account order (no sort); allocation
-    rows carry their item's account and service date, so no item is looked up.
     """
     day = to_day(as_of)
     n = len(bounds)
@@ -55,18 +56,18 @@ def hand_sql(as_of: date, currency: str, bounds: tuple[int, ...] = DEFAULT_BOUND
     sums = ", ".join(f"sum(c{k}) AS c{k}" for k in range(n + 1))
     return f"""
 WITH items AS (
-  SELECT account_id, {cumulative("service_day", "amount_minor")}
+  SELECT account_id, {cumulative("service_day", "open_minor")}
   FROM ar_item
-  WHERE currency = '{currency}' AND effective_day <= {day}
+  WHERE currency = '{currency}' AND effective_day <= {day} AND open_minor <> 0
   GROUP BY account_id
-), applied AS (
-  SELECT account_id, {cumulative("service_day", "amount_minor")}
+), late AS (
+  SELECT account_id, {cumulative("service_day", "-amount_minor")}
   FROM allocation
-  WHERE currency = '{currency}' AND effective_day <= {day}
+  WHERE currency = '{currency}' AND effective_day > {day} AND item_day <= {day}
   GROUP BY account_id
 ), p AS (
   SELECT account_id, {sums}
-  FROM (SELECT * FROM items UNION ALL SELECT * FROM applied)
+  FROM (SELECT * FROM items UNION ALL SELECT * FROM late)
   GROUP BY account_id
 )
 SELECT p.account_id, ca.number, ca.name, NULL AS grp, {buckets}

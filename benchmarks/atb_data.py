@@ -35,7 +35,7 @@ from core.db import Database
 from core.db.metadata import from_day, to_day
 from core.db.migrate import upgrade
 
-VERSION = "v3"
+VERSION = "v4"
 CACHE = Path(f"/tmp/arbot-bench-atb-{VERSION}.db")
 AS_OF = date(2026, 6, 30)
 AS_DAY = to_day(AS_OF)
@@ -156,8 +156,9 @@ def _fill(path: Path) -> dict[str, int]:
     )
     conn.executemany(
         "INSERT INTO ar_item (id, entry_id, line_no, account_id, currency, amount_minor,"
+        " open_minor,"
         " effective_day, service_day, bill_day, due_day, description)"
-        " VALUES (?, ?, 1, ?, 'USD', ?, ?, ?, ?, ?, '')",
+        " VALUES (?, ?, 1, ?, 'USD', ?, ?4, ?, ?, ?, ?, '')",
         (
             (
                 eid,
@@ -195,9 +196,10 @@ def _fill(path: Path) -> dict[str, int]:
     conn.executemany("INSERT INTO alloc_in VALUES (?, ?, ?, ?, ?, ?)", allocations())
     conn.execute(
         "INSERT INTO allocation (id, application_id, match_no, item_id, amount_minor,"
-        " effective_day, account_id, currency, service_day, bill_day, due_day)"
+        " effective_day, account_id, currency, service_day, bill_day, due_day, item_day)"
         " SELECT a.id, a.application_id, a.match_no, a.item_id, a.amount_minor,"
-        " a.effective_day, i.account_id, i.currency, i.service_day, i.bill_day, i.due_day"
+        " a.effective_day, i.account_id, i.currency, i.service_day, i.bill_day, i.due_day,"
+        " i.effective_day"
         " FROM alloc_in a JOIN ar_item i ON i.id = a.item_id ORDER BY a.id"
     )
     conn.execute("COMMIT")

@@ -29,7 +29,7 @@ from core.db import Database
 from core.db.metadata import from_day, to_day
 from core.db.migrate import upgrade
 
-VERSION = "v1"
+VERSION = "v2"
 CACHE = Path(f"/tmp/arbot-bench-dunning-{VERSION}.db")
 AS_OF = date(2026, 6, 30)
 AS_DAY = to_day(AS_OF)
@@ -161,8 +161,9 @@ def _ledger(conn: sqlite3.Connection, rng: random.Random) -> None:
     )
     conn.executemany(
         "INSERT INTO ar_item (id, entry_id, line_no, account_id, currency, amount_minor,"
+        " open_minor,"
         " effective_day, service_day, bill_day, due_day, description)"
-        " VALUES (?, ?, 1, ?, 'USD', ?, ?, ?, ?, ?, '')",
+        " VALUES (?, ?, 1, ?, 'USD', ?, ?4, ?, ?, ?, ?, '')",
         (
             (eid, eid, acct, -amount if kind else amount, day, day, day, day if kind else day + 30)
             for eid, (day, _order, kind, acct, amount, _ref) in enumerate(postings, 1)
@@ -194,9 +195,10 @@ def _ledger(conn: sqlite3.Connection, rng: random.Random) -> None:
     )
     conn.execute(
         "INSERT INTO allocation (id, application_id, match_no, item_id, amount_minor,"
-        " effective_day, account_id, currency, service_day, bill_day, due_day)"
+        " effective_day, account_id, currency, service_day, bill_day, due_day, item_day)"
         " SELECT a.id, a.application_id, a.match_no, a.item_id, a.amount_minor,"
-        " a.effective_day, i.account_id, i.currency, i.service_day, i.bill_day, i.due_day"
+        " a.effective_day, i.account_id, i.currency, i.service_day, i.bill_day, i.due_day,"
+        " i.effective_day"
         " FROM alloc_in a JOIN ar_item i ON i.id = a.item_id ORDER BY a.id"
     )
     charges = [eid for eid, p in enumerate(postings, 1) if p[2] == 0]

@@ -157,8 +157,9 @@ def run_raw(db_path: Path, csv_path: Path) -> float:
     )
     conn.executemany(
         "INSERT INTO ar_item (id, entry_id, line_no, account_id, currency, amount_minor,"
+        " open_minor,"
         " effective_day, service_day, bill_day, due_day, doctor, payer, ref_item_id,"
-        " description) VALUES (?, ?, 1, ?, 'USD', ?, ?, ?, ?, ?, NULL, ?, NULL, ?)",
+        " description) VALUES (?, ?, 1, ?, 'USD', ?, ?4, ?, ?, ?, ?, NULL, ?, NULL, ?)",
         items,
     )
     conn.executemany(

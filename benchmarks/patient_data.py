@@ -35,7 +35,7 @@ from core.db import Database
 from core.db.metadata import from_day, to_day
 from core.db.migrate import upgrade
 
-VERSION = "v2"
+VERSION = "v3"
 PATIENTS = 100_000
 CHAT_BASE = 6_000_000_000
 """Telegram chat id of patient ``n``: ``CHAT_BASE + n`` (private chat: also the user id)."""
@@ -212,8 +212,9 @@ def _ledger(conn: sqlite3.Connection, rng: random.Random, today: int) -> None:
     )
     conn.executemany(
         "INSERT INTO ar_item (id, entry_id, line_no, account_id, currency, amount_minor,"
+        " open_minor,"
         " effective_day, service_day, bill_day, due_day, description)"
-        " VALUES (?, ?, 1, ?, 'USD', ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, 1, ?, 'USD', ?, ?4, ?, ?, ?, ?, ?)",
         (
             (
                 eid,
@@ -256,9 +257,10 @@ def _ledger(conn: sqlite3.Connection, rng: random.Random, today: int) -> None:
     )
     conn.execute(
         "INSERT INTO allocation (id, application_id, match_no, item_id, amount_minor,"
-        " effective_day, account_id, currency, service_day, bill_day, due_day)"
+        " effective_day, account_id, currency, service_day, bill_day, due_day, item_day)"
         " SELECT a.id, a.application_id, a.match_no, a.item_id, a.amount_minor,"
-        " a.effective_day, i.account_id, i.currency, i.service_day, i.bill_day, i.due_day"
+        " a.effective_day, i.account_id, i.currency, i.service_day, i.bill_day, i.due_day,"
+        " i.effective_day"
         " FROM alloc_in a JOIN ar_item i ON i.id = a.item_id ORDER BY a.id"
     )
 

@@ -200,9 +200,9 @@ def posting_steps(
         (entry_id, revenue, -amount),
     )
     yield (
-        "INSERT INTO ar_item (entry_id, line_no, account_id, currency, amount_minor,"
+        "INSERT INTO ar_item (entry_id, line_no, account_id, currency, amount_minor, open_minor,"
         " effective_day, service_day, bill_day, due_day, doctor, payer, ref_item_id,"
-        " description) VALUES (?, 1, ?, 'USD', ?, ?, ?, ?, ?, NULL, NULL, NULL, '')",
+        " description) VALUES (?, 1, ?, 'USD', ?, ?3, ?, ?, ?, ?, NULL, NULL, NULL, '')",
         (entry_id, account_id, amount, day, service, day, due),
     )
     head = yield ("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", ())

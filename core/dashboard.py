@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.ledger.model import Kind
 from core.ledger.tables import (
-    allocation,
     ar_item,
     customer_account,
     gl_account,
@@ -109,11 +108,6 @@ async def unapplied_payments(
     conn: AsyncConnection, *, locations: frozenset[str] | None = None, limit: int = 50
 ) -> list[Unapplied]:
     """Payments with money still unapplied, oldest first."""
-    applied = (
-        select(func.coalesce(func.sum(allocation.c.amount_minor), 0))
-        .where(allocation.c.item_id == ar_item.c.id)
-        .scalar_subquery()
-    )
     ca, je = customer_account, journal_entry
     query = (
         select(
@@ -124,13 +118,13 @@ async def unapplied_payments(
             ar_item.c.effective_day,
             ar_item.c.amount_minor,
             ar_item.c.currency,
-            (ar_item.c.amount_minor + applied).label("open_minor"),
+            ar_item.c.open_minor,
             func.coalesce(je.c.reference, je.c.memo).label("reference"),
         )
         .join(je, je.c.id == ar_item.c.entry_id)
         .join(ca, ca.c.id == ar_item.c.account_id)
         .where(je.c.kind == Kind.PAYMENT.value, ar_item.c.amount_minor < 0)
-        .where(ar_item.c.amount_minor + applied < 0)
+        .where(ar_item.c.open_minor < 0)
         .order_by(ar_item.c.effective_day, ar_item.c.id)
         .limit(limit)
     )

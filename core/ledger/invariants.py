@@ -67,6 +67,7 @@ async def check_invariants(conn: AsyncConnection) -> list[Violation]:
             | (allocation.c.service_day != ar_item.c.service_day)
             | (allocation.c.bill_day != ar_item.c.bill_day)
             | (allocation.c.due_day != ar_item.c.due_day)
+            | (allocation.c.item_day != ar_item.c.effective_day)
         )
     )
     problems += [
@@ -119,7 +120,16 @@ async def _item_bounds(conn: AsyncConnection) -> list[Violation]:
         .group_by(allocation.c.item_id)
         .subquery()
     )
-    open_amount = ar_item.c.amount_minor + applied.c.applied
+    open_amount = ar_item.c.amount_minor + func.coalesce(applied.c.applied, 0)
+    kept = await conn.execute(
+        select(ar_item.c.id, ar_item.c.open_minor, open_amount)
+        .outerjoin(applied, applied.c.item_id == ar_item.c.id)
+        .where(ar_item.c.open_minor != open_amount)
+    )
+    problems = [
+        Violation("item", f"open amount kept as {kept_as}, allocations say {left}", f"item {iid}")
+        for iid, kept_as, left in kept
+    ]
     rows = await conn.execute(
         select(ar_item.c.id, ar_item.c.amount_minor, open_amount)
         .join(applied, applied.c.item_id == ar_item.c.id)
@@ -133,7 +143,7 @@ async def _item_bounds(conn: AsyncConnection) -> list[Violation]:
             )
         )
     )
-    return [
+    return problems + [
         Violation("item", f"open amount {left} outside 0..{amount}", f"item {iid}")
         for iid, amount, left in rows
     ]

@@ -260,6 +260,7 @@ def item_rows(draft: EntryDraft, entry_id: int) -> list[Row]:
                 "account_id": line.account_id,
                 "currency": line.amount.currency,
                 "amount_minor": line.amount.minor,
+                "open_minor": line.amount.minor,  # a new item opens whole
                 "effective_day": day,
                 "service_day": terms.service_date or day,
                 "bill_day": bill,

@@ -6,7 +6,10 @@ a charge or debit memo (positive, an open item) or a payment or credit (negative
 unapplied until matched). ``allocation`` rows match credits to debits; each match is
 two rows (debit side negative, credit side positive) that sum to zero, effective on a
 date, so any item's open amount as of any date is its amount plus its allocations up
-to that date. Nothing here is ever updated or deleted: corrections are new rows.
+to that date. Nothing here is ever updated or deleted: corrections are new rows. The
+one exception is derived and kept by the database itself: ``ar_item.open_minor``, the
+item's amount plus every allocation to it, which each allocation row adds to as it is
+inserted (migration 0015's triggers refuse any other change).
 """
 
 from __future__ import annotations
@@ -319,6 +322,9 @@ ar_item = Table(
     Column("payer", String(30)),
     Column("ref_item_id", Integer, ForeignKey("ar_item.id")),
     Column("description", String(200), nullable=False, server_default=""),
+    # The amount plus every allocation ever made to it; see the module's docstring.
+    # A new item opens whole: posting writes its amount here too.
+    Column("open_minor", Minor, nullable=False),
     CheckConstraint("amount_minor <> 0", name="nonzero"),
     CheckConstraint("bill_day <= due_day", name="due_after_bill"),
     UniqueConstraint("entry_id", "line_no"),
@@ -326,8 +332,18 @@ ar_item = Table(
         ["entry_id", "line_no"], ["journal_line.entry_id", "journal_line.line_no"]
     ),
     Index("ix_ar_item_account", "account_id", "effective_day"),
+    # The ATB's first half: open items only, each basis date covered (make bench).
     Index(
-        "ix_ar_item_atb", "currency", "account_id", "effective_day", "service_day", "amount_minor"
+        "ix_ar_item_open",
+        "currency",
+        "account_id",
+        "effective_day",
+        "service_day",
+        "bill_day",
+        "due_day",
+        "open_minor",
+        sqlite_where=text("open_minor <> 0"),
+        postgresql_where=text("open_minor <> 0"),
     ),
 )
 
@@ -361,15 +377,20 @@ allocation = Table(
     Column("service_day", DayNumber, nullable=False),
     Column("bill_day", DayNumber, nullable=False),
     Column("due_day", DayNumber, nullable=False),
+    Column("item_day", DayNumber, nullable=False),  # the item's effective day
     CheckConstraint("amount_minor <> 0", name="nonzero"),
     UniqueConstraint("application_id", "match_no", "item_id"),
     Index("ix_allocation_item", "item_id", "effective_day", "amount_minor"),
+    # The ATB's second half: what was applied after its date, to items open on it.
     Index(
-        "ix_allocation_atb",
+        "ix_allocation_late",
         "currency",
-        "account_id",
         "effective_day",
+        "item_day",
+        "account_id",
         "service_day",
+        "bill_day",
+        "due_day",
         "amount_minor",
     ),
 )

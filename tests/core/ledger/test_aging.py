@@ -206,6 +206,33 @@ async def test_as_of_date_ignores_later_charges_and_payments(db: Database) -> No
     assert july.total_minor == 8_500
 
 
+@pytest.mark.parametrize("by", [None, GroupBy.DOCTOR])
+async def test_an_account_settled_since_the_date_is_still_aged_as_of_it(
+    db: Database, by: GroupBy | None
+) -> None:
+    """Issue 2: the ATB reads today's open items and adds back what was applied after
+    its date; an account with nothing open today, all paid since, still shows."""
+    paid_since, still_open = await open_account(db), await open_account(db, "Luis Pérez")
+    await charge(db, paid_since, "80", date(2026, 5, 1), doctor="Dr Ruiz")
+    await charge(db, paid_since, "20", date(2026, 6, 20), doctor="Dr Ortega")
+    await charge(db, still_open, "50", date(2026, 6, 10), doctor="Dr Ruiz")
+    await pay(db, paid_since, "100", date(2026, 7, 2))
+    await pay(db, still_open, "10", date(2026, 7, 2))
+
+    june = await atb(db, group_by=by)
+    july = await atb(db, as_of=date(2026, 7, 31), group_by=by)
+
+    if by is None:
+        assert spread(june, paid_since.number) == {"0-30": "20.00", "31-60": "80.00"}
+    else:
+        assert spread(june, paid_since.number, "Dr Ruiz") == {"31-60": "80.00"}
+        assert spread(june, paid_since.number, "Dr Ortega") == {"0-30": "20.00"}
+    assert spread(june, still_open.number, "Dr Ruiz" if by else None) == {"0-30": "50.00"}
+    assert june.total_minor == 15_000
+    assert [r.number for r in july.rows] == [still_open.number]
+    assert spread(july, still_open.number, "Dr Ruiz" if by else None) == {"31-60": "40.00"}
+
+
 async def test_aging_is_computed_not_stored(db: Database) -> None:
     """AR-183: with no new posting, the same charge is older on a later as-of date."""
     account = await open_account(db)

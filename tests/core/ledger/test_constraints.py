@@ -15,8 +15,9 @@ from core.db import Database
 from core.db.metadata import to_day
 from core.errors import PeriodClosed
 from core.services.charges import post_charge
+from core.services.payments import record_payment
 from core.services.periods import close_period, open_period
-from tests.core.helpers import ADMIN, open_account, usd
+from tests.core.helpers import ADMIN, items_of, open_account, usd
 
 ENTRY = text(
     "INSERT INTO journal_entry (id, idempotency_key, fingerprint, entry_type, kind, "
@@ -50,6 +51,9 @@ async def _charge(db: Database) -> int:
         "UPDATE journal_entry SET memo = 'edited'",
         "DELETE FROM journal_entry",
         "UPDATE ar_item SET amount_minor = 1",
+        "UPDATE ar_item SET open_minor = 0",
+        "UPDATE ar_item SET open_minor = open_minor + 1, amount_minor = amount_minor + 1",
+        "DELETE FROM ar_item",
         "DELETE FROM audit_log",
     ],
 )
@@ -59,6 +63,78 @@ async def test_posted_rows_cannot_be_changed(db: Database, statement: str) -> No
     with pytest.raises(DBAPIError, match="immutable"):
         async with db.engine.begin() as conn:
             await conn.execute(text(statement))
+
+
+async def _paid_in_part(db: Database) -> int:
+    """A charge of 10.00 with 4.00 paid and applied: the charge's item id."""
+    account = await open_account(db)
+    await post_charge(
+        db, ADMIN, account_id=account.id, amount=usd("10"), service_date=date(2026, 6, 1), key="c"
+    )
+    await record_payment(
+        db,
+        ADMIN,
+        account_id=account.id,
+        amount=usd("4"),
+        received_on=date(2026, 6, 2),
+        key="p",
+        method="cash",
+    )
+    return (await items_of(db, account.id))[0].id
+
+
+async def _open_minor(db: Database, item_id: int) -> int:
+    async with db.read() as conn:
+        found = await conn.execute(
+            text("SELECT open_minor FROM ar_item WHERE id = :id"), {"id": item_id}
+        )
+        return int(found.scalar_one())
+
+
+async def test_the_database_keeps_each_items_open_amount(db: Database) -> None:
+    """Issue 2: an allocation, as it is written, settles its item's open amount."""
+    item_id = await _paid_in_part(db)
+    assert await _open_minor(db, item_id) == 600
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE ar_item SET open_minor = 0",
+        "UPDATE ar_item SET open_minor = open_minor - 100 WHERE amount_minor > 0",
+        "UPDATE allocation SET amount_minor = -1000 WHERE amount_minor = -400",
+        "DELETE FROM allocation",
+    ],
+)
+async def test_an_open_amount_moves_only_with_its_allocations(
+    db: Database, statement: str
+) -> None:
+    """An open amount is derived: nobody may set it, nor change what it is derived from."""
+    item_id = await _paid_in_part(db)
+    with pytest.raises(DBAPIError, match="immutable"):
+        async with db.engine.begin() as conn:
+            await conn.execute(text(statement))
+    assert await _open_minor(db, item_id) == 600
+
+
+async def test_a_new_item_opens_at_its_whole_amount(db: Database) -> None:
+    """A raw insert that leaves out (or misstates) the open amount is refused."""
+    item_id = await _paid_in_part(db)
+    # Left out, SQLite's column default (0) is refused by the trigger and PostgreSQL,
+    # which has no default, refuses the null.
+    for open_minor in ("", ", 5"):
+        columns = ", open_minor" if open_minor else ""
+        with pytest.raises(DBAPIError, match=r'open_amount|null value in column "open_minor"'):
+            async with db.engine.begin() as conn:
+                await conn.execute(
+                    text(
+                        "INSERT INTO ar_item (entry_id, line_no, account_id, currency, "
+                        f"amount_minor, effective_day, service_day, bill_day, due_day{columns}) "
+                        "SELECT entry_id, 2, account_id, currency, 1000, effective_day, "
+                        f"service_day, bill_day, due_day{open_minor} FROM ar_item WHERE id = :id"
+                    ),
+                    {"id": item_id},
+                )
 
 
 async def test_zero_lines_and_single_line_entries_are_refused_by_check(db: Database) -> None:
@@ -143,8 +219,9 @@ async def test_postgres_refuses_an_allocation_that_does_not_net(postgres_only: D
             await conn.execute(
                 text(
                     "INSERT INTO allocation (application_id, match_no, item_id, amount_minor, "
-                    "effective_day, account_id, currency, service_day, bill_day, due_day) "
-                    f"SELECT 900, 1, id, -500, {to_day(date(2026, 6, 2))}, account_id, "
-                    "currency, service_day, bill_day, due_day FROM ar_item WHERE id = 1"
+                    "effective_day, account_id, currency, service_day, bill_day, due_day, "
+                    f"item_day) SELECT 900, 1, id, -500, {to_day(date(2026, 6, 2))}, "
+                    "account_id, currency, service_day, bill_day, due_day, effective_day "
+                    "FROM ar_item WHERE id = 1"
                 )
             )
