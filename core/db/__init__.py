@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import StaticPool
 
 from core.clock import Clock, SystemClock
-from core.db import audit
+from core.db import audit, onetrip
 from core.db.audit import AuditRecord
 
 SQLITE_PRAGMAS = (
@@ -64,6 +64,8 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         if ":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:"):
             kwargs.setdefault("poolclass", StaticPool)
         engine = create_async_engine(url, **kwargs)
+        if engine.dialect.driver == "aiosqlite":
+            event.listen(engine.sync_engine, "do_connect", onetrip.on_do_connect)
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
         event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
         return engine

@@ -1,0 +1,110 @@
+"""One trip to aiosqlite's thread per SQL statement.
+
+aiosqlite runs each sqlite3 call in a worker thread of its own, and every call is a
+round trip: the statement is queued, the thread wakes, the event loop is woken back.
+SQLAlchemy's adapter makes three or four such trips per statement (open a cursor,
+execute, fetch the rows, close the cursor), and on a chat turn those trips, not
+SQLite, were most of the database's cost (make bench, patient bot). This cursor does
+the four in one call in the worker thread, then serves the rows it brought back the
+way SQLAlchemy's own buffered cursor does. Errors are sqlite3's, raised in the thread
+and handled by SQLAlchemy's adapter as before; server-side cursors are unchanged.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+)
+from sqlalchemy.util import EMPTY_DICT
+from sqlalchemy.util.concurrency import await_
+
+_Outcome = tuple[Any, list[Any] | None, int, int | None]
+"""What one trip brings back: description, rows (None without a result), rowcount
+and lastrowid."""
+
+
+def _run(conn: Any, operation: str, parameters: Any, many: bool) -> _Outcome:
+    cursor = conn.cursor()
+    try:
+        if many:
+            cursor.executemany(operation, parameters)
+        else:
+            cursor.execute(operation, () if parameters is None else parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else None
+        return description, rows, cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+
+
+class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
+    """A buffered cursor whose statement, rows and close are one worker-thread call."""
+
+    __slots__ = ("_arraysize", "_description", "_lastrowid", "_rowcount")
+
+    def __init__(self, adapt_connection: Any) -> None:  # no cursor opened: no trip
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._cursor = None  # type: ignore[assignment]
+        self._soft_closed_memoized = EMPTY_DICT
+        self._rows = collections.deque()
+        self._description: Any = None
+        self._rowcount = -1
+        self._lastrowid: int | None = None
+        self._arraysize = 1
+
+    @property
+    def description(self) -> Any:
+        return self._description
+
+    @property
+    def rowcount(self) -> int:
+        return self._rowcount
+
+    @property
+    def lastrowid(self) -> int:
+        return self._lastrowid  # type: ignore[return-value]
+
+    @property
+    def arraysize(self) -> int:
+        return self._arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._arraysize = value
+
+    async def _async_soft_close(self) -> None:
+        """Nothing is left open in the thread: the rows are already here."""
+
+    def close(self) -> None:
+        self._rows.clear()
+
+    def execute(self, operation: Any, parameters: Any = None) -> Any:
+        self._trip(operation, parameters, many=False)
+
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+        self._trip(operation, seq_of_parameters, many=True)
+
+    def _trip(self, operation: str, parameters: Any, *, many: bool) -> None:
+        aio = self._connection
+        try:
+            outcome: _Outcome = await_(aio._execute(_run, aio._conn, operation, parameters, many))
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+        self._description, rows, self._rowcount, self._lastrowid = outcome
+        self._rows = collections.deque(rows) if rows is not None else collections.deque()
+
+
+class OneTripConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ()
+    _cursor_cls = OneTripCursor
+
+
+def on_do_connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+    """SQLAlchemy's ``do_connect`` event: aiosqlite's connection, in the adapter above."""
+    adapted = dialect.loaded_dbapi.connect(*cargs, **cparams)
+    return OneTripConnection(adapted.dbapi, adapted._connection)

@@ -1,0 +1,104 @@
+"""SQLite statements through core.db's one-trip cursor: the same answers as SQLAlchemy's
+own aiosqlite cursor (rows, row counts, keys, errors), one worker-thread trip each."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite.core
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from core.db import Database, inserted_id
+from core.db.onetrip import OneTripConnection
+
+meta = MetaData()
+thing = Table(
+    "thing",
+    meta,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(20), nullable=False, unique=True),
+)
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'onetrip.db'}")
+    async with database.engine.begin() as conn:
+        await conn.run_sync(meta.create_all)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@contextmanager
+def trips() -> Iterator[Counter[str]]:
+    """Calls handed to aiosqlite's worker thread, by function name."""
+    counted: Counter[str] = Counter()
+    original = aiosqlite.core.Connection._execute
+
+    async def counting(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        counted[getattr(fn, "__name__", type(fn).__name__)] += 1
+        return await original(self, fn, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(aiosqlite.core.Connection, "_execute", counting)
+        yield counted
+
+
+async def test_the_engine_uses_the_one_trip_connection(db: Database) -> None:
+    async with db.read() as conn:
+        raw = await conn.get_raw_connection()
+        assert isinstance(raw.dbapi_connection, OneTripConnection)
+
+
+async def test_rows_keys_and_counts_come_back(db: Database) -> None:
+    async with db.transaction() as tx:
+        first = inserted_id(await tx.conn.execute(insert(thing).values(name="a")))
+        second = inserted_id(await tx.conn.execute(insert(thing).values(name="b")))
+        await tx.conn.execute(insert(thing), [{"name": "c"}, {"name": "d"}])
+        renamed = await tx.conn.execute(
+            update(thing).where(thing.c.id > first).values(name=thing.c.name + "!")
+        )
+    assert second == first + 1
+    assert renamed.rowcount == 3
+    async with db.read() as conn:
+        rows = (await conn.execute(select(thing.c.id, thing.c.name).order_by(thing.c.id))).all()
+        result = await conn.execute(select(thing.c.name).order_by(thing.c.id))
+        assert list(result.keys()) == ["name"]
+        assert result.fetchmany(2) == [("a",), ("b!",)]
+        assert result.fetchone() == ("c!",)
+        assert result.fetchall() == [("d!",)]
+        nothing = (await conn.execute(select(thing).where(thing.c.id < 0))).all()
+    assert rows == [(first, "a"), (second, "b!"), (first + 2, "c!"), (first + 3, "d!")]
+    assert nothing == []
+
+
+async def test_errors_are_sqlalchemys(db: Database) -> None:
+    async with db.transaction() as tx:
+        await tx.conn.execute(insert(thing).values(name="a"))
+    with pytest.raises(IntegrityError):
+        async with db.transaction() as tx:
+            await tx.conn.execute(insert(thing).values(name="a"))
+    with pytest.raises(OperationalError):
+        async with db.read() as conn:
+            await conn.execute(text("SELECT nothing FROM nowhere"))
+    async with db.read() as conn:  # the failed transaction wrote nothing; the pool works
+        assert (await conn.execute(select(thing.c.name))).scalars().all() == ["a"]
+
+
+async def test_a_statement_is_one_trip(db: Database) -> None:
+    async with db.transaction() as tx:
+        await tx.conn.execute(insert(thing).values(name="a"))
+    async with db.read() as conn:
+        await conn.execute(select(thing))  # the connection is open and its BEGIN sent
+        with trips() as counted:
+            for _ in range(3):
+                (await conn.execute(select(thing.c.name))).all()
+    assert sum(counted.values()) == 3
