@@ -47,8 +47,15 @@ def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
 def _on_sqlite_begin(conn: Any) -> None:
     # A write transaction takes SQLite's write lock at BEGIN, so a read inside it can
     # never be overtaken by another process's commit (SQLITE_BUSY_SNAPSHOT).
-    immediate = conn.get_execution_options().get("sqlite_immediate", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    options = conn.get_execution_options()
+    if not options.get("sqlite_snapshot", True):
+        return  # Database.read(snapshot=False): each statement reads on its own
+    sql = "BEGIN IMMEDIATE" if options.get("sqlite_immediate", False) else "BEGIN"
+    raw = conn.connection.dbapi_connection
+    if isinstance(raw, onetrip.OneTripConnection):
+        raw.begin_with_next(sql)  # sent in one trip with the transaction's first statement
+    else:
+        conn.exec_driver_sql(sql)
 
 
 def inserted_id(result: CursorResult[Any]) -> int:
@@ -101,6 +108,10 @@ class Database:
         self.is_postgres = self.engine.dialect.name == "postgresql"
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        # Built once: engines sharing this one's pool, with the options a write and a
+        # read without snapshot begin with.
+        self._writer = self.engine.execution_options(sqlite_immediate=True)
+        self._latest = self.engine.execution_options(sqlite_snapshot=False)
         self.cache: dict[Any, Any] = {}
         """Facts that never change once written (an account's currency, a GL code's id)."""
 
@@ -108,12 +119,10 @@ class Database:
     async def transaction(self) -> AsyncIterator[Tx]:
         """A write transaction, committed when the block ends without an exception."""
         if self._write_lock is not None:
-            async with self._write_lock, self.engine.connect() as conn:
-                conn = await conn.execution_options(sqlite_immediate=True)
-                async with conn.begin():
-                    tx = Tx(conn, self)
-                    yield tx
-                    await audit.append(conn, tx.pending_audit)
+            async with self._write_lock, self._writer.connect() as conn, conn.begin():
+                tx = Tx(conn, self)
+                yield tx
+                await audit.append(conn, tx.pending_audit)
         else:
             async with self.engine.begin() as conn:
                 tx = Tx(conn, self)
@@ -121,9 +130,13 @@ class Database:
                 await audit.append(conn, tx.pending_audit)
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only connection (no audit, nothing committed)."""
-        async with self.engine.connect() as conn:
+    async def read(self, *, snapshot: bool = True) -> AsyncIterator[AsyncConnection]:
+        """A read-only connection (no audit, nothing committed). Its statements all see
+        one snapshot of the database; with ``snapshot=False`` each statement sees what
+        was committed when it ran, which on SQLite spares the BEGIN and the ROLLBACK:
+        for reads whose statements need not agree with one another."""
+        engine = self.engine if snapshot else self._latest
+        async with engine.connect() as conn:
             yield conn
 
     async def dispose(self) -> None:

@@ -8,12 +8,19 @@ SQLite, were most of the database's cost (make bench, patient bot). This cursor 
 the four in one call in the worker thread, then serves the rows it brought back the
 way SQLAlchemy's own buffered cursor does. Errors are sqlite3's, raised in the thread
 and handled by SQLAlchemy's adapter as before; server-side cursors are unchanged.
+
+A transaction's ``BEGIN`` (or ``BEGIN IMMEDIATE``) travels with its first statement
+(:meth:`OneTripConnection.begin_with_next`): every statement still runs inside the
+transaction, write transactions still take SQLite's write lock before their first
+statement, and the BEGIN costs no trip of its own. A COMMIT or ROLLBACK with no
+transaction open in SQLite (nothing was executed, or a read ran without BEGIN) is not
+sent: the pool's reset ROLLBACK after a commit no longer costs a trip either.
 """
 
 from __future__ import annotations
 
 import collections
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
@@ -27,9 +34,11 @@ _Outcome = tuple[Any, list[Any] | None, int, int | None]
 and lastrowid."""
 
 
-def _run(conn: Any, operation: str, parameters: Any, many: bool) -> _Outcome:
+def _run(conn: Any, begin: str | None, operation: str, parameters: Any, many: bool) -> _Outcome:
     cursor = conn.cursor()
     try:
+        if begin is not None:
+            cursor.execute(begin)
         if many:
             cursor.executemany(operation, parameters)
         else:
@@ -90,9 +99,12 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._trip(operation, seq_of_parameters, many=True)
 
     def _trip(self, operation: str, parameters: Any, *, many: bool) -> None:
-        aio = self._connection
+        aio, adapted = self._connection, cast("OneTripConnection", self._adapt_connection)
+        begin, adapted._begin = adapted._begin, None
         try:
-            outcome: _Outcome = await_(aio._execute(_run, aio._conn, operation, parameters, many))
+            outcome: _Outcome = await_(
+                aio._execute(_run, aio._conn, begin, operation, parameters, many)
+            )
         except Exception as error:
             self._adapt_connection._handle_exception(error)
         self._description, rows, self._rowcount, self._lastrowid = outcome
@@ -100,8 +112,32 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    __slots__ = ("_begin",)
     _cursor_cls = OneTripCursor
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self._begin: str | None = None
+
+    def begin_with_next(self, sql: str) -> None:
+        """Send ``sql`` (BEGIN ...) in the same trip as the next statement."""
+        self._begin = sql
+
+    def _open(self) -> bool:
+        """Whether SQLite has a transaction open on this connection (no trip: sqlite3
+        reads its autocommit flag; no statement of this connection is running)."""
+        aio = self._connection
+        return aio._connection is not None and bool(aio.in_transaction)
+
+    def commit(self) -> None:
+        self._begin = None
+        if self._open():
+            super().commit()
+
+    def rollback(self) -> None:
+        self._begin = None
+        if self._open():
+            super().rollback()
 
 
 def on_do_connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:

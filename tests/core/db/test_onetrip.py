@@ -3,6 +3,7 @@ own aiosqlite cursor (rows, row counts, keys, errors), one worker-thread trip ea
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -102,3 +103,60 @@ async def test_a_statement_is_one_trip(db: Database) -> None:
             for _ in range(3):
                 (await conn.execute(select(thing.c.name))).all()
     assert sum(counted.values()) == 3
+
+
+def _other(db: Database) -> sqlite3.Connection:
+    """A second, plain sqlite3 connection to the same file (another process's view)."""
+    conn = sqlite3.connect(db.engine.url.database or "", isolation_level=None, timeout=0)
+    conn.execute("PRAGMA busy_timeout=0")
+    return conn
+
+
+async def test_a_write_holds_the_write_lock_from_its_first_statement(db: Database) -> None:
+    other = _other(db)
+    with trips() as counted:
+        async with db.transaction() as tx:
+            await tx.conn.execute(select(thing.c.id))  # BEGIN IMMEDIATE went with it
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+            await tx.conn.execute(insert(thing).values(name="a"))
+    other.execute("BEGIN IMMEDIATE")  # released at COMMIT
+    other.execute("ROLLBACK")
+    other.close()
+    # two statements and the COMMIT: no trip of their own for BEGIN or a reset ROLLBACK
+    assert sum(counted.values()) == 3
+
+
+async def test_a_read_sees_one_snapshot(db: Database) -> None:
+    other = _other(db)
+    async with db.read() as conn:
+        before = (await conn.execute(select(thing.c.name))).scalars().all()
+        other.execute("INSERT INTO thing (name) VALUES ('late')")
+        after = (await conn.execute(select(thing.c.name))).scalars().all()
+    other.close()
+    assert before == after == []
+
+
+async def test_a_read_without_snapshot_sees_each_commit_and_sends_no_begin(db: Database) -> None:
+    other = _other(db)
+    with trips() as counted:
+        async with db.read(snapshot=False) as conn:
+            before = (await conn.execute(select(thing.c.name))).scalars().all()
+            other.execute("INSERT INTO thing (name) VALUES ('late')")
+            after = (await conn.execute(select(thing.c.name))).scalars().all()
+    other.execute("BEGIN IMMEDIATE")  # the read held nothing open
+    other.execute("ROLLBACK")
+    other.close()
+    assert (before, after) == ([], ["late"])
+    assert sum(counted.values()) == 2
+
+
+async def test_a_failed_write_rolls_back(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as tx:
+            await tx.conn.execute(insert(thing).values(name="a"))
+            raise RuntimeError("stop")
+    async with db.transaction() as tx:  # the lock and the connection are free again
+        await tx.conn.execute(insert(thing).values(name="b"))
+    async with db.read() as conn:
+        assert (await conn.execute(select(thing.c.name))).scalars().all() == ["b"]
