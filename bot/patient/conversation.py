@@ -8,8 +8,8 @@ through identity (:mod:`bot.patient.identity`); a verified one gets the menu
 second web process continues the same conversation. Nothing a patient types can raise
 out of here: what is not understood gets a short menu.
 
-A turn reads the chat (state, lock-out, verified accounts) in one read transaction,
-and saves the new state in one write transaction, in which
+A turn reads the chat (state, lock-out, verified accounts and what the patient may see
+of them) in one read, and saves the new state in one write transaction, in which
 :meth:`Conversation.handle_and_claim` also claims the first reply's send in the
 outbox: the state and the claim commit together (:func:`bot.patient.outbound.respond`).
 """
@@ -36,6 +36,7 @@ from core.errors import ArbotError
 from core.patients.chatstate import ChatState, StateMovedOn, load_chat, save_state_in
 from core.patients.identity import verified_accounts
 from core.patients.outbox import Send
+from core.patients.summary import PatientAccount, patient_accounts
 from core.ports import OutboundMessage
 
 log = logging.getLogger(__name__)
@@ -72,9 +73,12 @@ class Conversation:
         db = self.ctx.db
         text, card = redact_cards(inbound.text or "")
         on = today(db.clock)
-        async with db.read() as conn:
+        # One read without a snapshot (no BEGIN, nothing to roll back): the state is
+        # saved optimistically, so nothing here needs the statements to agree.
+        async with db.read(snapshot=False) as conn:
             state, locked = await load_chat(conn, inbound.channel, inbound.address)
-            accounts = await verified_accounts(conn, inbound.channel, inbound.address, on)
+            ids = await verified_accounts(conn, inbound.channel, inbound.address, on)
+            accounts = await patient_accounts(conn, ids, on)
         turn = Turn(
             inbound,
             state,
@@ -109,7 +113,7 @@ class Conversation:
         return KEYWORDS.get(plain_word(turn.text))
 
     async def _route(
-        self, turn: Turn, card: bool, locked: datetime | None, accounts: list[int]
+        self, turn: Turn, card: bool, locked: datetime | None, accounts: list[PatientAccount]
     ) -> None:
         assert self.ctx is not None
         if turn.channel == "sms" and await self._carrier_keyword(turn):

@@ -11,14 +11,13 @@ from bot.patient import paying, planning, relay
 from bot.patient.context import PatientContext
 from bot.patient.labels import MENU
 from bot.patient.turn import Turn
-from core.patients.summary import PatientAccount, patient_accounts
+from core.patients.summary import PatientAccount
 
 SIMPLE = {"balance", "statement", "help", "menu", "start", "language"}
 
 
-async def serve(ctx: PatientContext, turn: Turn, account_ids: list[int]) -> None:
-    async with ctx.db.read() as conn:
-        accounts = await patient_accounts(conn, account_ids, turn.today)
+async def serve(ctx: PatientContext, turn: Turn, accounts: list[PatientAccount]) -> None:
+    """Answer a verified chat; ``accounts`` as the turn read them (``patient_accounts``)."""
     if turn.state.locale is None and accounts:
         turn.switch_language(accounts[0].language)
     choice = turn.choice
