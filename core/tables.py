@@ -14,6 +14,7 @@ from core.dunning import tables as _dunning  # noqa: F401
 from core.ledger import tables as _ledger  # noqa: F401
 from core.patients import agents as _agents  # noqa: F401
 from core.patients import chatstate as _chatstate  # noqa: F401
+from core.patients import documents as _documents  # noqa: F401
 from core.patients import gateway_tables as _gateway  # noqa: F401
 from core.patients import identity as _identity  # noqa: F401
 from core.patients import inbox as _inbox  # noqa: F401

@@ -13,7 +13,7 @@ from functools import partial
 
 from aiohttp import web
 
-from bot.patient import payweb, sms, stripe_webhook, telegram
+from bot.patient import documents, payweb, sms, stripe_webhook, telegram
 from bot.patient.context import PatientContext
 from bot.patient.conversation import Conversation
 from bot.patient.planning import plan_policy
@@ -51,5 +51,6 @@ def mount(
     telegram.mount(app, ctx)
     sms.mount(app, ctx)
     payweb.mount(app, ctx)
+    documents.mount(app, ctx)
     stripe_webhook.mount(app, ctx)
     return ctx

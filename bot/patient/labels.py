@@ -35,6 +35,8 @@ LABELS = {
     "agree": _("I agree"),
     "cancel": _("Cancel"),
     "autopay": _("Turn on autopay"),
+    "receipt_pdf": _("Receipt (PDF)"),
+    "agreement_pdf": _("Agreement (PDF)"),
     "contact": _("Share my phone number"),
 }
 MENU = ("balance", "pay", "plan", "statement", "agent")

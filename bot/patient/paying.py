@@ -39,9 +39,14 @@ KINDS = {
 }
 
 
-def pay_url(ctx: PatientContext, token: str) -> str:
+def public_url(ctx: PatientContext, path: str) -> str:
+    """``path`` on ``PUBLIC_BASE_URL`` (this server's own address when it is unset)."""
     base = ctx.settings.public_base_url or f"http://{ctx.settings.host}:{ctx.settings.port}"
-    return f"{base.rstrip('/')}/pay/{token}"
+    return f"{base.rstrip('/')}{path}"
+
+
+def pay_url(ctx: PatientContext, token: str) -> str:
+    return public_url(ctx, f"/pay/{token}")
 
 
 def _account(accounts: list[PatientAccount], text: str) -> PatientAccount | None:

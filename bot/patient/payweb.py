@@ -62,6 +62,12 @@ WHAT = {
     PayChoice.PREPAY: "A prepayment for upcoming treatment.",
 }
 PAGES = {
+    "document_not_found": (
+        404,
+        "Document not available",
+        "This document link is not valid or has expired. "
+        "Ask for your receipt or agreement in your chat with the clinic.",
+    ),
     "not_found": (
         404,
         "Link not valid",

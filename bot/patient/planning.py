@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 
 from bot.patient.context import PatientContext
+from bot.patient.documents import document_choice
 from bot.patient.identity import PATIENT
 from bot.patient.labels import LABELS, MENU
 from bot.patient.paying import account_label, pay_url
@@ -21,6 +22,7 @@ from bot.patient.texts import label, money_text, say
 from bot.patient.turn import Turn
 from core.errors import ValidationError
 from core.money import parse_positive
+from core.patients.documents import DocumentKind
 from core.patients.summary import PatientAccount
 from core.plans import AGREEMENT_VERSION, PlanOffer, PlanPolicy, enrol_plan, plan_of, plan_offers
 from core.ports import Choice, SetupRequest
@@ -162,10 +164,18 @@ async def _agree(ctx: PatientContext, turn: Turn, account: PatientAccount, count
         channel=turn.channel,
         key=f"plan:{turn.channel}:{turn.address}:{digest[:24]}",
         first_due=policy_of(ctx).first_due(turn.today),
+        agreement_text=text,
     )
     turn.go("menu")
+    copy = await document_choice(
+        ctx,
+        DocumentKind.AGREEMENT,
+        account_id=account.account_id,
+        ref=str(plan.id),
+        language=turn.language,
+    )
     extra = (turn.choice_for(f"autopay:{account.account_id}"),) if ctx.gateway else ()
-    turn.say("plan_enrolled", *extra, *MENU, plan=plan, account=account)
+    turn.say("plan_enrolled", copy, *extra, *MENU, plan=plan, account=account)
 
 
 async def _autopay(ctx: PatientContext, turn: Turn, account: PatientAccount) -> None:

@@ -1,5 +1,6 @@
 """Receipts and notices after a gateway posting (AR-023): back to the chat the pay link
-came from, in the chat's language, once per payment however often Stripe tells us.
+came from, in the chat's language, once per payment however often Stripe tells us. A
+payment's receipt carries a link to the same receipt as a PDF file.
 
 The send is claimed in the outbox under ``receipt:<entry number>`` before it goes, so a
 webhook delivered three times, or two web processes handling it at once, send one.
@@ -8,11 +9,13 @@ webhook delivered three times, or two web processes handling it at once, send on
 from __future__ import annotations
 
 from bot.patient.context import PatientContext
+from bot.patient.documents import document_choice
 from bot.patient.labels import LABELS, MENU
 from bot.patient.outbound import deliver
 from bot.patient.texts import label, say
 from core.clock import today
 from core.patients.chatstate import load_state
+from core.patients.documents import DocumentKind
 from core.patients.gateway import GatewayOutcome
 from core.patients.summary import patient_account
 from core.ports import Choice, OutboundMessage
@@ -33,6 +36,15 @@ async def send_receipt(ctx: PatientContext, outcome: GatewayOutcome) -> None:
     language = state.locale or account.language
     text = say(language, template, outcome=outcome, account=account)
     choices = tuple(Choice(c, label(language, LABELS[c])) for c in MENU)
+    if outcome.kind == "payment" and outcome.payment_ref is not None:
+        pdf = await document_choice(
+            ctx,
+            DocumentKind.RECEIPT,
+            account_id=outcome.account_id,
+            ref=outcome.payment_ref,
+            language=language,
+        )
+        choices = (pdf, *choices)
     await deliver(
         ctx.db,
         ctx.messengers,

@@ -81,6 +81,8 @@ class GatewayOutcome:
     entry_number: str | None
     kind: str = "payment"
     """``payment``, ``refund`` or ``dispute``: which notice, if any, the patient gets."""
+    payment_ref: str | None = None
+    """The gateway's payment id: what the receipt's PDF is looked up by (AR-023)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +260,7 @@ async def _outcome(conn: AsyncConnection, paid: Paid, *, first_time: bool) -> Ga
         balance_after=Money(after, paid.amount.currency),
         reply_to=await _reply_to(conn, paid),
         entry_number=f"T{paid.entry_id:08d}",
+        payment_ref=paid.payment_ref,
     )
 
 
@@ -310,6 +313,7 @@ async def _taken_outcome(db: Database, row_id: int, first_time: bool) -> Gateway
             reply_to=await _reply_to(conn, paid),
             entry_number=f"T{row.entry_id:08d}",
             kind=str(row.kind),
+            payment_ref=paid.payment_ref,
         )
 
 

@@ -17,10 +17,12 @@ from core.plans.enrolment import (
     AGREEMENT_VERSION,
     Instalment,
     Plan,
+    SignedAgreement,
     enrol_plan,
     load_plan,
     plan_of,
     set_autopay,
+    signed_agreement,
 )
 from core.plans.schedule import PlanOffer, PlanPolicy, add_months, plan_offers, split
 
@@ -30,11 +32,13 @@ __all__ = [
     "Plan",
     "PlanOffer",
     "PlanPolicy",
+    "SignedAgreement",
     "add_months",
     "enrol_plan",
     "load_plan",
     "plan_of",
     "plan_offers",
     "set_autopay",
+    "signed_agreement",
     "split",
 ]

@@ -13,6 +13,7 @@ instalments in due order. A plan whose instalments are all paid is complete.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -124,11 +125,17 @@ async def enrol_plan(
     channel: str,
     key: str,
     first_due: date | None = None,
+    agreement_text: str | None = None,
 ) -> Plan:
     """Enrol the account in the plan of ``count`` instalments the policy offers for its
     balance now (refused when that count is not offered now), with the signed agreement.
-    ``first_due`` defaults to the policy's delay after today. Idempotent by ``key``."""
+    ``agreement_text`` is the exact text accepted, kept for the patient's copy (AR-147):
+    its SHA-256 must be the digest. ``first_due`` defaults to the policy's delay after
+    today. Idempotent by ``key``."""
     _check_terms(agreement_version, agreement_digest, channel, key)
+    text_digest = agreement_text and hashlib.sha256(agreement_text.encode()).hexdigest()
+    if agreement_text is not None and text_digest != agreement_digest:
+        raise ValidationError("the agreement's digest is not the SHA-256 of its text")
     async with db.read() as conn:
         account = await load_account(conn, account_id=account_id)
         done = await _plan_by_key(conn, key)
@@ -143,7 +150,8 @@ async def enrol_plan(
             await lock_account(tx, account_id)
             if (done := await _plan_by_key(tx.conn, key)) is None:
                 plan_id = await _enrol_in(tx, actor, account_id, count, policy, start, key)
-                await _sign(tx, actor, plan_id, agreement_version, agreement_digest, channel)
+                terms = (agreement_version, agreement_digest, agreement_text)
+                await _sign(tx, actor, plan_id, terms, channel)
                 tx.audit(
                     actor.label,
                     channel,
@@ -220,8 +228,9 @@ def _offer(offers: list[PlanOffer], count: int, owed: Money) -> PlanOffer:
 
 
 async def _sign(
-    tx: Tx, actor: Actor, plan_id: int, version: str, digest: str, channel: str
+    tx: Tx, actor: Actor, plan_id: int, terms: tuple[str, str, str | None], channel: str
 ) -> None:
+    version, digest, text = terms
     await tx.conn.execute(
         payment_plan.update().where(payment_plan.c.id == plan_id).values(channel=channel)
     )
@@ -233,7 +242,43 @@ async def _sign(
             accepted_at=tx.db.clock.now(),
             channel=channel,
             actor=actor.label,
+            text=text,
         )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SignedAgreement:
+    """A plan's agreement as accepted (AR-147): the text, its version and SHA-256, when
+    and in which channel. ``text`` is None for agreements signed before it was kept."""
+
+    plan_id: int
+    account_id: int
+    version: str
+    digest: str
+    text: str | None
+    accepted_at: datetime
+    channel: str
+
+
+async def signed_agreement(conn: AsyncConnection, plan_id: int) -> SignedAgreement | None:
+    row = (
+        await conn.execute(
+            select(plan_agreement, payment_plan.c.account_id)
+            .join(payment_plan, payment_plan.c.id == plan_agreement.c.plan_id)
+            .where(plan_agreement.c.plan_id == plan_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    return SignedAgreement(
+        row.plan_id,
+        row.account_id,
+        row.version,
+        row.digest,
+        row.text,
+        row.accepted_at,
+        row.channel,
     )
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -85,6 +86,9 @@ plan_agreement = Table(
     Column("accepted_at", UtcDateTime, nullable=False),
     Column("channel", String(10), nullable=False),
     Column("actor", String(120), nullable=False),
+    # The exact text accepted, for the patient's copy (AR-147); the digest is its
+    # SHA-256. Empty for agreements signed before arbot kept the text.
+    Column("text", Text),
 )
 
 CHARGE_STATUSES = ("charging", "succeeded", "failed")
