@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ def language_of(tag: str | None) -> str:
     return base if base in LANGUAGES else "en"
 
 
+@lru_cache(maxsize=256)  # tags come from accounts and chats: a few, but not a fixed few
 def format_locale(tag: str | None) -> str:
     """The babel locale that formats money and dates for ``tag``."""
     cleaned = (tag or "en").replace("-", "_")
@@ -57,11 +58,20 @@ def _translations(language: str) -> NullTranslations:
     return Translations.load(str(LOCALES), [language], domain="messages")
 
 
+@lru_cache(maxsize=256)
+def _babel_locale(tag: str | None) -> Locale:
+    """Parsed once: babel parses a locale given by name on every call."""
+    return Locale.parse(format_locale(tag))
+
+
 @cache
 def patient_environment(tag: str) -> Environment:
-    locale = format_locale(tag)
+    locale = _babel_locale(tag)
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
+        # The templates ship with the package and do not change while it runs: no
+        # file date checked on every message.
+        auto_reload=False,
         undefined=StrictUndefined,
         lstrip_blocks=True,
         autoescape=False,
@@ -94,5 +104,4 @@ def label(tag: str | None, text: str) -> str:
 
 def money_text(tag: str | None, amount: Money) -> str:
     """``amount`` as the patient's locale writes it (for button labels)."""
-    locale = format_locale(tag)
-    return str(format_currency(amount.to_decimal(), amount.currency, locale=locale))
+    return str(format_currency(amount.to_decimal(), amount.currency, locale=_babel_locale(tag)))
