@@ -37,7 +37,10 @@ def hand_sql(as_of: date, currency: str, bounds: tuple[int, ...] = DEFAULT_BOUND
     allocations dated after the as-of date on items posted by then, negated (their
     rows carry their item's account and dates, so no item is looked up). Both sums are
     *cumulative* buckets ``age <= bound`` written as ``service_day >= day - bound`` so
-    the age is never computed; the per-bucket figures are differences of neighbours.
+    the age is never computed; the per-bucket figures are differences of neighbours,
+    each a ``FILTER``ed sum. Each account's open items get what was applied after the
+    date added (a join, not a second grouping), then come the accounts whose items
+    then open are all settled since. Sorted by balance in SQL.
     """
     day = to_day(as_of)
     n = len(bounds)
@@ -46,14 +49,14 @@ def hand_sql(as_of: date, currency: str, bounds: tuple[int, ...] = DEFAULT_BOUND
 
     def cumulative(service_day: str, amount: str) -> str:
         parts = [
-            f"sum(CASE WHEN {service_day} >= {day - b} THEN {amount} ELSE 0 END) AS c{k}"
+            f"coalesce(sum({amount}) FILTER (WHERE {service_day} >= {day - b}), 0) AS c{k}"
             for k, b in enumerate(bounds)
         ]
         return ", ".join([*parts, f"sum({amount}) AS c{n}"])
 
     buckets = ", ".join(["p.c0"] + [f"p.c{k} - p.c{k - 1}" for k in range(1, n + 1)])
     nonzero = " OR ".join(["p.c0 <> 0"] + [f"p.c{k} <> p.c{k - 1}" for k in range(1, n + 1)])
-    sums = ", ".join(f"sum(c{k}) AS c{k}" for k in range(n + 1))
+    added = ", ".join(f"i.c{k} + coalesce(l.c{k}, 0) AS c{k}" for k in range(n + 1))
     return f"""
 WITH items AS (
   SELECT account_id, {cumulative("service_day", "open_minor")}
@@ -66,9 +69,12 @@ WITH items AS (
   WHERE currency = '{currency}' AND effective_day > {day} AND item_day <= {day}
   GROUP BY account_id
 ), p AS (
-  SELECT account_id, {sums}
-  FROM (SELECT * FROM items UNION ALL SELECT * FROM late)
-  GROUP BY account_id
+  SELECT i.account_id, {added}
+  FROM items i LEFT JOIN late l ON l.account_id = i.account_id
+  UNION ALL
+  SELECT * FROM late l WHERE NOT EXISTS (
+    SELECT 1 FROM ar_item x WHERE x.currency = '{currency}' AND x.account_id = l.account_id
+    AND x.effective_day <= {day} AND x.open_minor <> 0)
 )
 SELECT p.account_id, ca.number, ca.name, NULL AS grp, {buckets}
 FROM p JOIN customer_account ca ON ca.id = p.account_id

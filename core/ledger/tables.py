@@ -332,16 +332,17 @@ ar_item = Table(
         ["entry_id", "line_no"], ["journal_line.entry_id", "journal_line.line_no"]
     ),
     Index("ix_ar_item_account", "account_id", "effective_day"),
-    # The ATB's first half: open items only, each basis date covered (make bench).
+    # The ATB's first half: open items only, each basis date covered, the service date
+    # (the default basis) first (make bench).
     Index(
         "ix_ar_item_open",
         "currency",
         "account_id",
         "effective_day",
         "service_day",
+        "open_minor",
         "bill_day",
         "due_day",
-        "open_minor",
         sqlite_where=text("open_minor <> 0"),
         postgresql_where=text("open_minor <> 0"),
     ),
@@ -389,9 +390,9 @@ allocation = Table(
         "item_day",
         "account_id",
         "service_day",
+        "amount_minor",
         "bill_day",
         "due_day",
-        "amount_minor",
     ),
 )
 

@@ -46,16 +46,26 @@ ITEM_FACTS = (
     "ref_item_id",
     "description",
 )
-OPEN_INDEX = ("currency", "account_id", "effective_day", "service_day", "bill_day", "due_day")
+# The service date, the default basis, before the other two: SQLite reads an index
+# row's columns only as far as it needs (make bench: 10% off the ATB's first half).
+OPEN_INDEX = (
+    "currency",
+    "account_id",
+    "effective_day",
+    "service_day",
+    "open_minor",
+    "bill_day",
+    "due_day",
+)
 LATE_INDEX = (
     "currency",
     "effective_day",
     "item_day",
     "account_id",
     "service_day",
+    "amount_minor",
     "bill_day",
     "due_day",
-    "amount_minor",
 )
 _APPLIED = "(SELECT coalesce(sum(a.amount_minor), 0) FROM allocation a WHERE a.item_id = {id})"
 _IMMUTABLE = "SELECT RAISE(ABORT, 'immutable: ar_item rows are never changed')"
@@ -151,7 +161,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_ar_item_open",
         "ar_item",
-        [*OPEN_INDEX, "open_minor"],
+        list(OPEN_INDEX),
         sqlite_where=sa.text("open_minor <> 0"),
         postgresql_where=sa.text("open_minor <> 0"),
     )
