@@ -2,10 +2,13 @@
 
 ``ar_item.open_minor`` is the item's amount plus every allocation ever made to it. The
 database keeps it: an allocation row, as it is inserted, adds its amount to its item
-(trigger ``allocation_settles_item``). Nothing else may change it: a new item must
-open whole, and an update of ``open_minor`` that does not equal the item's amount plus
-its allocations is refused (SQLite), or any update not made by that trigger is refused
-(PostgreSQL). Every other column of ``ar_item`` stays immutable, as before.
+(trigger ``allocation_settles_item``). Nothing else may change it: an update of
+``open_minor`` that does not equal the item's amount plus its allocations is refused
+(SQLite), or any update not made by that trigger is refused (PostgreSQL). Every other
+column of ``ar_item`` stays immutable, as before. A new item opens at its whole amount
+because posting writes it so; ``arbot audit verify`` checks every item's kept amount
+against its allocations. (A trigger refusing any other opening amount doubled the cost
+of inserting an item, make bench: bulk imports.)
 
 ``allocation.item_day`` copies its item's effective day, like the other copies, so the
 ATB can add back what was applied after its date without looking each item up.
@@ -76,9 +79,6 @@ def _sqlite_guards() -> list[str]:
     return [
         f"CREATE TRIGGER ar_item_no_update BEFORE UPDATE OF {facts} ON ar_item "
         f"BEGIN {_IMMUTABLE}; END",
-        "CREATE TRIGGER ar_item_opens_whole BEFORE INSERT ON ar_item "
-        "WHEN NEW.open_minor <> NEW.amount_minor "
-        "BEGIN SELECT RAISE(ABORT, 'open_amount: a new item opens at its whole amount'); END",
         "CREATE TRIGGER ar_item_open_is_derived BEFORE UPDATE OF open_minor ON ar_item "
         f"WHEN NEW.open_minor <> NEW.amount_minor + {_APPLIED.format(id='NEW.id')} "
         "BEGIN SELECT RAISE(ABORT, 'immutable: ar_item open amounts follow allocations'); END",
@@ -103,14 +103,6 @@ def _postgres_guards() -> list[str]:
           END IF;
           RETURN NEW;
         END $$""",
-        """CREATE FUNCTION arbot_opens_whole() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-          IF NEW.open_minor <> NEW.amount_minor THEN
-            RAISE EXCEPTION 'open_amount: a new item opens at its whole amount'
-              USING ERRCODE = 'check_violation';
-          END IF;
-          RETURN NEW;
-        END $$""",
         """CREATE FUNCTION arbot_settle_item() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
           UPDATE ar_item SET open_minor = open_minor + NEW.amount_minor WHERE id = NEW.item_id;
@@ -118,8 +110,6 @@ def _postgres_guards() -> list[str]:
         END $$""",
         f"CREATE TRIGGER ar_item_immutable BEFORE UPDATE OF {facts} OR DELETE ON ar_item "
         "FOR EACH ROW EXECUTE FUNCTION arbot_immutable()",
-        "CREATE TRIGGER ar_item_opens_whole BEFORE INSERT ON ar_item "
-        "FOR EACH ROW EXECUTE FUNCTION arbot_opens_whole()",
         "CREATE TRIGGER ar_item_open_is_derived BEFORE UPDATE OF open_minor ON ar_item "
         "FOR EACH ROW EXECUTE FUNCTION arbot_open_is_derived()",
         "CREATE TRIGGER allocation_immutable BEFORE UPDATE OR DELETE ON allocation "
@@ -150,8 +140,8 @@ def upgrade() -> None:
         "(SELECT i.effective_day FROM ar_item i WHERE i.id = allocation.item_id)"
     )
     if postgres:
-        # SQLite cannot drop a column default; there the insert trigger refuses a
-        # new item whose open amount was left out (0 is never a whole amount).
+        # SQLite cannot drop a column default: there an item whose open amount was
+        # left out opens at 0, which the invariant check reports.
         op.alter_column("ar_item", "open_minor", server_default=None)
         op.alter_column("allocation", "item_day", server_default=None)
     for statement in _postgres_guards() if postgres else _sqlite_guards():
@@ -169,7 +159,6 @@ def upgrade() -> None:
 
 
 _NEW_TRIGGERS = (
-    ("ar_item", "ar_item_opens_whole"),
     ("ar_item", "ar_item_open_is_derived"),
     ("allocation", "allocation_settles_item"),
 )
@@ -182,7 +171,7 @@ def downgrade() -> None:
     if postgres:
         for table, trigger in (*_NEW_TRIGGERS, ("ar_item", "ar_item_immutable")):
             op.execute(f"DROP TRIGGER {trigger} ON {table}")
-        for function in ("arbot_open_is_derived", "arbot_opens_whole", "arbot_settle_item"):
+        for function in ("arbot_open_is_derived", "arbot_settle_item"):
             op.execute(f"DROP FUNCTION {function}()")
         op.execute(
             "CREATE TRIGGER ar_item_immutable BEFORE UPDATE OR DELETE ON ar_item "

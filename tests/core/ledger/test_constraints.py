@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from core.db import Database
 from core.db.metadata import to_day
 from core.errors import PeriodClosed
+from core.ledger.invariants import check_invariants
 from core.services.charges import post_charge
 from core.services.payments import record_payment
 from core.services.periods import close_period, open_period
@@ -117,15 +118,16 @@ async def test_an_open_amount_moves_only_with_its_allocations(
     assert await _open_minor(db, item_id) == 600
 
 
-async def test_a_new_item_opens_at_its_whole_amount(db: Database) -> None:
-    """A raw insert that leaves out (or misstates) the open amount is refused."""
+async def test_an_item_opened_at_the_wrong_amount_is_reported(db: Database) -> None:
+    """Posting writes a new item's open amount as its whole amount; a raw insert that
+    misstates it (or, on SQLite, leaves it out: the column's default is 0) is what
+    ``arbot audit verify`` reports. PostgreSQL refuses the one left out outright."""
     item_id = await _paid_in_part(db)
-    # Left out, SQLite's column default (0) is refused by the trigger and PostgreSQL,
-    # which has no default, refuses the null.
     for open_minor in ("", ", 5"):
         columns = ", open_minor" if open_minor else ""
-        with pytest.raises(DBAPIError, match=r'open_amount|null value in column "open_minor"'):
-            async with db.engine.begin() as conn:
+        async with db.engine.connect() as conn:
+            transaction = await conn.begin()
+            try:
                 await conn.execute(
                     text(
                         "INSERT INTO ar_item (entry_id, line_no, account_id, currency, "
@@ -135,6 +137,15 @@ async def test_a_new_item_opens_at_its_whole_amount(db: Database) -> None:
                     ),
                     {"id": item_id},
                 )
+            except DBAPIError as refused:
+                await transaction.rollback()
+                assert db.is_postgres and not open_minor
+                assert 'null value in column "open_minor"' in str(refused)
+                continue
+            problems = await check_invariants(conn)
+            await transaction.rollback()
+        kept = [p.message for p in problems if p.source == "item"]
+        assert kept == [f"open amount kept as {open_minor[2:] or 0}, allocations say 1000"]
 
 
 async def test_zero_lines_and_single_line_entries_are_refused_by_check(db: Database) -> None:
