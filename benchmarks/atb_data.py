@@ -35,7 +35,7 @@ from core.db import Database
 from core.db.metadata import from_day, to_day
 from core.db.migrate import upgrade
 
-VERSION = "v5"
+VERSION = "v6"
 CACHE = Path(f"/tmp/arbot-bench-atb-{VERSION}.db")
 AS_OF = date(2026, 6, 30)
 AS_DAY = to_day(AS_OF)
