@@ -44,7 +44,8 @@ async def send_receipt(ctx: PatientContext, outcome: GatewayOutcome) -> None:
             ref=outcome.payment_ref,
             language=language,
         )
-        choices = (pdf, *choices)
+        # After the menu, which by SMS keeps the numbers 1-5 it always shows.
+        choices = (*choices, pdf)
     await deliver(
         ctx.db,
         ctx.messengers,
