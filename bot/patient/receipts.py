@@ -8,13 +8,15 @@ webhook delivered three times, or two web processes handling it at once, send on
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.patient.context import PatientContext
 from bot.patient.documents import document_choice
 from bot.patient.labels import LABELS, MENU
 from bot.patient.outbound import deliver
 from bot.patient.texts import label, say
 from core.clock import today
-from core.patients.chatstate import load_state
+from core.patients.chatstate import ChatState, StateMovedOn, load_state, save_state
 from core.patients.documents import DocumentKind
 from core.patients.gateway import GatewayOutcome
 from core.patients.summary import patient_account
@@ -56,3 +58,19 @@ async def send_receipt(ctx: PatientContext, outcome: GatewayOutcome) -> None:
         account_id=outcome.account_id,
         dedupe_key=f"{template}:{outcome.entry_number or outcome.account_id}",
     )
+    await _answerable(ctx, channel, address, state, choices)
+
+
+async def _answerable(
+    ctx: PatientContext, channel: str, address: str, state: ChatState, choices: tuple[Choice, ...]
+) -> None:
+    """Make the receipt's numbered options the ones a number typed next means (SMS): a
+    receipt is not a turn of the conversation, so the chat's state still held the last
+    turn's. A turn that moved the chat on meanwhile wins (the save is optimistic)."""
+    if state.version == 0:
+        return
+    offered = {**state.data, "offered": [c.id for c in choices]}
+    try:
+        await save_state(ctx.db, channel, address, replace(state, data=offered))
+    except StateMovedOn:
+        return

@@ -1,6 +1,7 @@
 """A receipt by SMS (AR-023): paid through the local test checkout (no Stripe keys, as in
 the demo), the receipt text lists the menu with its usual numbers and the PDF's link
-last, and the link opens the receipt as a PDF."""
+last, and the link opens the receipt as a PDF; a number typed after the receipt means
+the receipt's option."""
 
 from __future__ import annotations
 
@@ -45,3 +46,7 @@ async def test_an_sms_receipt_keeps_the_menu_numbers_and_links_its_pdf(
     assert document.status == 200 and document.content_type == "application/pdf"
     text = PdfReader(BytesIO(await document.read())).pages[0].extract_text()
     assert "Payment receipt" in text and "Amount received: $200.50" in text
+
+    # The receipt's numbers are what a number typed next means (they were the pay
+    # link's: 1 opened the pay page again).
+    assert "Office visit: $120.00, paid" in await ana.send("1")
