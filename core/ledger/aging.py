@@ -215,9 +215,7 @@ def _half(q: AtbQuery, table: Any) -> Any:
         query = query.add_columns(keys[-1].label("grp"))
     if table is ar_item:
         amount = table.c.open_minor
-        # A literal 0, not a bound parameter: only then may the planner read the
-        # partial index of open items (its WHERE must be implied by the query's).
-        window = [_day(table.c.effective_day) <= day, table.c.open_minor != literal_column("0")]
+        window = _open_on(q, table)
     else:
         amount = -table.c.amount_minor
         window = [_day(table.c.effective_day) > day, _day(table.c.item_day) <= day]
@@ -235,14 +233,21 @@ def _half(q: AtbQuery, table: Any) -> Any:
     return query.where(table.c.currency == q.currency, *window).group_by(*keys)
 
 
+def _open_on(q: AtbQuery, item: Any) -> list[Any]:
+    """Which items (``ar_item`` or an alias) the first half reads: posted by the date
+    and open today. A literal 0, not a bound parameter: only then may the planner read
+    the partial index of open items (its WHERE must be implied by the query's)."""
+    return [
+        _day(item.c.effective_day) <= to_day(q.as_of),
+        item.c.open_minor != literal_column("0"),
+    ]
+
+
 def _open_today(q: AtbQuery, late: Any) -> Any:
     """Whether the account (and group) of a ``late`` row has a row in the items half."""
     item = ar_item.alias("open_item")
     found: Any = select(literal_column("1")).where(
-        item.c.currency == q.currency,
-        item.c.account_id == late.c.account_id,
-        _day(item.c.effective_day) <= to_day(q.as_of),
-        item.c.open_minor != literal_column("0"),
+        item.c.currency == q.currency, item.c.account_id == late.c.account_id, *_open_on(q, item)
     )
     if q.group_by in ITEM_GROUPS:
         found = found.where(_item_group(q.group_by, item) == late.c.grp)

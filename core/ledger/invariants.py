@@ -115,6 +115,9 @@ async def _subledger(conn: AsyncConnection) -> list[Violation]:
 
 
 async def _item_bounds(conn: AsyncConnection) -> list[Violation]:
+    """Each item's kept open amount is its amount plus its allocations, and lies
+    between 0 and its amount. The bounds are checked on the kept amount: where it
+    differs from the allocations, the first check has said so already."""
     applied = (
         select(allocation.c.item_id, func.sum(allocation.c.amount_minor).label("applied"))
         .group_by(allocation.c.item_id)
@@ -130,16 +133,12 @@ async def _item_bounds(conn: AsyncConnection) -> list[Violation]:
         Violation("item", f"open amount kept as {kept_as}, allocations say {left}", f"item {iid}")
         for iid, kept_as, left in kept
     ]
+    left_open, amount = ar_item.c.open_minor, ar_item.c.amount_minor
     rows = await conn.execute(
-        select(ar_item.c.id, ar_item.c.amount_minor, open_amount)
-        .join(applied, applied.c.item_id == ar_item.c.id)
-        .where(
+        select(ar_item.c.id, amount, left_open).where(
             case(
-                (
-                    ar_item.c.amount_minor > 0,
-                    (open_amount < 0) | (open_amount > ar_item.c.amount_minor),
-                ),
-                else_=(open_amount > 0) | (open_amount < ar_item.c.amount_minor),
+                (amount > 0, (left_open < 0) | (left_open > amount)),
+                else_=(left_open > 0) | (left_open < amount),
             )
         )
     )

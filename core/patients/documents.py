@@ -10,7 +10,6 @@ what it opens, for a year. A link opens one document of one account and nothing 
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,6 +20,7 @@ from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, Stri
 from core.db import Database, inserted_id
 from core.db.metadata import UtcDateTime, metadata
 from core.errors import NotFound, ValidationError
+from core.patients.paylinks import token_hash
 
 DOCUMENT_LINK_TTL = timedelta(days=366)
 
@@ -55,10 +55,6 @@ class DocumentLink:
     language: str
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 async def issue_document_link(
     db: Database, *, kind: DocumentKind, account_id: int, ref: str, language: str
 ) -> str:
@@ -73,7 +69,7 @@ async def issue_document_link(
         link_id = inserted_id(
             await tx.conn.execute(
                 document_link.insert().values(
-                    token_hash=_hash(token),
+                    token_hash=token_hash(token),
                     kind=kind.value,
                     account_id=account_id,
                     ref=ref.strip(),
@@ -102,7 +98,7 @@ async def open_document_link(db: Database, token: str) -> DocumentLink:
     async with db.read() as conn:
         row = (
             await conn.execute(
-                select(document_link).where(document_link.c.token_hash == _hash(cleaned))
+                select(document_link).where(document_link.c.token_hash == token_hash(cleaned))
             )
         ).first()
         if row is None or row.expires_at <= db.clock.now():

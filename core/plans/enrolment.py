@@ -133,8 +133,7 @@ async def enrol_plan(
     its SHA-256 must be the digest. ``first_due`` defaults to the policy's delay after
     today. Idempotent by ``key``."""
     _check_terms(agreement_version, agreement_digest, channel, key)
-    text_digest = agreement_text and hashlib.sha256(agreement_text.encode()).hexdigest()
-    if agreement_text is not None and text_digest != agreement_digest:
+    if agreement_text is not None and _digest(agreement_text) != agreement_digest:
         raise ValidationError("the agreement's digest is not the SHA-256 of its text")
     async with db.read() as conn:
         account = await load_account(conn, account_id=account_id)
@@ -225,6 +224,10 @@ def _offer(offers: list[PlanOffer], count: int, owed: Money) -> PlanOffer:
         offered = f"plans of {counts} instalments are offered" if offers else "no plan is offered"
         raise InvalidState(f"a plan of {count} instalments is not offered for {owed}; {offered}")
     return chosen
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 async def _sign(

@@ -148,6 +148,28 @@ async def test_an_item_opened_at_the_wrong_amount_is_reported(db: Database) -> N
         assert kept == [f"open amount kept as {open_minor[2:] or 0}, allocations say 1000"]
 
 
+async def test_an_item_open_beyond_its_amount_is_reported(db: Database) -> None:
+    """The bounds check reads the kept open amount: 1500 open on a charge of 1000."""
+    item_id = await _paid_in_part(db)
+    async with db.engine.connect() as conn:
+        transaction = await conn.begin()
+        await conn.execute(
+            text(
+                "INSERT INTO ar_item (entry_id, line_no, account_id, currency, amount_minor, "
+                "effective_day, service_day, bill_day, due_day, open_minor) "
+                "SELECT entry_id, 2, account_id, currency, 1000, effective_day, service_day, "
+                "bill_day, due_day, 1500 FROM ar_item WHERE id = :id"
+            ),
+            {"id": item_id},
+        )
+        problems = await check_invariants(conn)
+        await transaction.rollback()
+    assert sorted(p.message for p in problems if p.source == "item") == [
+        "open amount 1500 outside 0..1000",
+        "open amount kept as 1500, allocations say 1000",
+    ]
+
+
 async def test_zero_lines_and_single_line_entries_are_refused_by_check(db: Database) -> None:
     account = await open_account(db)
     with pytest.raises(DBAPIError, match="nonzero"):
