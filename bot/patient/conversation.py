@@ -26,7 +26,7 @@ from bot.patient import identity, menu
 from bot.patient.context import PatientContext
 from bot.patient.events import Inbound
 from bot.patient.labels import KEYWORDS, SMS_HELP, SMS_START, SMS_STOP, plain_word
-from bot.patient.outbound import ClaimFirst
+from bot.patient.outbound import ClaimFirst, Gate
 from bot.patient.redact import redact_cards
 from bot.patient.texts import language_of
 from bot.patient.turn import Turn
@@ -53,22 +53,24 @@ class Conversation:
         self.ctx = ctx
 
     async def handle(self, inbound: Inbound) -> list[OutboundMessage]:
-        replies, _ = await self.handle_and_claim(inbound, None)
-        return replies
+        answered = await self.handle_and_claim(inbound, None)
+        return answered[0] if answered else []
 
     async def handle_and_claim(
-        self, inbound: Inbound, claim: ClaimFirst | None
-    ) -> tuple[list[OutboundMessage], Send | None]:
+        self, inbound: Inbound, claim: ClaimFirst | None, gate: Gate | None = None
+    ) -> tuple[list[OutboundMessage], Send | None] | None:
         """The replies, and the first one's send as ``claim`` claimed it in the same
-        transaction as the chat's new state (None without a claim or a reply)."""
+        transaction as the chat's new state (None without a claim or a reply). The
+        chat is read while ``gate`` (the event's claim) is pending; None, and nothing
+        done, when it says no."""
         for _attempt in range(3):
             with suppress(StateMovedOn):
-                return await self._once(inbound, claim)
+                return await self._once(inbound, claim, gate)
         return [], None
 
     async def _once(
-        self, inbound: Inbound, claim: ClaimFirst | None
-    ) -> tuple[list[OutboundMessage], Send | None]:
+        self, inbound: Inbound, claim: ClaimFirst | None, gate: Gate | None
+    ) -> tuple[list[OutboundMessage], Send | None] | None:
         assert self.ctx is not None, "Conversation.bind(ctx) before handling"
         db = self.ctx.db
         text, card = redact_cards(inbound.text or "")
@@ -79,6 +81,8 @@ class Conversation:
             state, locked = await load_chat(conn, inbound.channel, inbound.address)
             ids = await verified_accounts(conn, inbound.channel, inbound.address, on)
             accounts = await patient_accounts(conn, ids, on)
+        if gate is not None and not await gate:
+            return None
         turn = Turn(
             inbound,
             state,

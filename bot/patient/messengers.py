@@ -21,6 +21,7 @@ import base64
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from functools import lru_cache
 from typing import Any
 
 import aiohttp
@@ -45,7 +46,7 @@ from aiogram.types import (
 
 from bot.patient.outbound import sms_text
 from bot.patient.texts import label
-from core.ports import Delivery, OutboundMessage
+from core.ports import Choice, Delivery, OutboundMessage
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -145,11 +146,18 @@ def telegram_markup(
         return ReplyKeyboardMarkup(keyboard=rows, one_time_keyboard=True, resize_keyboard=True)
     if not message.choices:
         return ReplyKeyboardRemove()
+    return _inline_keyboard(message.choices)
+
+
+@lru_cache(maxsize=1024)
+def _inline_keyboard(choices: tuple[Choice, ...]) -> InlineKeyboardMarkup:
+    """Built once per set of choices: most replies carry the same menu, and each button
+    is a pydantic model (make bench). aiogram only reads the markup it is given."""
     buttons = [
         InlineKeyboardButton(text=c.label, url=c.url)
         if c.url
         else InlineKeyboardButton(text=c.label, callback_data=ChoiceData(id=c.id).pack())
-        for c in message.choices
+        for c in choices
     ]
     return InlineKeyboardMarkup(inline_keyboard=[[b] for b in buttons])
 

@@ -4,7 +4,8 @@
 the provider's event id (a redelivered update or message is answered once), lets the
 conversation handle it, and sends each reply the way :func:`deliver` does. Turns of
 one chat run one after the other within a process, so two quick messages are answered
-in order. A turn commits three times: the event's claim; the chat's new state with the
+in order. A turn commits three times: the event's claim, made while the conversation
+reads the chat (it acts only once the claim is known); the chat's new state with the
 first reply's claim in the outbox (a conversation that can, :class:`ClaimsWithState`);
 the last reply's outcome with the event finished. A second reply is claimed, and the
 first one's outcome recorded, in transactions of their own.
@@ -128,15 +129,21 @@ _chats = ChatLocks()
 ClaimFirst = Callable[[Tx, OutboundMessage], Awaitable[Send | None]]
 """Claims the first reply's send inside the transaction that saves the chat's state."""
 
+Gate = asyncio.Future[bool]
+"""The event's claim: True to go on, False for a duplicate (do nothing). A future, so
+that a conversation retrying its turn may await it again."""
+
 
 @runtime_checkable
 class ClaimsWithState(Protocol):
     """A conversation that saves its state and the first reply's claim in one
-    transaction (:class:`bot.patient.conversation.Conversation`)."""
+    transaction, and reads the chat while the event is being claimed, acting only
+    once ``gate`` said to (:class:`bot.patient.conversation.Conversation`)."""
 
     async def handle_and_claim(
-        self, inbound: Inbound, claim: ClaimFirst | None
-    ) -> tuple[list[OutboundMessage], Send | None]: ...
+        self, inbound: Inbound, claim: ClaimFirst | None, gate: Gate | None = None
+    ) -> tuple[list[OutboundMessage], Send | None] | None:
+        """The replies and the first one's send; None when ``gate`` said no."""
 
 
 async def respond(ctx: PatientContext, inbound: Inbound, *, source: str, event_id: str) -> bool:
@@ -147,16 +154,21 @@ async def respond(ctx: PatientContext, inbound: Inbound, *, source: str, event_i
     the claim is released, so the provider's redelivery is answered, and
     :class:`TurnFailed` is raised instead (the original's words may quote the patient:
     they are not passed on to whoever logs it)."""
-    if not await claim_event(ctx.db, source, event_id):
-        return False
+    # Claimed in a task of its own: its commit runs while the conversation reads the
+    # chat, off the reply's path (make bench); nothing acts before it is known.
+    claimed = asyncio.ensure_future(claim_event(ctx.db, source, event_id))
     last: tuple[Send, Delivery] | None = None
     async with _chats.hold(inbound.channel, inbound.address):
         try:
-            replies, first = await _answer(ctx, inbound, f"{source}:{event_id}")
+            answered = await _answer(ctx, inbound, f"{source}:{event_id}", claimed)
         except Exception as exc:
             _log_failure(f"the conversation failed on a {source} event", exc)
-            await release_event(ctx.db, source, event_id)
+            if await _claimed(claimed):
+                await release_event(ctx.db, source, event_id)
             raise TurnFailed(f"the conversation failed on {source} event {event_id}") from None
+        if answered is None:
+            return False
+        replies, first = answered
         for n, reply in enumerate(replies):
             send = first if n == 0 else await _claim_reply(ctx.db, inbound, source, event_id, n)
             if send is None:  # already claimed: sent before a crash
@@ -171,10 +183,19 @@ async def respond(ctx: PatientContext, inbound: Inbound, *, source: str, event_i
     return True
 
 
+async def _claimed(claim: Gate) -> bool:
+    """Whether the claim was made (False when it failed: then nothing is released)."""
+    try:
+        return await claim
+    except Exception:
+        return False
+
+
 async def _answer(
-    ctx: PatientContext, inbound: Inbound, key: str
-) -> tuple[list[OutboundMessage], Send | None]:
-    """The conversation's replies and the first one's claimed send."""
+    ctx: PatientContext, inbound: Inbound, key: str, gate: Gate
+) -> tuple[list[OutboundMessage], Send | None] | None:
+    """The conversation's replies and the first one's claimed send; None for a
+    duplicate event."""
 
     async def claim(tx: Tx, _reply: OutboundMessage) -> Send | None:
         return await claim_send_in(
@@ -187,7 +208,9 @@ async def _answer(
 
     handler = ctx.conversation
     if isinstance(handler, ClaimsWithState):
-        return await handler.handle_and_claim(inbound, claim)
+        return await handler.handle_and_claim(inbound, claim, gate)
+    if not await gate:
+        return None
     replies = await handler.handle(inbound)
     if not replies:
         return replies, None

@@ -30,6 +30,8 @@ LANGUAGES = ("en", "es")
 """The languages a patient may choose; others fall back to English."""
 DEFAULT_REGION = {"en": "US", "es": "US"}
 BLANKS = re.compile(r"\n{3,}")
+FORMATTED = 8192
+"""Formatted amounts and dates kept per locale (a few hundred kB at most)."""
 
 
 def language_of(tag: str | None) -> str:
@@ -79,9 +81,13 @@ def patient_environment(tag: str) -> Environment:
     )
     env.install_gettext_translations(_translations(language_of(tag)), newstyle=True)  # type: ignore[attr-defined]
 
+    # Formatted once per value and locale: babel's formatting was a third of a balance
+    # reply's rendering, and the same dates and prices recur from patient to patient.
+    @lru_cache(maxsize=FORMATTED)
     def money(value: Money) -> str:
         return str(format_currency(value.to_decimal(), value.currency, locale=locale))
 
+    @lru_cache(maxsize=FORMATTED)
     def day(value: date) -> str:
         return str(format_date(value, format="medium", locale=locale))
 

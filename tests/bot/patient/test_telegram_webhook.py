@@ -101,6 +101,31 @@ async def test_a_button_press_is_the_choice_and_its_buttons_go_away(
     }
     [sent] = app.telegram.sent_to(CHAT)
     assert sent.params["text"] == "You chose plan:3."
+    # The reply first: tidying the button is off the reply's path (make bench).
+    assert [c.method for c in app.telegram.calls][-3:] == [
+        "sendMessage",
+        "answerCallbackQuery",
+        "editMessageReplyMarkup",
+    ]
+
+
+class Broken:
+    async def handle(self, inbound: Inbound) -> list[OutboundMessage]:
+        raise RuntimeError("a bug")
+
+
+async def test_a_button_whose_turn_failed_still_stops_its_spinner(
+    patient_app: StartApp,
+) -> None:
+    """The turn failed (Telegram is answered 500 and will deliver the press again), but
+    the patient's button does not spin on."""
+    app = await patient_app(Broken())
+
+    response = await app.update(callback_update(CHAT, "c|balance"))
+
+    assert response.status == 500
+    assert len(app.telegram.called("answerCallbackQuery")) == 1
+    assert app.telegram.called("sendMessage") == []
 
 
 async def test_a_button_of_another_kind_only_stops_the_spinner(patient_app: StartApp) -> None:
