@@ -48,10 +48,14 @@ def _on_sqlite_begin(conn: Any) -> None:
     # A write transaction takes SQLite's write lock at BEGIN, so a read inside it can
     # never be overtaken by another process's commit (SQLITE_BUSY_SNAPSHOT).
     options = conn.get_execution_options()
-    if not options.get("sqlite_snapshot", True):
-        return  # Database.read(snapshot=False): each statement reads on its own
-    sql = "BEGIN IMMEDIATE" if options.get("sqlite_immediate", False) else "BEGIN"
     raw = conn.connection.dbapi_connection
+    if not options.get("sqlite_snapshot", True):
+        # Database.read(snapshot=False): each statement reads on its own, in the event
+        # loop's thread (no trip to aiosqlite's: see core.db.onetrip).
+        if isinstance(raw, onetrip.OneTripConnection):
+            raw.inline_until_reset()
+        return
+    sql = "BEGIN IMMEDIATE" if options.get("sqlite_immediate", False) else "BEGIN"
     if isinstance(raw, onetrip.OneTripConnection):
         raw.begin_with_next(sql)  # sent in one trip with the transaction's first statement
     else:

@@ -15,6 +15,15 @@ transaction, write transactions still take SQLite's write lock before their firs
 statement, and the BEGIN costs no trip of its own. A COMMIT or ROLLBACK with no
 transaction open in SQLite (nothing was executed, or a read ran without BEGIN) is not
 sent: the pool's reset ROLLBACK after a commit no longer costs a trip either.
+
+A read without a transaction (``Database.read(snapshot=False)``, a chat turn's first
+read) makes no trip at all: its statements run in the event loop's own thread
+(:meth:`OneTripConnection.inline_until_reset`). In WAL mode such a read never waits for
+a writer, and the turn's reads are lookups by key, shorter than the two thread
+switches a trip costs (make bench, patient bot). Everything else, and every write,
+still runs in the worker thread: a write may wait for another process's write lock,
+and the event loop must not. The connection is opened usable from both threads; its
+statements never overlap, since SQLAlchemy runs one at a time per connection.
 """
 
 from __future__ import annotations
@@ -48,6 +57,12 @@ def _run(conn: Any, begin: str | None, operation: str, parameters: Any, many: bo
         return description, rows, cursor.rowcount, cursor.lastrowid
     finally:
         cursor.close()
+
+
+async def _here(conn: Any, operation: str, parameters: Any, many: bool) -> _Outcome:
+    """:func:`_run` in the event loop's thread, as a coroutine: SQLAlchemy's async
+    bridge wants every statement awaited, and awaiting this switches no thread."""
+    return _run(conn, None, operation, parameters, many)
 
 
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
@@ -102,9 +117,10 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         aio, adapted = self._connection, cast("OneTripConnection", self._adapt_connection)
         begin, adapted._begin = adapted._begin, None
         try:
-            outcome: _Outcome = await_(
-                aio._execute(_run, aio._conn, begin, operation, parameters, many)
-            )
+            if adapted._inline and begin is None:
+                outcome: _Outcome = await_(_here(aio._conn, operation, parameters, many))
+            else:
+                outcome = await_(aio._execute(_run, aio._conn, begin, operation, parameters, many))
         except Exception as error:
             self._adapt_connection._handle_exception(error)
         self._description, rows, self._rowcount, self._lastrowid = outcome
@@ -112,16 +128,22 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ("_begin",)
+    __slots__ = ("_begin", "_inline")
     _cursor_cls = OneTripCursor
 
     def __init__(self, dbapi: Any, connection: Any) -> None:
         super().__init__(dbapi, connection)
         self._begin: str | None = None
+        self._inline = False
 
     def begin_with_next(self, sql: str) -> None:
         """Send ``sql`` (BEGIN ...) in the same trip as the next statement."""
         self._begin = sql
+
+    def inline_until_reset(self) -> None:
+        """Run the statements in the event loop's thread until the connection's next
+        COMMIT or ROLLBACK (a read without a transaction: no BEGIN is sent)."""
+        self._inline = True
 
     def _open(self) -> bool:
         """Whether SQLite has a transaction open on this connection (no trip: sqlite3
@@ -130,17 +152,18 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         return aio._connection is not None and bool(aio.in_transaction)
 
     def commit(self) -> None:
-        self._begin = None
+        self._begin, self._inline = None, False
         if self._open():
             super().commit()
 
     def rollback(self) -> None:
-        self._begin = None
+        self._begin, self._inline = None, False
         if self._open():
             super().rollback()
 
 
 def on_do_connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
-    """SQLAlchemy's ``do_connect`` event: aiosqlite's connection, in the adapter above."""
-    adapted = dialect.loaded_dbapi.connect(*cargs, **cparams)
+    """SQLAlchemy's ``do_connect`` event: aiosqlite's connection, in the adapter above,
+    usable from the event loop's thread too (for reads without a transaction)."""
+    adapted = dialect.loaded_dbapi.connect(*cargs, **{**cparams, "check_same_thread": False})
     return OneTripConnection(adapted.dbapi, adapted._connection)

@@ -137,7 +137,11 @@ async def test_a_read_sees_one_snapshot(db: Database) -> None:
     assert before == after == []
 
 
-async def test_a_read_without_snapshot_sees_each_commit_and_sends_no_begin(db: Database) -> None:
+async def test_a_read_without_snapshot_sees_each_commit_in_the_loops_own_thread(
+    db: Database,
+) -> None:
+    """No BEGIN, and no trip to the worker thread: the statements run where the event
+    loop runs (a read without a transaction never waits for a writer in WAL mode)."""
     other = _other(db)
     with trips() as counted:
         async with db.read(snapshot=False) as conn:
@@ -148,7 +152,29 @@ async def test_a_read_without_snapshot_sees_each_commit_and_sends_no_begin(db: D
     other.execute("ROLLBACK")
     other.close()
     assert (before, after) == ([], ["late"])
-    assert sum(counted.values()) == 2
+    assert sum(counted.values()) == 0
+
+
+async def test_reads_in_the_loops_thread_and_writes_in_the_worker_share_connections(
+    db: Database,
+) -> None:
+    """The pool hands the same connections to both kinds of use, one after the other:
+    each write still goes through the worker thread, and every read sees it."""
+    for n in range(12):
+        async with db.read(snapshot=False) as conn:
+            seen = (await conn.execute(select(thing.c.name))).scalars().all()
+        assert seen == [f"n{i}" for i in range(n)]
+        with trips() as counted:
+            async with db.transaction() as tx:
+                await tx.conn.execute(insert(thing).values(name=f"n{n}"))
+        assert sum(counted.values()) == 2  # the INSERT (with its BEGIN) and the COMMIT
+
+
+async def test_an_error_in_the_loops_thread_is_sqlalchemys(db: Database) -> None:
+    async with db.read(snapshot=False) as conn:
+        with pytest.raises(OperationalError, match="no such table"):
+            await conn.execute(text("SELECT * FROM nothing_here"))
+        assert (await conn.execute(select(thing.c.id))).all() == []
 
 
 async def test_a_failed_write_rolls_back(db: Database) -> None:
