@@ -49,6 +49,8 @@ def _on_sqlite_begin(conn: Any) -> None:
     # never be overtaken by another process's commit (SQLITE_BUSY_SNAPSHOT).
     options = conn.get_execution_options()
     raw = conn.connection.dbapi_connection
+    if options.get("sqlite_autocommit", False):
+        return  # Database.autocommit(): each statement commits itself
     if not options.get("sqlite_snapshot", True):
         # Database.read(snapshot=False): each statement reads on its own, in the event
         # loop's thread (no trip to aiosqlite's: see core.db.onetrip).
@@ -116,6 +118,11 @@ class Database:
         # read without snapshot begin with.
         self._writer = self.engine.execution_options(sqlite_immediate=True)
         self._latest = self.engine.execution_options(sqlite_snapshot=False)
+        self._autocommit = (
+            self.engine.execution_options(sqlite_autocommit=True)
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         self.cache: dict[Any, Any] = {}
         """Facts that never change once written (an account's currency, a GL code's id)."""
 
@@ -132,6 +139,20 @@ class Database:
                 tx = Tx(conn, self)
                 yield tx
                 await audit.append(conn, tx.pending_audit)
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection whose every statement is a transaction of its own, committed
+        as it runs: for a write that is one statement and needs nothing else in its
+        transaction (claiming an inbound event). On SQLite it is one trip to the
+        worker thread instead of three (BEGIN with it, then COMMIT), and it queues on
+        the same lock as :meth:`transaction`. Nothing is audited."""
+        if self._write_lock is not None:
+            async with self._write_lock, self._autocommit.connect() as conn:
+                yield conn
+        else:
+            async with self._autocommit.connect() as conn:
+                yield conn
 
     @asynccontextmanager
     async def read(self, *, snapshot: bool = True) -> AsyncIterator[AsyncConnection]:

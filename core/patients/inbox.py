@@ -70,16 +70,17 @@ async def claim_event(db: Database, source: str, event_id: str) -> bool:
     Race-safe: of two simultaneous claims exactly one is True. The row is made with ON
     CONFLICT DO NOTHING (the loser's insert waits for the winner's commit on PostgreSQL,
     then does nothing), and a stale claim is taken over by a conditional UPDATE that only
-    one transaction can win."""
+    one transaction can win. Each of the two is a transaction of its own
+    (:meth:`Database.autocommit`): one trip on SQLite, on every chat turn's path."""
     source, event_id = _checked(source, event_id)
-    async with db.transaction() as tx:
-        now = tx.db.clock.now()
-        made = await tx.conn.execute(
-            _CLAIM[tx.is_postgres], {"source": source, "event_id": event_id, "claimed_at": now}
+    async with db.autocommit() as conn:
+        now = db.clock.now()
+        made = await conn.execute(
+            _CLAIM[db.is_postgres], {"source": source, "event_id": event_id, "claimed_at": now}
         )
         if made.rowcount == 1:
             return True
-        taken = await tx.conn.execute(
+        taken = await conn.execute(
             _TAKE_OVER,
             {
                 "b_source": source,

@@ -186,3 +186,21 @@ async def test_a_failed_write_rolls_back(db: Database) -> None:
         await tx.conn.execute(insert(thing).values(name="b"))
     async with db.read() as conn:
         assert (await conn.execute(select(thing.c.name))).scalars().all() == ["b"]
+
+
+async def test_an_autocommit_statement_is_one_trip_and_committed_as_it_runs(
+    db: Database,
+) -> None:
+    """``Database.autocommit()``: no BEGIN, no COMMIT, each statement its own
+    transaction, made in the worker thread (a write may wait for another process)."""
+    other = _other(db)
+    with trips() as counted:
+        async with db.autocommit() as conn:
+            await conn.execute(insert(thing).values(name="a"))
+            seen = other.execute("SELECT name FROM thing").fetchall()
+            await conn.execute(insert(thing).values(name="b"))
+    other.close()
+    assert seen == [("a",)]
+    assert counted == {"_run": 2}
+    async with db.read() as conn:
+        assert (await conn.execute(select(thing.c.name))).scalars().all() == ["a", "b"]
