@@ -140,7 +140,8 @@ def bare_app(api_base: str) -> web.Application:
 
 @dataclass
 class Statements:
-    """SQL statements and commits the arbot side sent, counted by SQLAlchemy's events."""
+    """SQL statements and commits the arbot side sent, counted by SQLAlchemy's events (a
+    statement through ``Database.autocommit`` counts as a commit: it commits itself)."""
 
     executed: Counter[str] = field(default_factory=Counter)
     seconds: Counter[str] = field(default_factory=Counter)
@@ -160,6 +161,11 @@ class Statements:
                 )
                 label = f"{verb} {table}".strip()
                 self.executed[label] += 1
+                options = conn.get_execution_options()
+                if options.get("sqlite_autocommit") or options.get("isolation_level") == (
+                    "AUTOCOMMIT"
+                ):
+                    self.commits += 1  # Database.autocommit(): the statement commits itself
                 conn.info["bench_began"] = (label, time.perf_counter())
 
         def on_executed(conn: Any, *_: Any) -> None:
