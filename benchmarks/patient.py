@@ -29,12 +29,18 @@ without queueing) and a throughput run (``CONCURRENCY`` updates in flight, with 
 bots' process's CPU time per update), three rounds each after a warm-up. After the
 rounds, 100 more arbot updates count the SQL statements and commits per update and
 aiosqlite's worker-thread round trips (``--profile``: cProfile of them).
+
+Once both servers serve, the process's heap is settled as ``arbot serve`` settles it
+(``bot.web.settle_heap``), and every full garbage collection during the warm-up and
+the rounds is timed and reported: without the settling each walked the whole
+start-up heap (220-320 ms).
 """
 
 from __future__ import annotations
 
 import asyncio
 import cProfile
+import gc
 import io
 import pstats
 import random
@@ -237,6 +243,10 @@ class PatientResult:
     checks: str
     profile: str = ""
     database: str = "SQLite"
+    full_gc_ms: list[float] = field(default_factory=list)
+    """Each full garbage collection during the warm-up and the rounds, in ms."""
+    settled: int = 0
+    """Objects the heap's settling set aside (``bot.web.settle_heap``)."""
 
     @property
     def ok(self) -> bool:
@@ -296,21 +306,25 @@ async def _run(
         name: Side(name, str(servers[name].make_url("")).rstrip("/")) for name in ("arbot", "bare")
     }
     result_profile = ""
+    from bot.web import settle_heap
+
+    settled = settle_heap()  # as ``arbot serve`` does once it serves
     try:
-        for side in sides.values():  # warm-up: connections, caches, SQLite pages
-            await load.run(side.name, side.url, mix(rng, warmup, patients), CONCURRENCY)
-        order = ["arbot", "bare"]
-        for r in range(rounds):
-            for name in order if r % 2 == 0 else reversed(order):
-                side = sides[name]
-                _, ms = await load.run(side.name, side.url, mix(rng, latency, patients), 1)
-                side.latency_ms += ms
-                cpu = time.process_time()
-                work = mix(rng, many, patients)
-                seconds, ms = await load.run(side.name, side.url, work, CONCURRENCY)
-                side.cpu_ms.append((time.process_time() - cpu) * 1000 / many)
-                side.loaded_ms += ms
-                side.rates.append(many / seconds)
+        with _full_collections() as full_gc_ms:
+            for side in sides.values():  # warm-up: connections, caches, SQLite pages
+                await load.run(side.name, side.url, mix(rng, warmup, patients), CONCURRENCY)
+            order = ["arbot", "bare"]
+            for r in range(rounds):
+                for name in order if r % 2 == 0 else reversed(order):
+                    side = sides[name]
+                    _, ms = await load.run(side.name, side.url, mix(rng, latency, patients), 1)
+                    side.latency_ms += ms
+                    cpu = time.process_time()
+                    work = mix(rng, many, patients)
+                    seconds, ms = await load.run(side.name, side.url, work, CONCURRENCY)
+                    side.cpu_ms.append((time.process_time() - cpu) * 1000 / many)
+                    side.loaded_ms += ms
+                    side.rates.append(many / seconds)
         sample = 100
         counted.attach(db.engine.sync_engine)  # only now: the rounds ran without it
         counted.counting = True
@@ -341,7 +355,29 @@ async def _run(
         checks,
         result_profile,
         "PostgreSQL" if db.is_postgres else "SQLite",
+        full_gc_ms,
+        settled,
     )
+
+
+@contextmanager
+def _full_collections() -> Iterator[list[float]]:
+    """How long each full (oldest generation) garbage collection took, in ms."""
+    pauses: list[float] = []
+    began = [0.0]
+
+    def note(phase: str, info: dict[str, Any]) -> None:
+        if info["generation"] == 2:
+            if phase == "start":
+                began[0] = time.perf_counter()
+            else:
+                pauses.append((time.perf_counter() - began[0]) * 1000)
+
+    gc.callbacks.append(note)
+    try:
+        yield pauses
+    finally:
+        gc.callbacks.remove(note)
 
 
 @contextmanager
@@ -428,6 +464,12 @@ def print_patient(p: PatientResult) -> None:
         f"  SQL per update ({p.database}): {per_turn:.1f} statements,"
         f" {p.commits / p.sample:.1f} commits"
         + (" (each an fsync with synchronous=FULL)" if p.database == "SQLite" else "")
+    )
+    longest = f", the longest {max(p.full_gc_ms):.1f} ms" if p.full_gc_ms else ""
+    print(
+        f"  full garbage collections during the warm-up and rounds: {len(p.full_gc_ms)}{longest}"
+        f" (after start-up the heap was settled as arbot serve does: {p.settled:,} objects"
+        " set aside)"
     )
     if p.hops:
         detail = ", ".join(f"{name} {n / p.sample:g}" for name, n in p.hops.most_common())

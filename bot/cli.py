@@ -285,13 +285,14 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
     from bot.accesslog import MaskedAccessLogger
-    from bot.web import make_app
+    from bot.web import make_app, settle_heap
 
     app = make_app(settings, with_scheduler=settings.scheduler != "off")
     runner = web.AppRunner(app, access_log_class=MaskedAccessLogger)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
+    settle_heap()
     print(f"arbot is serving on http://{settings.host}:{settings.port} (GET /healthz)")
     try:
         await _until_terminated()

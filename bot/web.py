@@ -11,6 +11,7 @@ with TELEGRAM_BOT_TOKEN, ``POST /sms/inbound`` with Twilio, ``/pay/<token>`` and
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 
@@ -32,6 +33,18 @@ DB_KEY = web.AppKey("db", Database)
 SLACK_KEY = web.AppKey("slack", Services)
 """The Slack app's services, when Slack is configured (tests wait on ``.work``)."""
 PATIENT_KEY = web.AppKey("patient", PatientContext)
+
+
+def settle_heap() -> int:
+    """Once the app is up (``arbot serve`` calls this when it serves): collect what
+    start-up left behind, then take every object still alive out of the garbage
+    collector's sight. Those are the modules, aiogram's and pydantic's models,
+    SQLAlchemy's tables, babel's locale data: about 350,000 objects that live as long as
+    the process, and a full collection walked them all, 220-320 ms in which no chat was
+    answered (make bench, patient bot). Returns how many objects were set aside."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 async def healthz(request: web.Request) -> web.Response:
