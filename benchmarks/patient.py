@@ -129,7 +129,7 @@ def bare_app(api_base: str) -> web.Application:
     async def on_button(query: CallbackQuery) -> None:
         await bot.send_message(query.from_user.id, "Your balance is $200.50.")
 
-    dispatcher = Dispatcher(name="bare")
+    dispatcher = Dispatcher(name="bare", disable_fsm=True)  # as arbot's: no per-chat FSM
     dispatcher.include_router(router)
     handler = SimpleRequestHandler(
         dispatcher, bot, handle_in_background=False, secret_token=SECRET

@@ -108,7 +108,10 @@ def webhook_secret(settings: Settings) -> str:
 
 
 def build_dispatcher(ctx: PatientContext) -> Dispatcher:
-    dispatcher = Dispatcher(name="arbot-patient")
+    # No aiogram FSM: a chat's state is in the database (core.patients.chatstate), and
+    # aiogram's in-memory FSM kept a record for every chat that ever wrote, for as long
+    # as the process ran.
+    dispatcher = Dispatcher(name="arbot-patient", disable_fsm=True)
     dispatcher[CONTEXT] = ctx
     dispatcher.include_router(_router())
     return dispatcher

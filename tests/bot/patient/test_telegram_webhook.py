@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aiogram.fsm.storage.memory import MemoryStorage
 
 from bot.patient.events import Inbound
 from bot.patient.messengers import ChoiceData
@@ -250,3 +251,19 @@ async def test_a_failed_turn_is_answered_when_telegram_delivers_it_again(
     ]
     assert "ValueError" in caplog.text
     assert "4111" not in caplog.text
+
+
+async def test_the_dispatcher_keeps_nothing_per_chat(patient_app: StartApp) -> None:
+    """A chat's state lives in the database; aiogram's own per-chat state (its FSM, in
+    memory) would keep a record for every chat that ever wrote, for as long as the
+    process runs: 100,000 patients, 100,000 records (make bench)."""
+    app = await patient_app(Echo())
+    assert app.channel is not None
+
+    for n in range(3):
+        assert (await app.update(message_update(CHAT + n, "hello"))).status == 200
+
+    assert len(app.telegram.called("sendMessage")) == 3
+    storage = app.channel.dispatcher.fsm.storage
+    assert isinstance(storage, MemoryStorage)
+    assert storage.storage == {}
