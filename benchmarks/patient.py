@@ -153,26 +153,24 @@ class Statements:
     seconds: Counter[str] = field(default_factory=Counter)
     """Time in the driver per kind of statement (the database's own work)."""
     commits: int = 0
-    counting: bool = False
     _listeners: list[tuple[Any, str, Any]] = field(default_factory=list)
 
     def attach(self, engine: Any) -> None:
         def on_execute(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-            if self.counting:
-                words = statement.split()
-                verb = words[0].upper() if words else "?"
-                table = next(
-                    (words[i + 1] for i, w in enumerate(words[:-1]) if w.upper() in _TABLE_AFTER),
-                    "",
-                )
-                label = f"{verb} {table}".strip()
-                self.executed[label] += 1
-                options = conn.get_execution_options()
-                if options.get("sqlite_autocommit") or options.get("isolation_level") == (
-                    "AUTOCOMMIT"
-                ):
-                    self.commits += 1  # Database.autocommit(): the statement commits itself
-                conn.info["bench_began"] = (label, time.perf_counter())
+            words = statement.split()
+            verb = words[0].upper() if words else "?"
+            table = next(
+                (words[i + 1] for i, w in enumerate(words[:-1]) if w.upper() in _TABLE_AFTER),
+                "",
+            )
+            label = f"{verb} {table}".strip()
+            self.executed[label] += 1
+            options = conn.get_execution_options()
+            if options.get("sqlite_autocommit") or options.get("isolation_level") == (
+                "AUTOCOMMIT"
+            ):
+                self.commits += 1  # Database.autocommit(): the statement commits itself
+            conn.info["bench_began"] = (label, time.perf_counter())
 
         def on_executed(conn: Any, *_: Any) -> None:
             began = conn.info.pop("bench_began", None)
@@ -180,8 +178,7 @@ class Statements:
                 self.seconds[began[0]] += time.perf_counter() - began[1]
 
         def on_commit(_conn: Any) -> None:
-            if self.counting:
-                self.commits += 1
+            self.commits += 1
 
         self._listeners = [
             (engine, "before_cursor_execute", on_execute),
@@ -327,7 +324,6 @@ async def _run(
                     side.rates.append(many / seconds)
         sample = 100
         counted.attach(db.engine.sync_engine)  # only now: the rounds ran without it
-        counted.counting = True
         work = mix(rng, sample, patients)
         if profile:
             profiler = cProfile.Profile()
@@ -337,7 +333,6 @@ async def _run(
         if profile:
             profiler.disable()
             result_profile = _top(profiler)
-        counted.counting = False
         counted.detach()
         checks = await _check(db, await load.ask(op="sent", side="arbot"))
     finally:

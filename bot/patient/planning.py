@@ -11,8 +11,6 @@ the gateway's hosted page in setup mode; arbot only ever holds the gateway's ids
 
 from __future__ import annotations
 
-import hashlib
-
 from bot.patient.context import PatientContext
 from bot.patient.documents import document_choice
 from bot.patient.identity import PATIENT
@@ -24,7 +22,15 @@ from core.errors import ValidationError
 from core.money import parse_positive
 from core.patients.documents import DocumentKind
 from core.patients.summary import PatientAccount
-from core.plans import AGREEMENT_VERSION, PlanOffer, PlanPolicy, enrol_plan, plan_of, plan_offers
+from core.plans import (
+    AGREEMENT_VERSION,
+    PlanOffer,
+    PlanPolicy,
+    agreement_text_digest,
+    enrol_plan,
+    plan_of,
+    plan_offers,
+)
 from core.ports import Choice, SetupRequest
 from core.settings import Settings
 
@@ -135,7 +141,7 @@ def _show(ctx: PatientContext, turn: Turn, account: PatientAccount, count: int) 
         turn.say("plan_gone", *MENU)
         return
     text = _agreement(turn, account, offer)
-    turn.go("menu", agreement=hashlib.sha256(text.encode()).hexdigest())
+    turn.go("menu", agreement=agreement_text_digest(text))
     agree = turn.choice_for(f"agree:{account.account_id}:{count}")
     turn.say("plan_schedule", agree, "menu", agreement=text)
 
@@ -144,7 +150,7 @@ async def _agree(ctx: PatientContext, turn: Turn, account: PatientAccount, count
     offer = _offer(ctx, turn, account, count)
     shown = turn.data.get("agreement")
     text = _agreement(turn, account, offer) if offer else ""
-    digest = hashlib.sha256(text.encode()).hexdigest()
+    digest = agreement_text_digest(text)
     if offer is None or digest != shown:  # the balance moved since: show the terms again
         if offer is not None:
             turn.say("plan_changed")

@@ -48,7 +48,7 @@ async def send_receipt(ctx: PatientContext, outcome: GatewayOutcome) -> None:
         )
         # After the menu, which by SMS keeps the numbers 1-5 it always shows.
         choices = (*choices, pdf)
-    await deliver(
+    delivery = await deliver(
         ctx.db,
         ctx.messengers,
         channel=channel,
@@ -58,7 +58,8 @@ async def send_receipt(ctx: PatientContext, outcome: GatewayOutcome) -> None:
         account_id=outcome.account_id,
         dedupe_key=f"{template}:{outcome.entry_number or outcome.account_id}",
     )
-    await _answerable(ctx, channel, address, state, choices)
+    if delivery is not None and delivery.ok:  # the patient has the receipt's options
+        await _answerable(ctx, channel, address, state, choices)
 
 
 async def _answerable(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,19 +126,17 @@ class Database:
         self.cache: dict[Any, Any] = {}
         """Facts that never change once written (an account's currency, a GL code's id)."""
 
+    def _queued(self) -> AbstractAsyncContextManager[Any]:
+        """Writers in this process queue on one lock on SQLite (not on its file lock)."""
+        return self._write_lock if self._write_lock is not None else nullcontext()
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         """A write transaction, committed when the block ends without an exception."""
-        if self._write_lock is not None:
-            async with self._write_lock, self._writer.connect() as conn, conn.begin():
-                tx = Tx(conn, self)
-                yield tx
-                await audit.append(conn, tx.pending_audit)
-        else:
-            async with self.engine.begin() as conn:
-                tx = Tx(conn, self)
-                yield tx
-                await audit.append(conn, tx.pending_audit)
+        async with self._queued(), self._writer.connect() as conn, conn.begin():
+            tx = Tx(conn, self)
+            yield tx
+            await audit.append(conn, tx.pending_audit)
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[AsyncConnection]:
@@ -147,12 +145,8 @@ class Database:
         transaction (claiming an inbound event). On SQLite it is one trip to the
         worker thread instead of three (BEGIN with it, then COMMIT), and it queues on
         the same lock as :meth:`transaction`. Nothing is audited."""
-        if self._write_lock is not None:
-            async with self._write_lock, self._autocommit.connect() as conn:
-                yield conn
-        else:
-            async with self._autocommit.connect() as conn:
-                yield conn
+        async with self._queued(), self._autocommit.connect() as conn:
+            yield conn
 
     @asynccontextmanager
     async def read(self, *, snapshot: bool = True) -> AsyncIterator[AsyncConnection]:

@@ -133,7 +133,7 @@ async def enrol_plan(
     its SHA-256 must be the digest. ``first_due`` defaults to the policy's delay after
     today. Idempotent by ``key``."""
     _check_terms(agreement_version, agreement_digest, channel, key)
-    if agreement_text is not None and _digest(agreement_text) != agreement_digest:
+    if agreement_text is not None and agreement_text_digest(agreement_text) != agreement_digest:
         raise ValidationError("the agreement's digest is not the SHA-256 of its text")
     async with db.read() as conn:
         account = await load_account(conn, account_id=account_id)
@@ -226,7 +226,9 @@ def _offer(offers: list[PlanOffer], count: int, owed: Money) -> PlanOffer:
     return chosen
 
 
-def _digest(text: str) -> str:
+def agreement_text_digest(text: str) -> str:
+    """The digest an agreement's text is signed under (SHA-256, hex): what the patient
+    was shown and what :func:`enrol_plan` stores must both come to it."""
     return hashlib.sha256(text.encode()).hexdigest()
 
 

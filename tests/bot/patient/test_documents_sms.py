@@ -10,14 +10,16 @@ from io import BytesIO
 from pypdf import PdfReader
 
 from core.db import Database
-from tests.bot.patient.conftest import PUBLIC_URL, SmsPatient, StartServed
+from tests.bot.patient.conftest import PUBLIC_URL, Patients, SmsPatient, StartServed
 from tests.bot.patient.test_conversation import PHONE, ana_with_bills
 from tests.bot.patient.test_transcripts_sms import MENU
 
 
-async def test_an_sms_receipt_keeps_the_menu_numbers_and_links_its_pdf(
+async def _at_the_test_checkout(
     db: Database, served: StartServed
-) -> None:
+) -> tuple[Patients, SmsPatient, str]:
+    """Ana verified by SMS, her whole balance chosen, the pay link opened: the app, her
+    chat, and the local test checkout's path (paying it sends the receipt)."""
     await ana_with_bills(db)
     app = await served()
     ana = SmsPatient(app, PHONE)
@@ -25,11 +27,19 @@ async def test_an_sms_receipt_keeps_the_menu_numbers_and_links_its_pdf(
     await ana.send("04/12/1980")
     await ana.send("2")  # Pay
     await ana.send(ana.number_of("Whole balance"))
+    assert ana.options["1"].startswith("Open the secure payment page")
     pay = ana.options[ana.number_of("Open the secure payment page")].split(": ", 1)[1]
-
     opened = await app.http.post(pay.removeprefix(PUBLIC_URL), allow_redirects=False)
     checkout = opened.headers["Location"].removeprefix(PUBLIC_URL)
     assert checkout.startswith("/pay/test/")
+    return app, ana, checkout
+
+
+async def test_an_sms_receipt_keeps_the_menu_numbers_and_links_its_pdf(
+    db: Database, served: StartServed
+) -> None:
+    app, ana, checkout = await _at_the_test_checkout(db, served)
+
     paid = await app.http.post(checkout, allow_redirects=False)
     assert paid.status == 303
 
@@ -50,3 +60,19 @@ async def test_an_sms_receipt_keeps_the_menu_numbers_and_links_its_pdf(
     # The receipt's numbers are what a number typed next means (they were the pay
     # link's: 1 opened the pay page again).
     assert "Office visit: $120.00, paid" in await ana.send("1")
+
+
+async def test_a_receipt_that_did_not_arrive_leaves_the_numbers_as_they_were(
+    db: Database, served: StartServed
+) -> None:
+    """The patient never saw the receipt's options (Twilio refused the send): a number
+    typed next still means what the last message they did get offered."""
+    app, ana, checkout = await _at_the_test_checkout(db, served)
+    app.twilio.fail_number(PHONE, 21211, times=1)
+
+    paid = await app.http.post(checkout, allow_redirects=False)
+
+    assert paid.status == 303
+    assert not any("Payment received" in m.body for m in app.twilio.sent_to(PHONE))
+    # 1 was the pay page's link there: not the receipt's 1, Balance.
+    assert "Office visit: $120.00, paid" not in await ana.send("1")
