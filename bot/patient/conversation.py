@@ -29,7 +29,7 @@ from bot.patient.labels import KEYWORDS, SMS_HELP, SMS_START, SMS_STOP, plain_wo
 from bot.patient.outbound import ClaimFirst, Gate
 from bot.patient.redact import redact_cards
 from bot.patient.texts import language_of
-from bot.patient.turn import Turn
+from bot.patient.turn import Turn, answerable
 from core.clock import today
 from core.customers import record_consent
 from core.errors import ArbotError
@@ -99,8 +99,7 @@ class Conversation:
         except ArbotError as exc:  # a refusal from core: say it plainly, change nothing
             log.info("patient turn refused: %s", type(exc).__name__)
             turn.say("refused", "menu", reason=str(exc))
-        offered = turn.offered()
-        data = {**turn.data, "offered": offered} if offered else dict(turn.data)
+        data = answerable(turn.data, turn.offered())
         new = ChatState(turn.step, data, turn.state.locale, state.version)
         async with db.transaction() as tx:
             await save_state_in(tx, inbound.channel, inbound.address, new)
@@ -127,6 +126,8 @@ class Conversation:
             return
         if card:
             turn.say("card_warning", *(("pay",) if accounts else ()))
+            return
+        if accounts and turn.link_again():
             return
         if turn.choice and turn.choice.startswith("lang:"):
             turn.switch_language(turn.choice.removeprefix("lang:"))

@@ -15,6 +15,7 @@ from bot.patient.documents import document_choice
 from bot.patient.labels import LABELS, MENU
 from bot.patient.outbound import deliver
 from bot.patient.texts import label, say
+from bot.patient.turn import answerable
 from core.clock import today
 from core.patients.chatstate import ChatState, StateMovedOn, load_state, save_state
 from core.patients.documents import DocumentKind
@@ -70,7 +71,7 @@ async def _answerable(
     turn's. A turn that moved the chat on meanwhile wins (the save is optimistic)."""
     if state.version == 0:
         return
-    offered = {**state.data, "offered": [c.id for c in choices]}
+    offered = answerable(state.data, choices)
     try:
         await save_state(ctx.db, channel, address, replace(state, data=offered))
     except StateMovedOn:

@@ -7,6 +7,7 @@ replies through :meth:`Turn.say`; the conversation stores the new state afterwar
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -69,6 +70,29 @@ class Turn:
     def other_language(self) -> str:
         return "lang:es" if self.language == "en" else "lang:en"
 
-    def offered(self) -> list[str]:
-        """The ids of the last reply's choices, in the order SMS numbers them."""
-        return [c.id for c in self.replies[-1].choices] if self.replies else []
+    def offered(self) -> tuple[Choice, ...]:
+        """The last reply's choices, in the order SMS numbers them."""
+        return self.replies[-1].choices if self.replies else ()
+
+    def link_again(self) -> bool:
+        """A typed number that picked a link (an SMS cannot tap one): say it again with
+        the same options, so the numbers keep their meaning. False for any other turn."""
+        links = self.state.data.get("links") or {}
+        choice = self.choice
+        if self.inbound.choice or choice is None or choice not in links:
+            return False
+        label_text, url = links[choice]
+        self.say("link_again", Choice(choice, label_text, url=url), "menu")
+        return True
+
+
+def answerable(data: Mapping[str, Any], choices: Sequence[Choice]) -> dict[str, Any]:
+    """``data`` with what a number typed next means: ``offered``, the ids of
+    ``choices`` in order, and ``links``, the label and address of each that is a link
+    (typed, it is sent again: :meth:`Turn.link_again`). Without choices, ``data`` as it
+    was."""
+    if not choices:
+        return dict(data)
+    kept = {k: v for k, v in data.items() if k != "links"}
+    links = {c.id: [c.label, c.url] for c in choices if c.url}
+    return {**kept, "offered": [c.id for c in choices], **({"links": links} if links else {})}

@@ -62,6 +62,21 @@ async def test_an_sms_receipt_keeps_the_menu_numbers_and_links_its_pdf(
     assert "Office visit: $120.00, paid" in await ana.send("1")
 
 
+async def test_typing_the_receipts_pdf_number_sends_its_link_again(
+    db: Database, served: StartServed
+) -> None:
+    app, ana, checkout = await _at_the_test_checkout(db, served)
+    await app.http.post(checkout, allow_redirects=False)
+    ana.last = [app.twilio.sent_to(PHONE)[-1]]
+    pdf_number = ana.number_of("Receipt (PDF)")
+    url = ana.options[pdf_number].split(": ", 1)[1]
+
+    again = await ana.send(pdf_number)
+
+    assert "Here is the link again" in again
+    assert ana.options["1"] == f"Receipt (PDF): {url}"
+
+
 async def test_a_receipt_that_did_not_arrive_leaves_the_numbers_as_they_were(
     db: Database, served: StartServed
 ) -> None:
@@ -75,4 +90,7 @@ async def test_a_receipt_that_did_not_arrive_leaves_the_numbers_as_they_were(
     assert paid.status == 303
     assert not any("Payment received" in m.body for m in app.twilio.sent_to(PHONE))
     # 1 was the pay page's link there: not the receipt's 1, Balance.
-    assert "Office visit: $120.00, paid" not in await ana.send("1")
+    again = await ana.send("1")
+    assert "Office visit: $120.00, paid" not in again
+    assert "Here is the link again" in again
+    assert ana.options["1"].startswith("Open the secure payment page: ")
