@@ -5,7 +5,8 @@ it never commits; the unit of work commits at the end, after appending the audit
 records collected on the way. On SQLite every connection runs in WAL mode with
 ``synchronous=FULL`` (a payment that arbot acknowledged must survive a power cut,
 because Stripe will not send it again) and foreign keys on; writers in one process
-queue on a lock instead of colliding on SQLite's file lock.
+queue on a lock instead of colliding on SQLite's file lock, and so can share one
+connection, kept from one write to the next.
 """
 
 from __future__ import annotations
@@ -125,15 +126,41 @@ class Database:
         )
         self.cache: dict[Any, Any] = {}
         """Facts that never change once written (an account's currency, a GL code's id)."""
+        self._kept: dict[str, AsyncConnection] = {}
 
     def _queued(self) -> AbstractAsyncContextManager[Any]:
         """Writers in this process queue on one lock on SQLite (not on its file lock)."""
         return self._write_lock if self._write_lock is not None else nullcontext()
 
     @asynccontextmanager
+    async def _connection(self, kind: str, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+        """A connection for one write. On SQLite, where writes queue on one lock and so
+        never overlap, the connection of each ``kind`` is kept checked out from one write
+        to the next: taking it from the pool and handing it back cost more than a short
+        write's own statement (make bench, patient bot). One that was invalidated is
+        replaced; :meth:`dispose` hands them back. PostgreSQL writes in parallel: each
+        takes its own from the pool."""
+        if self._write_lock is None:
+            async with engine.connect() as pooled:
+                yield pooled
+            return
+        conn = self._kept.get(kind)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = await engine.connect()
+            self._kept[kind] = conn
+        try:
+            yield conn
+        finally:
+            # Broken, or (which no caller does) left inside a transaction: not kept.
+            if conn.invalidated or conn.in_transaction():
+                del self._kept[kind]
+                await conn.close()
+
+    @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         """A write transaction, committed when the block ends without an exception."""
-        async with self._queued(), self._writer.connect() as conn, conn.begin():
+        kept = self._connection("writer", self._writer)
+        async with self._queued(), kept as conn, conn.begin():
             tx = Tx(conn, self)
             yield tx
             await audit.append(conn, tx.pending_audit)
@@ -145,8 +172,14 @@ class Database:
         transaction (claiming an inbound event). On SQLite it is one trip to the
         worker thread instead of three (BEGIN with it, then COMMIT), and it queues on
         the same lock as :meth:`transaction`. Nothing is audited."""
-        async with self._queued(), self._autocommit.connect() as conn:
-            yield conn
+        async with self._queued(), self._connection("autocommit", self._autocommit) as conn:
+            try:
+                yield conn
+            finally:
+                # SQLAlchemy's own transaction, begun by the first statement: SQLite has
+                # none open (no BEGIN was sent), so ending it sends nothing.
+                if conn.in_transaction():
+                    await conn.rollback()
 
     @asynccontextmanager
     async def read(self, *, snapshot: bool = True) -> AsyncIterator[AsyncConnection]:
@@ -159,4 +192,7 @@ class Database:
             yield conn
 
     async def dispose(self) -> None:
+        kept, self._kept = list(self._kept.values()), {}
+        for conn in kept:
+            await conn.close()
         await self.engine.dispose()
