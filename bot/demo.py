@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import random
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -21,7 +22,7 @@ from pathlib import Path
 from core.auth import Actor
 from core.clock import SystemClock, today
 from core.db import Database
-from core.imports import Control, Report, read_csv
+from core.imports import Control, Report, Row, read_csv
 from core.imports.charges import import_charges
 from core.imports.patients import import_patients
 from core.imports.payments import import_payments
@@ -196,14 +197,15 @@ async def load_demo(db: Database, *, patients: int = 300, seed: int = 7) -> str:
     with tempfile.TemporaryDirectory() as scratch:
         files = write_demo_files(Path(scratch), patients=patients, seed=seed)
         reports: list[Report] = []
-        for kind, run in (
+        loaders: tuple[tuple[str, Callable[[list[str], list[Row]], Awaitable[Report]]], ...] = (
             ("services", lambda h, r: import_services(db, actor, h, r)),
             ("patients", lambda h, r: import_patients(db, actor, h, r)),
             ("charges", lambda h, r: import_charges(db, actor, h, r, label="demo charges")),
             ("payments", lambda h, r: import_payments(db, actor, h, r,
                                                       control=files.payment_control,
                                                       label="demo payments")),
-        ):  # fmt: skip
+        )  # fmt: skip
+        for kind, run in loaders:
             header, rows = read_csv(files.folder / f"{kind}.csv")
             reports.append(await run(header, rows))
     if all(r.written == 0 for r in reports):

@@ -10,7 +10,7 @@ the server is the operator: they may set any cycle.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from core.auth import Actor
@@ -128,7 +128,7 @@ async def list_cycles(args: argparse.Namespace, settings: Settings) -> int:
 
 
 HANDLERS: dict[
-    tuple[str, str | None], Callable[[argparse.Namespace, Settings], Awaitable[int]]
+    tuple[str, str | None], Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 ] = {
     ("statements", "cycle"): set_cycle,
     ("statements", "cycles"): list_cycles,

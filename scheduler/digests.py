@@ -170,7 +170,7 @@ def _view(atb: Atb, scope: str, mode: str, previous: Digest | None, top: int) ->
         )
         for i, b in enumerate(atb.buckets)
     )
-    locations = ()
+    locations: tuple[LocationLine, ...] = ()
     if scope == ALL:
         locations = tuple(_location(atb, key, previous) for key in sorted(atb.groups))
     return AtbView(

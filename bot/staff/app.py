@@ -85,11 +85,12 @@ def socket_mode(
         handler = AsyncSocketModeHandler(bolt, app_token)
         # Connecting runs beside the web server: slack_sdk retries a refused token or an
         # outage forever, and that must not keep /healthz and the webhooks from serving.
-        connecting = asyncio.create_task(handler.connect_async())
+        # (slack_sdk's Socket Mode handler has no annotations)
+        connecting = asyncio.create_task(handler.connect_async())  # type: ignore[no-untyped-call]
         try:
             yield
         finally:
-            await handler.close_async()
+            await handler.close_async()  # type: ignore[no-untyped-call]
             connecting.cancel()
             with suppress(asyncio.CancelledError):
                 await connecting

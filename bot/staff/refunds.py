@@ -29,15 +29,31 @@ async def refund(turn: Turn, staff: Actor, cmd: Refund) -> None:
     approvals_channel(turn)
     account = await find_account(turn.db, cmd.account)
     on = today(turn.services.clock)
-    asked = {"account_id": account.id, "amount": cmd.amount, "reason": cmd.reason}
     token, key = request_digest(turn.body), turn.key("refund")
     offered = await offer_refund(
-        turn.db, staff, token=token, note=cmd.note, on=on, key=key, **asked
+        turn.db,
+        staff,
+        account_id=account.id,
+        amount=cmd.amount,
+        reason=cmd.reason,
+        token=token,
+        note=cmd.note,
+        on=on,
+        key=key,
     )
     if offered is not None:
         await turn.reply("refund_offer", offer=offered, account=account, shown=SHOWN)
         return
-    request = await request_refund(turn.db, staff, note=cmd.note, key=key, on=on, **asked)
+    request = await request_refund(
+        turn.db,
+        staff,
+        account_id=account.id,
+        amount=cmd.amount,
+        reason=cmd.reason,
+        note=cmd.note,
+        key=key,
+        on=on,
+    )
     await send_for_approval(turn, request, account)
 
 
