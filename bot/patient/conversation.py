@@ -127,7 +127,7 @@ class Conversation:
         if card:
             turn.say("card_warning", *(("pay",) if accounts else ()))
             return
-        if accounts and turn.link_again():
+        if accounts and turn.link_typed():
             return
         if turn.choice and turn.choice.startswith("lang:"):
             turn.switch_language(turn.choice.removeprefix("lang:"))

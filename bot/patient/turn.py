@@ -74,25 +74,23 @@ class Turn:
         """The last reply's choices, in the order SMS numbers them."""
         return self.replies[-1].choices if self.replies else ()
 
-    def link_again(self) -> bool:
-        """A typed number that picked a link (an SMS cannot tap one): say it again with
-        the same options, so the numbers keep their meaning. False for any other turn."""
-        links = self.state.data.get("links") or {}
-        choice = self.choice
-        if self.inbound.choice or choice is None or choice not in links:
+    def link_typed(self) -> bool:
+        """A typed number that picked a link (an SMS cannot be tapped): say that it is a
+        link to open in the message that carried it. The link is not sent again: its
+        token was shown once and is not stored (only its hash is), so the chat's state
+        does not hold it either. False for any other turn."""
+        if self.inbound.choice or self.choice not in (self.state.data.get("links") or ()):
             return False
-        label_text, url = links[choice]
-        self.say("link_again", Choice(choice, label_text, url=url), "menu")
+        self.say("link_typed", "menu")
         return True
 
 
 def answerable(data: Mapping[str, Any], choices: Sequence[Choice]) -> dict[str, Any]:
     """``data`` with what a number typed next means: ``offered``, the ids of
-    ``choices`` in order, and ``links``, the label and address of each that is a link
-    (typed, it is sent again: :meth:`Turn.link_again`). Without choices, ``data`` as it
-    was."""
+    ``choices`` in order, and ``links``, the ids of those that are links (never their
+    addresses: :meth:`Turn.link_typed`). Without choices, ``data`` as it was."""
     if not choices:
         return dict(data)
     kept = {k: v for k, v in data.items() if k != "links"}
-    links = {c.id: [c.label, c.url] for c in choices if c.url}
+    links = [c.id for c in choices if c.url]
     return {**kept, "offered": [c.id for c in choices], **({"links": links} if links else {})}

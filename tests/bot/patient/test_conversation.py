@@ -94,21 +94,27 @@ async def test_sms_verify_then_balance_statement_and_pay(
     assert order.amount == usd("120.00") and order.account_id == account_id
 
 
-async def test_typing_the_number_of_a_link_gives_the_link_again(
+async def test_typing_the_number_of_a_link_says_to_open_the_link(
     db: Database, conversation: Conversation
 ) -> None:
+    """The link is not sent again: its token is shown once and never stored (only its
+    hash is), so the chat's state cannot hold it either."""
     await ana_with_bills(db)
     chat = await verified_sms(conversation)
     await chat.send("pay")
     await chat.send("1")  # the whole balance: "1) Open the secure payment page: https://..."
     [url] = chat.urls
     assert chat.choice_ids == ["pay_now", "menu"]
-    again = await chat.send("1")  # an SMS cannot tap: the patient typed the link's number
-    assert "did not understand" not in again
-    assert "link again" in again and chat.urls == [url]
-    assert chat.choice_ids == ["pay_now", "menu"]  # the numbers mean what they meant
-    assert "I can show your balance" in await chat.send("2")  # Menu
-    assert "Office visit: $120.00" in await chat.send("1")  # the menu's 1: Balance, no link
+
+    typed = await chat.send("1")  # an SMS cannot tap: the patient typed the link's number
+
+    assert "did not understand" not in typed
+    assert "That option is a link: open it in the message above." in typed
+    assert chat.choice_ids == ["menu"] and chat.urls == []
+    async with db.read() as conn:
+        stored = (await conn.execute(select(chat_state.c.data))).scalar_one()
+    assert url.rsplit("/", 1)[1] not in stored
+    assert "I can show your balance" in await chat.send("1")  # Menu
 
 
 async def test_wrong_dates_of_birth_lock_the_chat_and_tell_staff(

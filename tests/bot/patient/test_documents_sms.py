@@ -8,8 +8,10 @@ from __future__ import annotations
 from io import BytesIO
 
 from pypdf import PdfReader
+from sqlalchemy import select
 
 from core.db import Database
+from core.patients.chatstate import chat_state
 from tests.bot.patient.conftest import PUBLIC_URL, Patients, SmsPatient, StartServed
 from tests.bot.patient.test_conversation import PHONE, ana_with_bills
 from tests.bot.patient.test_transcripts_sms import MENU
@@ -62,7 +64,7 @@ async def test_an_sms_receipt_keeps_the_menu_numbers_and_links_its_pdf(
     assert "Office visit: $120.00, paid" in await ana.send("1")
 
 
-async def test_typing_the_receipts_pdf_number_sends_its_link_again(
+async def test_typing_the_receipts_pdf_number_says_to_open_the_link(
     db: Database, served: StartServed
 ) -> None:
     app, ana, checkout = await _at_the_test_checkout(db, served)
@@ -71,10 +73,12 @@ async def test_typing_the_receipts_pdf_number_sends_its_link_again(
     pdf_number = ana.number_of("Receipt (PDF)")
     url = ana.options[pdf_number].split(": ", 1)[1]
 
-    again = await ana.send(pdf_number)
+    typed = await ana.send(pdf_number)
 
-    assert "Here is the link again" in again
-    assert ana.options["1"] == f"Receipt (PDF): {url}"
+    assert "That option is a link: open it in the message above." in typed
+    async with db.read() as conn:  # the document's token is not kept in the chat
+        stored = (await conn.execute(select(chat_state.c.data))).scalars().all()
+    assert stored and not any(url.rsplit("/", 1)[1] in data for data in stored)
 
 
 async def test_a_receipt_that_did_not_arrive_leaves_the_numbers_as_they_were(
@@ -90,7 +94,6 @@ async def test_a_receipt_that_did_not_arrive_leaves_the_numbers_as_they_were(
     assert paid.status == 303
     assert not any("Payment received" in m.body for m in app.twilio.sent_to(PHONE))
     # 1 was the pay page's link there: not the receipt's 1, Balance.
-    again = await ana.send("1")
-    assert "Office visit: $120.00, paid" not in again
-    assert "Here is the link again" in again
-    assert ana.options["1"].startswith("Open the secure payment page: ")
+    typed = await ana.send("1")
+    assert "Office visit: $120.00, paid" not in typed
+    assert "That option is a link: open it in the message above." in typed
