@@ -6,6 +6,7 @@ that the pool is not visited per write."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -124,3 +125,25 @@ async def test_dispose_hands_every_connection_back(db: Database) -> None:
     async with db.transaction() as tx:  # usable again, as after any dispose
         await tx.conn.execute(insert(thing).values(name="y"))
     assert await names(db) == ["x", "y"]
+
+
+async def test_a_cancelled_write_leaves_nothing_and_the_next_one_works(db: Database) -> None:
+    """A turn cancelled inside its transaction (a client gone, a shutdown): its writes are
+    rolled back and the kept connection serves the next write."""
+    started = asyncio.Event()
+
+    async def slow_write() -> None:
+        async with db.transaction() as tx:
+            await tx.conn.execute(insert(thing).values(name="cancelled"))
+            started.set()
+            await asyncio.sleep(10)
+
+    task = asyncio.create_task(slow_write())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    async with db.transaction() as tx:
+        await tx.conn.execute(insert(thing).values(name="next"))
+    assert await names(db) == ["next"]
