@@ -177,11 +177,11 @@ class DunningResult:
 
     @property
     def api_peak_mb(self) -> float:
-        return max(r["peak"] for r in self.api) / MB
+        return float(max(r["peak"] for r in self.api)) / MB
 
     @property
     def api_delta_mb(self) -> float:
-        return max(r["peak"] - r["rss_before"] for r in self.api) / MB
+        return float(max(r["peak"] - r["rss_before"] for r in self.api)) / MB
 
     @property
     def same(self) -> bool:

@@ -38,6 +38,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from benchmarks.posting import DUE, EFFECTIVE, GENESIS, SERVICE, _money_text, _sqlite_stamp
 from core.db import SQLITE_PRAGMAS, Database
@@ -131,7 +132,10 @@ def run_raw(path: Path, n: int, account_ids: list[int]) -> float:
     entry_base = conn.execute("SELECT COALESCE(MAX(id), 0) FROM journal_entry").fetchone()[0]
     item_base = conn.execute("SELECT COALESCE(MAX(id), 0) FROM ar_item").fetchone()[0]
     stamp = _sqlite_stamp(datetime.now(UTC))
-    entries, lines, items, keyed = [], [], [], []
+    entries: list[tuple[Any, ...]] = []
+    lines: list[tuple[Any, ...]] = []
+    items: list[tuple[Any, ...]] = []
+    keyed: list[tuple[str, str]] = []
     total = 0
     accounts = len(account_ids)
     for i in range(n):

@@ -391,7 +391,7 @@ def _hops() -> Iterator[Counter[str]]:
         hops[getattr(fn, "__name__", type(fn).__name__)] += 1
         return await original(conn, fn, *args, **kwargs)
 
-    aio.Connection._execute = counted  # type: ignore[method-assign]
+    aio.Connection._execute = counted  # type: ignore[method-assign,assignment]
     try:
         yield hops
     finally:

@@ -156,7 +156,9 @@ class Kind:
 
 
 def _queries(rng: random.Random) -> dict[str, list[str]]:
-    pick = lambda: rng.randrange(1, CUSTOMERS + 1)  # noqa: E731
+    def pick() -> int:
+        return rng.randrange(1, CUSTOMERS + 1)
+
     conn = sqlite3.connect(CACHE)
     lasts = [r[0] for r in conn.execute("SELECT last_name FROM customer_account")]
     guarantors = [
