@@ -11,6 +11,9 @@ for approval at once, as a write-off does.
 
 from __future__ import annotations
 
+from datetime import date
+from typing import TypedDict
+
 from bot.staff import ids
 from bot.staff.approvals import approvals_channel, send_for_approval
 from bot.staff.money import balance_of, find_account
@@ -20,40 +23,39 @@ from core.approvals import offer_refund, refund_anyway, request_refund, transfer
 from core.auth import Actor
 from core.clock import today
 from core.ledger.accounts import load_account
+from core.money import Money
 
 SHOWN = 5
 """Relatives offered at most (the most owed first)."""
 
 
+class _Asked(TypedDict):
+    """What the refund asks for, the same to the offer and to the request."""
+
+    account_id: int
+    amount: Money
+    reason: str
+    note: str
+    key: str
+    on: date
+
+
 async def refund(turn: Turn, staff: Actor, cmd: Refund) -> None:
     approvals_channel(turn)
     account = await find_account(turn.db, cmd.account)
-    on = today(turn.services.clock)
-    token, key = request_digest(turn.body), turn.key("refund")
-    offered = await offer_refund(
-        turn.db,
-        staff,
+    asked = _Asked(
         account_id=account.id,
         amount=cmd.amount,
         reason=cmd.reason,
-        token=token,
         note=cmd.note,
-        on=on,
-        key=key,
+        key=turn.key("refund"),
+        on=today(turn.services.clock),
     )
+    offered = await offer_refund(turn.db, staff, token=request_digest(turn.body), **asked)
     if offered is not None:
         await turn.reply("refund_offer", offer=offered, account=account, shown=SHOWN)
         return
-    request = await request_refund(
-        turn.db,
-        staff,
-        account_id=account.id,
-        amount=cmd.amount,
-        reason=cmd.reason,
-        note=cmd.note,
-        key=key,
-        on=on,
-    )
+    request = await request_refund(turn.db, staff, **asked)
     await send_for_approval(turn, request, account)
 
 

@@ -60,7 +60,7 @@ async def test_an_sms_receipt_keeps_the_menu_numbers_and_links_its_pdf(
     assert "Payment receipt" in text and "Amount received: $200.50" in text
 
     # The receipt's numbers are what a number typed next means (they were the pay
-    # link's: 1 opened the pay page again).
+    # link's: 1 was its link).
     assert "Office visit: $120.00, paid" in await ana.send("1")
 
 

@@ -7,34 +7,14 @@ that the pool is not visited per write."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, event, func, insert, select
+from sqlalchemy import event, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from core.db import Database
-
-meta = MetaData()
-thing = Table(
-    "thing",
-    meta,
-    Column("id", Integer, primary_key=True),
-    Column("name", String(20), nullable=False, unique=True),
-)
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'kept.db'}")
-    async with database.engine.begin() as conn:
-        await conn.run_sync(meta.create_all)
-    try:
-        yield database
-    finally:
-        await database.dispose()
+from tests.core.db.conftest import thing
 
 
 def checkouts(db: Database) -> list[int]:

@@ -5,37 +5,18 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import aiosqlite.core
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from core.db import Database, inserted_id
 from core.db.onetrip import OneTripConnection
-
-meta = MetaData()
-thing = Table(
-    "thing",
-    meta,
-    Column("id", Integer, primary_key=True),
-    Column("name", String(20), nullable=False, unique=True),
-)
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'onetrip.db'}")
-    async with database.engine.begin() as conn:
-        await conn.run_sync(meta.create_all)
-    try:
-        yield database
-    finally:
-        await database.dispose()
+from tests.core.db.conftest import thing
 
 
 @contextmanager
@@ -158,8 +139,9 @@ async def test_a_read_without_snapshot_sees_each_commit_in_the_loops_own_thread(
 async def test_reads_in_the_loops_thread_and_writes_in_the_worker_share_connections(
     db: Database,
 ) -> None:
-    """The pool hands the same connections to both kinds of use, one after the other:
-    each write still goes through the worker thread, and every read sees it."""
+    """Connections serve both kinds of use (the writes' kept connection is taken from
+    the pool the reads use, after a read had it): each write still goes through the
+    worker thread, and every read sees it."""
     for n in range(12):
         async with db.read(snapshot=False) as conn:
             seen = (await conn.execute(select(thing.c.name))).scalars().all()
