@@ -1,5 +1,5 @@
 """The statements job: statements on the office's cycles, with the next payment date
-(AR-144, AR-161, AR-164, AR-165).
+(AR-144, AR-161, AR-164, AR-165), each visit itemised with its invoice's lines (AR-072).
 
 Each account whose statement cycle (:mod:`core.statements`) falls on the day and which
 owes more than its cycle's minimum gets its statement in its chat: the open items, what
@@ -19,6 +19,7 @@ from datetime import date
 
 from core.clock import Clock
 from core.db import Database
+from core.patients.invoices import with_invoice_lines
 from core.patients.paylinks import PayChoice
 from core.patients.summary import patient_account
 from core.plans import plan_of
@@ -50,7 +51,9 @@ async def statements_job(
     notices = []
     async with db.read() as conn:
         for d in waiting:
-            account = await patient_account(conn, d.account_id, as_of)
+            [account] = await with_invoice_lines(
+                conn, [await patient_account(conn, d.account_id, as_of)]
+            )
             plan = await plan_of(conn, d.account_id)
             pay = PayChoice.BALANCE
             if plan is not None and plan.status == "active" and plan.next_due is not None:

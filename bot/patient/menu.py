@@ -11,9 +11,10 @@ from bot.patient import paying, planning, relay
 from bot.patient.context import PatientContext
 from bot.patient.labels import MENU
 from bot.patient.turn import Turn
+from core.patients.invoices import with_invoice_lines
 from core.patients.summary import PatientAccount
 
-SIMPLE = {"balance", "statement", "help", "menu", "start", "language"}
+SIMPLE = {"balance", "help", "menu", "start", "language"}
 
 
 async def serve(ctx: PatientContext, turn: Turn, accounts: list[PatientAccount]) -> None:
@@ -27,6 +28,8 @@ async def serve(ctx: PatientContext, turn: Turn, accounts: list[PatientAccount])
         await relay.to_staff(ctx, turn, accounts)
     elif choice in SIMPLE:
         _simple(turn, choice, accounts)
+    elif choice == "statement":
+        await _statement(ctx, turn, accounts)
     elif choice is not None and choice.split(":")[0] in paying.CHOICES:
         await paying.choose(ctx, turn, accounts, choice)
     elif choice is not None and choice.split(":")[0] in planning.CHOICES:
@@ -43,9 +46,15 @@ def _simple(turn: Turn, choice: str, accounts: list[PatientAccount]) -> None:
     turn.go("menu")
     if choice == "balance":
         turn.say("balance", *MENU, accounts=accounts)
-    elif choice == "statement":
-        turn.say("statement", *MENU, accounts=accounts)
     elif choice == "language":
         turn.say("language", "lang:en", "lang:es")
     else:
         turn.say("help", *MENU, turn.other_language())
+
+
+async def _statement(ctx: PatientContext, turn: Turn, accounts: list[PatientAccount]) -> None:
+    """The statement itemises each visit with its invoice's lines (AR-164, AR-072)."""
+    turn.go("menu")
+    async with ctx.db.read(snapshot=False) as conn:
+        itemised = await with_invoice_lines(conn, accounts)
+    turn.say("statement", *MENU, accounts=itemised)

@@ -32,6 +32,19 @@ RECENT = timedelta(days=90)
 
 
 @dataclass(frozen=True, slots=True)
+class PatientLine:
+    """One line of the invoice behind an item (AR-072, :mod:`core.patients.invoices`)."""
+
+    service_date: date
+    description: str
+    quantity: int
+    amount: Money
+    """What this account owes for the line."""
+    total: Money
+    """The line's whole amount, every payer's part together."""
+
+
+@dataclass(frozen=True, slots=True)
 class PatientItem:
     item_id: int
     service_date: date
@@ -40,6 +53,9 @@ class PatientItem:
     open: Money
     status: str  # pending, partly_paid, paid or disputed
     due_date: date
+    entry_id: int
+    lines: tuple[PatientLine, ...] = ()
+    """The invoice's lines, where they were read (statements only)."""
 
     @property
     def paid(self) -> Money:
@@ -76,7 +92,14 @@ class PatientAccount:
 def _item(item: Item) -> PatientItem:
     status = "disputed" if item.disputed and item.open.minor else item.status.value
     return PatientItem(
-        item.id, item.service_date, item.description, item.amount, item.open, status, item.due_date
+        item.id,
+        item.service_date,
+        item.description,
+        item.amount,
+        item.open,
+        status,
+        item.due_date,
+        item.entry_id,
     )
 
 

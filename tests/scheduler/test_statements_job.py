@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 
+from core.billing.charges import ChargeLine, post_charges
 from core.clock import FixedClock
 from core.db import Database
 from core.dunning import set_location_hours
 from core.patients.paylinks import PayChoice
 from core.statements import StatementCycle, set_statement_cycle
 from scheduler.statements import statements_job
+from tests.core.billing.helpers import service
 from tests.core.dunning_helpers import AS_OF, opt_in_sms, owes, patient
 from tests.core.helpers import ADMIN, usd
 from tests.scheduler.conftest import FakeMessenger, ports_for
@@ -96,3 +98,27 @@ async def test_the_dry_run_lists_who_would_get_one(
         "dry run for 2026-06-30: 1 statements fall due, 1 not sent yet; nothing was sent"
     )
     assert report.lines[0].startswith(ana.number) and messenger.sent == []
+
+
+async def test_a_statement_on_its_cycle_itemises_a_billed_visit(
+    db: Database, clock: FixedClock, messenger: FakeMessenger
+) -> None:
+    """AR-072: the services of the visit under its item, as a statement asked for shows."""
+    await set_statement_cycle(db, ADMIN, StatementCycle("monthly", day=30))
+    ana = await patient(db, "Ana")
+    await service(db, "CONS", "100.00", description="Consultation")
+    seen = AS_OF - timedelta(days=4)
+    await post_charges(
+        db,
+        ADMIN,
+        account_id=ana.id,
+        lines=(ChargeLine("CONS", 2, service_date=seen),),
+        key="visit",
+        bill_date=seen,
+    )
+
+    await run_on(db, clock, ports_for(db, messenger), "statements", AS_OF)
+
+    [text] = messenger.to(await chat_of(db, ana))
+    assert "\n- Jun 26, 2026 CONS x2: $200.00, pending" in text
+    assert "\n    Consultation x2: $200.00\n" in text

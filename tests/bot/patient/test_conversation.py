@@ -11,10 +11,13 @@ __all__ = ["conversation", "staff"]  # fixtures
 import json
 from datetime import date, timedelta
 
+from babel.dates import format_date
 from sqlalchemy import select
 
 from bot.patient.context import PatientContext
 from bot.patient.conversation import Conversation
+from core.billing.charges import ChargeLine, post_charges
+from core.billing.invoice import Split
 from core.customers import may_contact
 from core.db import Database
 from core.links import issue_link_code
@@ -169,6 +172,45 @@ async def test_spanish_patient_reads_spanish_and_can_switch(
     assert "Account" in await chat.send("balance")
     assert "Escriba SALDO, PAGAR" in await chat.send("Español")
     assert "Cuenta" in await chat.send("balance")
+
+
+async def test_the_statement_itemises_each_visit_with_the_patients_part(
+    db: Database, conversation: Conversation
+) -> None:
+    """AR-072, AR-164: each service of a billed visit under its item, with the
+    patient's part of a line the insurer shares; the balance stays one line an item."""
+    ana = await person(db, "López", phone=PHONE, date_of_birth=BORN)
+    insurer = await person(db, "Acme Health", customer_type="insurer")
+    await service(db, "CONS", "100.00", description="Consultation")
+    await service(db, "XRAY", "60.00", "imaging", description="Chest X-ray")
+    seen, again = on_day(db) - timedelta(days=3), on_day(db) - timedelta(days=2)
+    await post_charges(
+        db,
+        ADMIN,
+        account_id=ana.id,
+        lines=(
+            ChargeLine("CONS", service_date=seen),
+            ChargeLine(
+                "XRAY", 2, service_date=again, splits=(Split(insurer.id, percent_bp=7_500),)
+            ),
+        ),
+        key="visit",
+    )
+    chat = await verified_sms(conversation)
+    day = format_date(again, "medium", locale="en_US")  # as every date the bot shows
+
+    statement = await chat.send("statement")
+
+    # The visit's first day is the item's; a line on another day says which.
+    assert "\n    Consultation x1: $100.00\n" in statement
+    assert f"\n    {day} Chest X-ray x2: $30.00 of $120.00\n" in statement
+    assert "$130.00" in statement and "$90.00" not in statement  # the insurer's part
+    balance = await chat.send("balance")
+    assert "Chest X-ray" not in balance and "$130.00" in balance
+    await chat.send("español")
+    estado = await chat.send("estado")
+    dia = format_date(again, "medium", locale="es")
+    assert f"\n    {dia} Chest X-ray x2: $30.00 de $120.00\n" in estado
 
 
 async def test_stop_start_help_are_honoured_at_once(
