@@ -50,6 +50,11 @@ class ShowAccount:
 
 
 @dataclass(frozen=True, slots=True)
+class ShowInvoice:
+    entry_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class Charge:
     account: str
     service_code: str
@@ -128,6 +133,7 @@ Command = (
     Help
     | Find
     | ShowAccount
+    | ShowInvoice
     | Charge
     | ChargeForm
     | Payment
@@ -147,7 +153,13 @@ _ACCOUNT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,39}")
 _AMOUNT = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?|\.[0-9]+")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _NUMBER = re.compile(r"[0-9]{1,6}")
-_ALIASES = {"search": "find", "show": "account", "acct": "account", "pay": "payment"}
+_ALIASES = {
+    "search": "find",
+    "show": "account",
+    "acct": "account",
+    "pay": "payment",
+    "inv": "invoice",
+}
 
 
 def parse(text: str, currency: str) -> Command:
@@ -251,6 +263,12 @@ def _account(rest: str, currency: str) -> Command:
     return ShowAccount(account_number(args[0]))
 
 
+def _invoice(rest: str, currency: str) -> Command:
+    args = tokens(rest)
+    _expect(args, 1, 1, "/ar invoice <entry number of a charge, e.g. T00000012>")
+    return ShowInvoice(entry_number(args[0]))
+
+
 def _charge(rest: str, currency: str) -> Command:
     args = tokens(rest)
     if len(args) < 2:
@@ -325,16 +343,21 @@ def note_of(words: list[str], usage: str, *, required: bool = True) -> str:
     return note
 
 
+def entry_number(text: str) -> int:
+    """``T00000012`` (or ``t12``) as the entry's id."""
+    entry = _ENTRY.fullmatch(text)
+    if entry is None:
+        raise ParseError(f"{_shown(text)} is not an entry number; write it like T00000012")
+    return int(entry.group(1))
+
+
 def _writeoff(rest: str, currency: str) -> Command:
     args = tokens(rest)
     if args and args[0].casefold() == "reverse":
         if len(args) < 3:
             raise ParseError(f"usage: {_REVERSE}")
-        entry = _ENTRY.fullmatch(args[1])
-        if entry is None:
-            raise ParseError(f"{_shown(args[1])} is not an entry number; write it like T00000012")
         return ReverseWriteOff(
-            int(entry.group(1)), reason_code(args[2]), note_of(args[3:], _REVERSE)
+            entry_number(args[1]), reason_code(args[2]), note_of(args[3:], _REVERSE)
         )
     if len(args) < 3:
         raise ParseError(f"usage: {_WRITEOFF}")
@@ -409,6 +432,7 @@ _READERS: dict[str, Callable[[str, str], Command]] = {
     "help": _help,
     "find": _find,
     "account": _account,
+    "invoice": _invoice,
     "charge": _charge,
     "payment": _payment,
     "atb": _atb,

@@ -116,6 +116,12 @@ async def posted_write_off(db: Database, account: Account, user: str) -> str:
     return f"T{entry.id:08d}"
 
 
+async def posted_charge(db: Database, account: Account, user: str) -> str:
+    invoice = await post_charges(db, ADMIN, account_id=account.id, key=f"inv-{account.id}",
+                                 bill_date=DAY, lines=[ChargeLine("CONS", 1, DAY)])  # fmt: skip
+    return f"T{invoice.entry.id:08d}"
+
+
 async def held_payment(db: Database, account: Account, user: str) -> str:
     """A payment that would leave a credit, waiting for its asker's Confirm: held while
     they could record payments (someone without the permission cannot hold one), so the
@@ -198,6 +204,7 @@ def older(target: Target) -> str:
 NEEDS: dict[str, Case] = {
     "find": Case((P.VIEW_ACCOUNTS,), command("find {name}"), shows(""), filters=True),
     "account": Case((P.VIEW_ACCOUNTS,), command("account {n}"), shows("number")),
+    "invoice": Case((P.VIEW_ACCOUNTS,), command("invoice {arg}"), shows("number"), posted_charge),
     "charge": Case((P.POST_CHARGE,), command("charge {n} CONS"), grew("journal")),
     "payment": Case((P.RECORD_PAYMENT,), command("payment {n} 5 cash"), grew("journal")),
     "writeoff": Case(

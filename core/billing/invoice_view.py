@@ -1,0 +1,169 @@
+"""The full invoice behind an A/R item, for staff (AR-072).
+
+A charge's entry number (``T00000012``, as the account view lists open items and
+activity) opens what billing posted: each line's service, description, quantity,
+list price and amount, the pricing rule or the reason a price was set by hand, the
+doctor and location, how a line was split between payers (``charge_share``), and for
+each payer the item it owes with what is still open. What the entry is not (a payment,
+an adjustment) is refused with what it is; a charge posted as a plain amount has no
+lines, and says so. Reading it writes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.billing.tables import charge_line, charge_share, pricing_rule
+from core.errors import NotFound, ValidationError
+from core.ledger.items import load_items
+from core.ledger.model import Kind
+from core.ledger.tables import ar_item, customer_account, journal_entry
+from core.money import Money
+
+
+def entry_number(entry_id: int) -> str:
+    return f"T{entry_id:08d}"
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLine:
+    seq: int
+    service_code: str
+    description: str
+    quantity: int
+    list_unit: Money
+    amount: Money
+    service_date: date
+    doctor: str | None
+    location: str
+    rule: str | None
+    """The pricing rule that set the price, by name."""
+    override_reason: str | None
+    """Why the price was set by hand, when it was."""
+    shares: tuple[tuple[str, Money], ...]
+    """Each payer's account number and part, when the line was split."""
+
+
+@dataclass(frozen=True, slots=True)
+class InvoicePayer:
+    account_id: int
+    number: str
+    name: str
+    location: str
+    amount: Money
+    open: Money
+    due_date: date
+    status: str  # pending, partly_paid, paid or disputed
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceView:
+    entry_id: int
+    entry_number: str
+    billed: date
+    reference: str | None
+    total: Money
+    lines: tuple[InvoiceLine, ...]
+    payers: tuple[InvoicePayer, ...]
+    reversed_by: str | None
+    """The entry number of the reversal, when the charge was reversed."""
+
+    @property
+    def locations(self) -> frozenset[str]:
+        return frozenset(p.location for p in self.payers)
+
+
+async def invoice_view(conn: AsyncConnection, entry_id: int, as_of: date) -> InvoiceView:
+    """The invoice of charge ``entry_id`` with each payer's open amount on ``as_of``."""
+    number = entry_number(entry_id)
+    entry = (
+        await conn.execute(select(journal_entry).where(journal_entry.c.id == entry_id))
+    ).first()
+    if entry is None:
+        raise NotFound(f"there is no entry {number}")
+    if entry.kind != Kind.CHARGE.value:
+        kind = entry.kind.replace("_", " ")
+        raise ValidationError(
+            f"{number} is a {kind}, not a charge: only a charge has an invoice behind it"
+        )
+    owed = select(ar_item.c.id).where(ar_item.c.entry_id == entry_id)
+    items = await load_items(conn, item_ids=(await conn.execute(owed)).scalars(), as_of=as_of)
+    accounts = {
+        r.id: r
+        for r in await conn.execute(
+            select(
+                customer_account.c.id,
+                customer_account.c.number,
+                customer_account.c.name,
+                customer_account.c.location,
+            ).where(customer_account.c.id.in_([i.account_id for i in items]))
+        )
+    }
+    payers = tuple(
+        InvoicePayer(
+            i.account_id,
+            accounts[i.account_id].number,
+            accounts[i.account_id].name,
+            accounts[i.account_id].location,
+            i.amount,
+            i.open,
+            i.due_date,
+            "disputed" if i.disputed and i.open.minor else i.status.value,
+        )
+        for i in items
+    )
+    lines = await _lines(conn, entry_id)
+    reversal = (
+        await conn.execute(
+            select(journal_entry.c.id).where(journal_entry.c.reverses_id == entry_id)
+        )
+    ).scalar()
+    currency = items[0].amount.currency if items else (lines[0].amount.currency if lines else "")
+    return InvoiceView(
+        entry_id,
+        number,
+        entry.effective_day,
+        entry.reference,
+        Money(sum(p.amount.minor for p in payers), currency),
+        lines,
+        payers,
+        entry_number(reversal) if reversal is not None else None,
+    )
+
+
+async def _lines(conn: AsyncConnection, entry_id: int) -> tuple[InvoiceLine, ...]:
+    shares: dict[int, list[tuple[str, int]]] = {}
+    for r in await conn.execute(
+        select(charge_share.c.seq, customer_account.c.number, charge_share.c.amount_minor)
+        .join(customer_account, customer_account.c.id == charge_share.c.payer_account_id)
+        .where(charge_share.c.entry_id == entry_id)
+        .order_by(charge_share.c.seq, charge_share.c.payer_account_id)
+    ):
+        shares.setdefault(r.seq, []).append((r.number, r.amount_minor))
+    rows = await conn.execute(
+        select(charge_line, pricing_rule.c.name.label("rule_name"))
+        .outerjoin(pricing_rule, pricing_rule.c.id == charge_line.c.rule_id)
+        .where(charge_line.c.entry_id == entry_id)
+        .order_by(charge_line.c.seq)
+    )
+    return tuple(
+        InvoiceLine(
+            r.seq,
+            r.service_code,
+            r.description,
+            r.quantity,
+            Money(r.list_unit_minor, r.currency),
+            Money(r.amount_minor, r.currency),
+            r.service_day,
+            r.doctor,
+            r.location,
+            r.rule_name,
+            r.override_reason,
+            tuple((n, Money(m, r.currency)) for n, m in shares.get(r.seq, ())),
+        )
+        for r in rows
+    )

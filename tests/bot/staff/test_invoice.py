@@ -1,0 +1,122 @@
+"""``/ar invoice <entry number>``: the full invoice behind a charge (AR-072).
+
+Its lines as billing posted them (service, quantity, list price, amount, the rule or
+the reason a price was set by hand), how a line was split, each payer's item with what
+is still open; a reversed charge says so; anything that is not a charge is refused
+with what it is, and nothing is written."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from bot.staff import ids
+from core.billing.charges import ChargeLine, post_charges
+from core.billing.invoice import Split
+from core.db import Database
+from core.services.adjustments import reverse_entry
+from core.services.charges import post_charge
+from core.services.payments import record_payment
+from tests.bot.staff.conftest import Slack, buttons, patient, text_of
+from tests.core.billing.helpers import rule
+from tests.core.helpers import ADMIN, usd
+
+pytestmark = pytest.mark.usefixtures("staff", "catalogue")
+DAY = date(2026, 6, 1)
+
+
+async def test_an_invoice_shows_its_lines_splits_and_what_each_payer_still_owes(
+    slack: Slack, db: Database
+) -> None:
+    ana = await patient(db, "López", "Ana")
+    acme = await patient(db, "Health", "Acme", customer_type="insurer")
+    await rule(db, "Xray promo", "percent", percent="25", service_code="XRAY")
+    invoice = await post_charges(
+        db,
+        ADMIN,
+        account_id=ana.id,
+        key="visit",
+        bill_date=DAY,
+        reference="VISIT-77",
+        lines=[
+            ChargeLine("CONS", 2, DAY, unit_price=usd("70.00"), override_reason="follow-up rate"),
+            ChargeLine(
+                "XRAY", 1, DAY, doctor="Dr Ruiz", splits=(Split(acme.id, percent_bp=8_000),)
+            ),
+        ],
+    )
+    await record_payment(db, ADMIN, account_id=ana.id, amount=usd("50"), received_on=DAY,
+                         key="p1", method="cash")  # fmt: skip
+    number = f"T{invoice.entry.id:08d}"
+
+    reply = await slack.command(f"invoice {number.lower()}")
+
+    shown = text_of(reply)
+    assert f"*Invoice {number}* · billed Jun 1, 2026 · *$230.00* · ref VISIT-77" in shown
+    assert (
+        "1. Jun 1, 2026 · `CONS` Consultation × 2 · list $80.00 each · *$140.00*"
+        " · price set by hand: follow-up rate · main"
+    ) in shown
+    assert (
+        "2. Jun 1, 2026 · `XRAY` Chest X-ray × 1 · list $120.00 each · *$90.00*"
+        " · rule “Xray promo” · Dr Ruiz · main\n"
+        f"    split: {ana.number} $18.00, {acme.number} $72.00"
+    ) in shown
+    assert shown.count("split:") == 1  # the consultation was not split
+    # Ana owes 140 + 18 and paid 50 of it; Acme owes its 72.
+    assert (
+        f"*{ana.number}* Ana López · $158.00 · $108.00 open · due Jul 1, 2026 · partly paid"
+        in (shown)
+    )
+    assert f"*{acme.number}* Acme Health · $72.00 · $72.00 open · due Jul 1, 2026 · pending" in (
+        shown
+    )
+    assert reply.body["response_type"] == "ephemeral"
+    views = [b for b in buttons(reply) if b["action_id"] == ids.VIEW_ACCOUNT]
+    assert [b["value"] for b in views] == [str(ana.id), str(acme.id)]
+
+
+async def test_a_reversed_charge_and_a_charge_without_lines_say_so(
+    slack: Slack, db: Database
+) -> None:
+    ana = await patient(db, "López", "Ana")
+    plain = await post_charge(db, ADMIN, account_id=ana.id, amount=usd("45.00"), service_date=DAY,
+                              key="plain")  # fmt: skip
+    visit = await post_charges(db, ADMIN, account_id=ana.id, key="v", bill_date=DAY,
+                               lines=[ChargeLine("CONS", 1, DAY)])  # fmt: skip
+    reversal = await reverse_entry(
+        db, ADMIN, entry_id=visit.entry.id, on=DAY, key="undo", reason="KEYING_ERROR"
+    )
+
+    shown = text_of(await slack.command(f"invoice T{plain.id:08d}"))
+    assert "Posted as an amount, without invoice lines." in shown
+    assert f"*{ana.number}* Ana López · $45.00 · $45.00 open" in shown
+    reversed_shown = text_of(await slack.command(f"invoice T{visit.entry.id:08d}"))
+    assert f":warning: Reversed by T{reversal.id:08d}" in reversed_shown
+    assert "· $80.00 · $0.00 open" in reversed_shown and "· paid" in reversed_shown
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        ("invoice", "usage: /ar invoice <entry number of a charge, e.g. T00000012>"),
+        ("invoice 12", "'12' is not an entry number; write it like T00000012"),
+        ("invoice T00000999", "there is no entry T00000999"),
+    ],
+)
+async def test_what_is_not_an_invoice_is_refused_plainly(
+    slack: Slack, db: Database, typed: str, said: str
+) -> None:
+    shown = text_of(await slack.command(typed))
+    assert said in shown.replace("&lt;", "<").replace("&gt;", ">")
+
+
+async def test_a_payment_is_not_an_invoice(slack: Slack, db: Database) -> None:
+    ana = await patient(db, "López", "Ana")
+    paid = await record_payment(db, ADMIN, account_id=ana.id, amount=usd("50"), received_on=DAY,
+                                key="p1", method="cash")  # fmt: skip
+    shown = text_of(await slack.command(f"invoice T{paid.entry.id:08d}"))
+    assert (
+        f"T{paid.entry.id:08d} is a payment, not a charge: only a charge has an invoice" in shown
+    )
