@@ -171,11 +171,10 @@ def plan_invoice(
             store = (item.code, item.store(pl.location))
             stock[store] = stock.get(store, 0) - p.quantity
     if len(lines) == 1:  # an imported row
-        only = lines[0]
-        first, what = only.service_date, f"{only.priced.service.code} x{only.priced.quantity}"
+        first, what = lines[0].service_date, _described(lines[0].priced)
     else:
         first = min(pl.service_date for pl in lines)
-        what = ", ".join(f"{pl.priced.service.code} x{pl.priced.quantity}" for pl in lines)
+        what = ", ".join(_described(pl.priced) for pl in lines)
     entry_lines: list[Line] = []
     payer_lines: dict[int, int] = {}
     for payer_id in sorted(owed, key=lambda a: (a != account.id, a)) if len(owed) > 1 else owed:
@@ -188,7 +187,7 @@ def plan_invoice(
             due_date=bill_date + timedelta(days=payer.net_days),
             doctor=lines[0].doctor,
             payer=payer.financial_class,
-            description=what[:200],
+            description=what if len(what) <= 200 else what[:199] + "…",
         )
         entry_lines.append(Line(AR_CONTROL, Money(owed[payer_id], currency), payer_id, terms))
         payer_lines[payer_id] = len(entry_lines)
@@ -210,3 +209,13 @@ def plan_invoice(
         lines=tuple(entry_lines),
     )
     return InvoicePlan(draft, list(lines), payer_lines, stock)
+
+
+def _described(priced: Priced) -> str:
+    return line_description(priced.service.description, priced.quantity)
+
+
+def line_description(description: str, quantity: int) -> str:
+    """A line as its item's description reads: the catalogue's words for the service
+    ("as statements show it"), with the quantity when more than one."""
+    return description if quantity == 1 else f"{description} x{quantity}"

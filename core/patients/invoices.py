@@ -10,7 +10,8 @@ Lines are shown only when they add up to the item's amount, so a statement never
 itemises something other than what is asked of the patient: an item that is no
 billed visit (a payment, an adjustment, a charge posted as a plain amount) or whose
 lines do not account for it shows no lines. A line the account owes nothing for is
-left out.
+left out, and so is the one line of a visit of one service that the item's own
+description already says (the service, its quantity and amount, owed whole).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from datetime import date
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.billing.invoice import line_description
 from core.billing.tables import charge_line, charge_share
 from core.money import Money
 from core.patients.summary import PatientAccount, PatientItem, PatientLine
@@ -101,6 +103,8 @@ def _itemised(item: PatientItem, account_id: int, lines: list[_Line]) -> Patient
     else:
         return item
     currency = item.amount.currency
+    if len(parts) == 1 and _said_already(item, parts[0][0], parts[0][1]):
+        return item
     shown = tuple(
         PatientLine(
             ln.service_date,
@@ -113,3 +117,12 @@ def _itemised(item: PatientItem, account_id: int, lines: list[_Line]) -> Patient
         if m > 0
     )
     return replace(item, lines=shown)
+
+
+def _said_already(item: PatientItem, line: _Line, owed: int) -> bool:
+    """A visit of one service, owed whole by the account, as its item already reads."""
+    return (
+        owed == line.amount
+        and line.service_date == item.service_date
+        and item.description == line_description(line.description, line.quantity)
+    )

@@ -107,12 +107,13 @@ async def test_a_statement_on_its_cycle_itemises_a_billed_visit(
     await set_statement_cycle(db, ADMIN, StatementCycle("monthly", day=30))
     ana = await patient(db, "Ana")
     await service(db, "CONS", "100.00", description="Consultation")
+    await service(db, "XRAY", "60.00", "imaging", description="Chest X-ray")
     seen = AS_OF - timedelta(days=4)
     await post_charges(
         db,
         ADMIN,
         account_id=ana.id,
-        lines=(ChargeLine("CONS", 2, service_date=seen),),
+        lines=(ChargeLine("CONS", 2, service_date=seen), ChargeLine("XRAY", service_date=seen)),
         key="visit",
         bill_date=seen,
     )
@@ -120,5 +121,5 @@ async def test_a_statement_on_its_cycle_itemises_a_billed_visit(
     await run_on(db, clock, ports_for(db, messenger), "statements", AS_OF)
 
     [text] = messenger.to(await chat_of(db, ana))
-    assert "\n- Jun 26, 2026 CONS x2: $200.00, pending" in text
-    assert "\n    Consultation x2: $200.00\n" in text
+    assert "\n- Jun 26, 2026 Consultation x2, Chest X-ray: $260.00, pending" in text
+    assert "\n    Consultation x2: $200.00\n    Chest X-ray x1: $60.00\n" in text

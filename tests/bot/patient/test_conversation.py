@@ -205,8 +205,11 @@ async def test_the_statement_itemises_each_visit_with_the_patients_part(
     assert "\n    Consultation x1: $100.00\n" in statement
     assert f"\n    {day} Chest X-ray x2: $30.00 of $120.00\n" in statement
     assert "$130.00" in statement and "$90.00" not in statement  # the insurer's part
+    # The item reads as the catalogue words its services, as does the balance.
+    assert "- Jun 27, 2026 Consultation, Chest X-ray x2: $130.00, pending" in statement
     balance = await chat.send("balance")
-    assert "Chest X-ray" not in balance and "$130.00" in balance
+    assert "Consultation, Chest X-ray x2: $130.00, pending" in balance
+    assert "of $120.00" not in balance  # the lines are the statement's
     await chat.send("español")
     estado = await chat.send("estado")
     dia = format_date(again, "medium", locale="es")

@@ -3,6 +3,7 @@ of each line of a visit, and only lines that account for the item's amount."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from core.billing.charges import ChargeLine
@@ -84,3 +85,36 @@ async def test_what_is_no_billed_visit_shows_no_lines(db: Database) -> None:
     paid_visit = by_amount[usd("100.00")]
     assert paid_visit.status == "paid"
     assert paid_visit.lines == (PatientLine(DAY, "Consultation", 1, usd("100.00"), usd("100.00")),)
+
+
+async def test_a_visit_of_one_service_owed_whole_is_not_listed_twice(db: Database) -> None:
+    """Its item already reads "Consultation x2: $200.00"; a line the insurer shares,
+    or a visit posted before items were described in the catalogue's words, still
+    shows its line."""
+    await service(db, "CONS", "100.00", description="Consultation")
+    patient = await open_account(db)
+    insurer = await open_account(db, "Acme Health", customer_type="insurer")
+    await charge(db, patient.id, ChargeLine("CONS", 2), key="whole")
+    await charge(
+        db,
+        patient.id,
+        ChargeLine("CONS", splits=(Split(insurer.id, percent_bp=5_000),)),
+        key="half",
+    )
+
+    [account] = await shown(db, patient.id)
+
+    whole, half = sorted(account.items, key=lambda i: -i.amount.minor)
+    assert (whole.description, whole.amount, whole.lines) == ("Consultation x2", usd("200.00"), ())
+    assert half.description == "Consultation"
+    assert half.lines == (PatientLine(DAY, "Consultation", 1, usd("50.00"), usd("100.00")),)
+    described_by_code = replace(whole, description="CONS x2", lines=())
+    [again] = await _itemised_again(db, replace(account, items=(described_by_code,)))
+    assert again.items[0].lines == (
+        PatientLine(DAY, "Consultation", 2, usd("200.00"), usd("200.00")),
+    )
+
+
+async def _itemised_again(db: Database, account: PatientAccount) -> list[PatientAccount]:
+    async with db.read() as conn:
+        return await with_invoice_lines(conn, [account])
