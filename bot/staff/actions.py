@@ -13,7 +13,18 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 
-from bot.staff import approvals, cash, ids, lookup, modals, money, refunds, split, workspace
+from bot.staff import (
+    approvals,
+    cash,
+    ids,
+    invoices,
+    lookup,
+    modals,
+    money,
+    refunds,
+    split,
+    workspace,
+)
 from bot.staff.parse import day
 from bot.staff.turn import Turn, answering
 from core.auth import Actor
@@ -48,6 +59,7 @@ BUTTONS: dict[str | re.Pattern[str], Pressed] = {
         lambda t, s, a: lookup.move(t, s, lookup.Where.read(value(a)))
     ),
     ids.ACCOUNT_DATE: account_date,
+    ids.ACCOUNT_INVOICE: invoices.picked,
     ids.ACCOUNT_CHARGE: lambda t, s, a: modals.charge_for(t, s, account_id(value(a))),
     ids.ACCOUNT_PAYMENT: lambda t, s, a: split.payment_for(t, s, account_id(value(a))),
     ids.ACCOUNT_WRITEOFF: lambda t, s, a: workspace.open_write_off(t, s, account_id(value(a))),

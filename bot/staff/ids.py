@@ -58,6 +58,10 @@ ACCOUNT_KIND = "ar_account_kind_"
 ACCOUNT_DATE = "ar_account_date"
 """The account view's datepicker; its block id holds the view's place."""
 
+ACCOUNT_INVOICE = "ar_account_invoice"
+"""The account view's "Open an invoice" menu of its open items; the option's value is
+the item's entry id (``/ar invoice``)."""
+
 ACCOUNT_CHARGE = "ar_account_charge"
 ACCOUNT_PAYMENT = "ar_account_payment"
 ACCOUNT_WRITEOFF = "ar_account_writeoff"

@@ -1,4 +1,5 @@
-"""``/ar invoice <entry number>``: the full invoice behind a charge (AR-072).
+"""``/ar invoice <entry number>`` and the account view's "Open an invoice" menu: the
+full invoice behind what was billed (AR-072).
 
 The lines of what billing posted, each payer's part and what is still open
 (:func:`core.billing.invoice_view.invoice_view`), answered only to the person who
@@ -9,11 +10,22 @@ invoice is owed by.
 
 from __future__ import annotations
 
+from typing import Any
+
+from bot.staff import ids
 from bot.staff.parse import ShowInvoice
 from bot.staff.turn import Turn
 from core.auth import Actor, Permission, require
 from core.billing.invoice_view import invoice_view
 from core.clock import today
+
+
+async def picked(turn: Turn, staff: Actor, action: dict[str, Any]) -> None:
+    """An open item picked in the account view's "Open an invoice" menu."""
+    chosen = action.get("selected_option") or {}
+    await show_invoice(
+        turn, staff, ShowInvoice(ids.id_in(str(chosen.get("value", "")), "an entry"))
+    )
 
 
 async def show_invoice(turn: Turn, staff: Actor, cmd: ShowInvoice) -> None:

@@ -1,7 +1,8 @@
 """The full invoice behind an A/R item, for staff (AR-072).
 
-A charge's entry number (``T00000012``, as the account view lists open items and
-activity) opens what billing posted: each line's service, description, quantity,
+The entry number of what was billed (``T00000012``, as the account view lists open
+items and activity: a charge, a debit memo, a finance charge or a chargeback) opens
+what billing posted: each line's service, description, quantity,
 list price and amount, the pricing rule or the reason a price was set by hand, the
 doctor and location, how a line was split between payers (``charge_share``), and for
 each payer the item it owes with what is still open. What the entry is not (a payment,
@@ -23,6 +24,9 @@ from core.ledger.items import load_items
 from core.ledger.model import Kind
 from core.ledger.tables import ar_item, customer_account, journal_entry
 from core.money import Money
+
+BILLED = frozenset({Kind.CHARGE, Kind.DEBIT_MEMO, Kind.FINANCE_CHARGE, Kind.CHARGEBACK})
+"""The kinds of entry that bill an account: what has an invoice behind it."""
 
 
 def entry_number(entry_id: int) -> str:
@@ -64,6 +68,7 @@ class InvoicePayer:
 class InvoiceView:
     entry_id: int
     entry_number: str
+    kind: str
     billed: date
     reference: str | None
     total: Money
@@ -85,10 +90,11 @@ async def invoice_view(conn: AsyncConnection, entry_id: int, as_of: date) -> Inv
     ).first()
     if entry is None:
         raise NotFound(f"there is no entry {number}")
-    if entry.kind != Kind.CHARGE.value:
+    if entry.kind not in BILLED:
         kind = entry.kind.replace("_", " ")
         raise ValidationError(
-            f"{number} is a {kind}, not a charge: only a charge has an invoice behind it"
+            f"{number} is a {kind}, which bills nothing: only a charge, a debit memo, a "
+            "finance charge or a chargeback has an invoice behind it"
         )
     owed = select(ar_item.c.id).where(ar_item.c.entry_id == entry_id)
     items = await load_items(conn, item_ids=(await conn.execute(owed)).scalars(), as_of=as_of)
@@ -126,6 +132,7 @@ async def invoice_view(conn: AsyncConnection, entry_id: int, as_of: date) -> Inv
     return InvoiceView(
         entry_id,
         number,
+        entry.kind,
         entry.effective_day,
         entry.reference,
         Money(sum(p.amount.minor for p in payers), currency),

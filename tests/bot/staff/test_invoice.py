@@ -7,7 +7,9 @@ with what it is, and nothing is written."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
+from urllib.parse import urlencode
 
 import pytest
 
@@ -17,10 +19,12 @@ from core.billing.invoice import Split
 from core.db import Database
 from core.services.adjustments import reverse_entry
 from core.services.charges import post_charge
+from core.services.memos import post_memo
 from core.services.payments import record_payment
 from tests.bot.staff.conftest import Slack, buttons, patient, text_of
 from tests.core.billing.helpers import rule
 from tests.core.helpers import ADMIN, usd
+from tests.fakes.slack import Call, action_payload
 
 pytestmark = pytest.mark.usefixtures("staff", "catalogue")
 DAY = date(2026, 6, 1)
@@ -118,5 +122,55 @@ async def test_a_payment_is_not_an_invoice(slack: Slack, db: Database) -> None:
                                 key="p1", method="cash")  # fmt: skip
     shown = text_of(await slack.command(f"invoice T{paid.entry.id:08d}"))
     assert (
-        f"T{paid.entry.id:08d} is a payment, not a charge: only a charge has an invoice" in shown
-    )
+        f"T{paid.entry.id:08d} is a payment, which bills nothing: only a charge, a debit memo,"
+        " a finance charge or a chargeback has an invoice behind it"
+    ) in shown
+
+
+async def test_a_late_fee_opens_as_what_it_is(slack: Slack, db: Database) -> None:
+    ana = await patient(db, "López", "Ana")
+    fee = await post_memo(db, ADMIN, memo_type="FINANCE_CHARGE", account_id=ana.id,
+                          amount=usd("2.50"), on=DAY, key="fee", reason="OTHER",
+                          note="late")  # fmt: skip
+    shown = text_of(await slack.command(f"invoice T{fee.id:08d}"))
+    assert f"*Finance charge T{fee.id:08d}* · billed Jun 1, 2026 · *$2.50*" in shown
+    assert "Posted as an amount, without invoice lines." in shown
+
+
+async def test_the_account_view_opens_each_open_items_invoice(slack: Slack, db: Database) -> None:
+    """Its "Open an invoice" menu lists the open items; picking one shows its invoice."""
+    ana = await patient(db, "López", "Ana")
+    first = await post_charges(db, ADMIN, account_id=ana.id, key="v1", bill_date=DAY,
+                               lines=[ChargeLine("CONS", 1, DAY)])  # fmt: skip
+    second = await post_charges(db, ADMIN, account_id=ana.id, key="v2", bill_date=DAY,
+                                lines=[ChargeLine("XRAY", 1, DAY)])  # fmt: skip
+    await record_payment(db, ADMIN, account_id=ana.id, amount=usd("80"), received_on=DAY,
+                         key="p1", method="cash")  # fmt: skip
+    view = await slack.command(f"account {ana.number}")
+    [menu] = [e for b in view.body["blocks"] for e in b.get("elements", [])
+              if e.get("action_id") == ids.ACCOUNT_INVOICE]  # fmt: skip
+    # The consultation is paid: only the X-ray is open.
+    assert [(o["text"]["text"], o["value"]) for o in menu["options"]] == [
+        (f"T{second.entry.id:08d} · Jun 1, 2026 · $120.00 open", str(second.entry.id))
+    ]
+    assert str(first.entry.id) not in [o["value"] for o in menu["options"]]
+
+    reply = await pick(slack, ids.ACCOUNT_INVOICE, str(second.entry.id))
+
+    shown = text_of(reply)
+    assert f"*Invoice T{second.entry.id:08d}*" in shown and "Chest X-ray × 1" in shown
+    assert "Ana López · $120.00 · $120.00 open" in shown
+    forged = text_of(await pick(slack, ids.ACCOUNT_INVOICE, "12; DROP"))
+    assert "this button does not name an entry" in forged
+
+
+async def pick(slack: Slack, action_id: str, value: str) -> Call:
+    """Pick the option with ``value`` in a static select."""
+    before = len(slack.fake.replies)
+    payload = action_payload(action_id, "", user="U0ADMIN",
+                             response_url=slack.fake.response_url("pick"))  # fmt: skip
+    payload["actions"] = [{"action_id": action_id, "block_id": "b2", "type": "static_select",
+                           "selected_option": {"value": value},
+                           "action_ts": "1700000001.000400"}]  # fmt: skip
+    await slack.send(urlencode({"payload": json.dumps(payload)}))
+    return slack.only_reply(before)

@@ -78,7 +78,6 @@ async def test_account_shows_balance_open_items_and_flags(slack: Slack, db: Data
     assert "Balance: *$170.00*" in shown
     assert "due Jul 1, 2026" in shown
     assert "$50.00 open of $80.00 · partly paid" in shown
-    assert "_`/ar invoice &lt;entry number&gt;` shows what a charge billed._" in shown
     assert "$120.00 open of $120.00 · open" in shown
     assert "Consultation" not in shown and "X-ray" not in shown  # no clinical detail
 

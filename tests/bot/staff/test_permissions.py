@@ -10,9 +10,11 @@ nothing is written (ledger, approval requests, link codes, allocations, audit tr
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import func, select
@@ -35,7 +37,7 @@ from core.services.writeoffs import write_off
 from tests.bot.staff.approval_helpers import DAY, charge, more_staff
 from tests.bot.staff.conftest import USERS, Slack, patient, text_of
 from tests.core.helpers import ADMIN, usd
-from tests.fakes.slack import Call, action_body
+from tests.fakes.slack import Call, action_body, action_payload
 
 pytestmark = pytest.mark.usefixtures("staff", "catalogue")
 P = Permission
@@ -117,9 +119,13 @@ async def posted_write_off(db: Database, account: Account, user: str) -> str:
 
 
 async def posted_charge(db: Database, account: Account, user: str) -> str:
+    return f"T{int(await charge_entry_id(db, account, user)):08d}"
+
+
+async def charge_entry_id(db: Database, account: Account, user: str) -> str:
     invoice = await post_charges(db, ADMIN, account_id=account.id, key=f"inv-{account.id}",
                                  bill_date=DAY, lines=[ChargeLine("CONS", 1, DAY)])  # fmt: skip
-    return f"T{invoice.entry.id:08d}"
+    return str(invoice.entry.id)
 
 
 async def held_payment(db: Database, account: Account, user: str) -> str:
@@ -158,6 +164,22 @@ def button(action_id: str, value: Callable[[Target], str] = lambda t: t.arg) -> 
         url = slack.fake.response_url(f"perm{uuid.uuid4().hex}")
         response = await slack.send(action_body(action_id, value(target), user=user,
                                                 response_url=url))  # fmt: skip
+        assert response.status == 200
+        return slack.fake.replies[before:]
+
+    return act
+
+
+def pick_option(action_id: str) -> Act:
+    """An option picked in a static select: its value is the target's ``arg``."""
+
+    async def act(slack: Slack, target: Target, user: str) -> list[Call]:
+        before = len(slack.fake.replies)
+        url = slack.fake.response_url(f"perm{uuid.uuid4().hex}")
+        payload = action_payload(action_id, "", user=user, response_url=url)
+        payload["actions"] = [{"action_id": action_id, "block_id": "b2", "type": "static_select",
+                               "selected_option": {"value": target.arg}}]  # fmt: skip
+        response = await slack.send(urlencode({"payload": json.dumps(payload)}))
         assert response.status == 200
         return slack.fake.replies[before:]
 
@@ -228,6 +250,9 @@ NEEDS: dict[str, Case] = {
     ),
     "link": Case((P.MANAGE_ACCOUNTS,), command("link {n}"), grew("codes")),
     "View": Case((P.VIEW_ACCOUNTS,), button(ids.VIEW_ACCOUNT), shows("number"), account_id),
+    "Open an invoice": Case(
+        (P.VIEW_ACCOUNTS,), pick_option(ids.ACCOUNT_INVOICE), shows("number"), charge_entry_id
+    ),
     "account paging": Case(
         (P.VIEW_ACCOUNTS,), button(ids.ACCOUNT_OLDER, older), shows("number"), account_id
     ),
