@@ -1,13 +1,13 @@
 """The full invoice behind an A/R item, for staff (AR-072).
 
 The entry number of what was billed (``T00000012``, as the account view lists open
-items and activity: a charge, a debit memo, a finance charge or a chargeback) opens
-what billing posted: each line's service, description, quantity,
-list price and amount, the pricing rule or the reason a price was set by hand, the
-doctor and location, how a line was split between payers (``charge_share``), and for
-each payer the item it owes with what is still open. What the entry is not (a payment,
-an adjustment) is refused with what it is; a charge posted as a plain amount has no
-lines, and says so. Reading it writes nothing.
+items and activity) opens what billing posted: each line's service, description,
+quantity, list price and amount, the pricing rule or the reason a price was set by
+hand, the doctor and location, how a line was split between payers (``charge_share``),
+and for each payer the item it owes with what is still open. A charge, a debit memo, a
+finance charge and a chargeback bill an account; what was billed as a plain amount (a
+late fee, a charge posted as an amount) has no lines, and says so. An entry that bills
+nothing (a payment, an adjustment) is refused with what it is. Reading writes nothing.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class InvoiceView:
 
 
 async def invoice_view(conn: AsyncConnection, entry_id: int, as_of: date) -> InvoiceView:
-    """The invoice of charge ``entry_id`` with each payer's open amount on ``as_of``."""
+    """What entry ``entry_id`` billed, with each payer's open amount on ``as_of``."""
     number = entry_number(entry_id)
     entry = (
         await conn.execute(select(journal_entry).where(journal_entry.c.id == entry_id))

@@ -43,7 +43,7 @@ class _Line:
 async def with_invoice_lines(
     conn: AsyncConnection, accounts: Sequence[PatientAccount]
 ) -> list[PatientAccount]:
-    """``accounts`` with each charge item's invoice lines (one statement for them all)."""
+    """``accounts`` with each charge item's invoice lines, read in one query for them all."""
     entries = sorted({i.entry_id for a in accounts for i in a.items if i.amount.minor > 0})
     if not entries:
         return list(accounts)
