@@ -10,6 +10,11 @@ for the delivery failure report (AR-179): the patient blocked the bot or opted o
 (``blocked``), the chat or number does not exist (``invalid_address``), still rate
 limited (``rate_limited``), anything else (``error``).
 
+A text longer than one message holds (Telegram: 4,096 UTF-16 code units; Twilio: 1,600
+characters) goes in parts, split at line ends, in order, each paced and retried on its
+own; a Telegram message's buttons go with the last part. A part that fails stops the
+rest, and that failure is the delivery's.
+
 Rates are kept per process: several web processes each keep their own pace.
 The message text is never logged.
 """
@@ -94,6 +99,49 @@ class Pace:
             del self._buckets[key]
 
 
+TELEGRAM_MAX_TEXT = 4096
+"""The Bot API's limit on a message's text, in UTF-16 code units."""
+TWILIO_MAX_BODY = 1600
+"""Twilio's limit on a message's body; it refuses a longer one (error 21617)."""
+
+
+def _units(text: str) -> int:
+    """Length in UTF-16 code units, as the Bot API counts (an emoji is two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def parts(text: str, limit: int) -> list[str]:
+    """``text`` in as few pieces of at most ``limit`` UTF-16 code units as fit, split
+    where a line ends (a longer line where a word ends, else where it must); blank
+    lines at a piece's edges are dropped, as a chat would show them."""
+    pieces: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in text.split("\n"):
+        while _units(line) > limit:
+            cut = _cut(line, limit)
+            line_part, line = line[:cut].rstrip(), line[cut:].lstrip()
+            pieces.append("\n".join([*current, line_part]).strip("\n"))
+            current, size = [], 0
+        extra = _units(line) + (1 if current else 0)
+        if current and size + extra > limit:
+            pieces.append("\n".join(current).strip("\n"))
+            current, size, extra = [], 0, _units(line)
+        current.append(line)
+        size += extra
+    pieces.append("\n".join(current).strip("\n"))
+    return [p for p in pieces if p.strip()] or [text]
+
+
+def _cut(line: str, limit: int) -> int:
+    """Where to cut a line too long for one piece: after the last space that fits."""
+    fits = limit
+    while _units(line[:fits]) > limit:
+        fits -= 1
+    space = line.rfind(" ", 0, fits)
+    return space + 1 if space > 0 else fits
+
+
 class Retry(Exception):
     """A try that may be repeated, after ``wait`` seconds when the provider said so."""
 
@@ -119,6 +167,22 @@ async def with_retries(
             await asyncio.sleep(delay)
     log.warning("%s send failed: %s", what, last.failure)
     return Delivery(ok=False, failure=last.failure, detail=last.detail)
+
+
+async def in_parts(
+    attempts: list[Callable[[], Awaitable[Delivery]]], *, backoff: float, what: str
+) -> Delivery:
+    """Send each part in turn, each with its own retries; the last part's delivery, or
+    the first failure (the parts after it are not sent)."""
+    delivery = Delivery(ok=False, failure="error", detail="nothing to send")
+    for n, attempt in enumerate(attempts, start=1):
+        delivery = await with_retries(attempt, backoff=backoff, what=what)
+        if not delivery.ok:
+            if len(attempts) > 1:
+                detail = f"part {n} of {len(attempts)}: {delivery.detail or delivery.failure}"
+                return Delivery(ok=False, failure=delivery.failure, detail=detail)
+            return delivery
+    return delivery
 
 
 class ChoiceData(CallbackData, prefix="c", sep="|"):
@@ -180,23 +244,31 @@ class TelegramMessenger:
 
     async def send(self, channel: str, address: str, message: OutboundMessage) -> Delivery:
         markup = telegram_markup(message)
+        texts = parts(message.text, TELEGRAM_MAX_TEXT)
 
-        async def attempt() -> Delivery:
-            await self.per_chat.wait(address)
-            await self.overall.wait()
-            try:
-                sent = await self.bot.send_message(
-                    chat_id=int(address),
-                    text=message.text,
-                    reply_markup=markup,
-                    # A link preview would fetch the pay page, which opens a payment.
-                    link_preview_options=LinkPreviewOptions(is_disabled=True),
-                )
-            except TelegramAPIError as exc:
-                return _telegram_failure(exc)
-            return Delivery(ok=True, provider_ref=str(sent.message_id))
+        def attempt(text: str, last: bool) -> Callable[[], Awaitable[Delivery]]:
+            async def once() -> Delivery:
+                await self.per_chat.wait(address)
+                await self.overall.wait()
+                try:
+                    sent = await self.bot.send_message(
+                        chat_id=int(address),
+                        text=text,
+                        reply_markup=markup if last else None,
+                        # A link preview would fetch the pay page, which opens a payment.
+                        link_preview_options=LinkPreviewOptions(is_disabled=True),
+                    )
+                except TelegramAPIError as exc:
+                    return _telegram_failure(exc)
+                return Delivery(ok=True, provider_ref=str(sent.message_id))
 
-        return await with_retries(attempt, backoff=self.backoff, what="telegram")
+            return once
+
+        return await in_parts(
+            [attempt(t, n == len(texts) - 1) for n, t in enumerate(texts)],
+            backoff=self.backoff,
+            what="telegram",
+        )
 
 
 def _telegram_failure(exc: TelegramAPIError) -> Delivery:
@@ -265,23 +337,27 @@ class TwilioMessenger:
         return self._session
 
     async def send(self, channel: str, address: str, message: OutboundMessage) -> Delivery:
-        form = {"To": address, "From": self.settings.twilio_from_number, "Body": sms_text(message)}
+        def attempt(text: str) -> Callable[[], Awaitable[Delivery]]:
+            form = {"To": address, "From": self.settings.twilio_from_number, "Body": text}
 
-        async def attempt() -> Delivery:
-            await self.pace.wait(self.settings.twilio_from_number)
-            try:
-                async with self._client().post(
-                    self.url, data=form, headers=self.headers, timeout=self.timeout
-                ) as response:
-                    body = await _json(response)
-                    status, retry_after = response.status, response.headers.get("Retry-After")
-            except aiohttp.ClientConnectorError as exc:  # nothing reached Twilio
-                raise Retry("error", f"cannot connect to Twilio: {exc.os_error}") from exc
-            except (aiohttp.ClientError, TimeoutError) as exc:  # it may have been sent
-                return Delivery(ok=False, failure="error", detail=type(exc).__name__)
-            return _twilio_outcome(status, body, retry_after)
+            async def once() -> Delivery:
+                await self.pace.wait(self.settings.twilio_from_number)
+                try:
+                    async with self._client().post(
+                        self.url, data=form, headers=self.headers, timeout=self.timeout
+                    ) as response:
+                        body = await _json(response)
+                        status, retry_after = response.status, response.headers.get("Retry-After")
+                except aiohttp.ClientConnectorError as exc:  # nothing reached Twilio
+                    raise Retry("error", f"cannot connect to Twilio: {exc.os_error}") from exc
+                except (aiohttp.ClientError, TimeoutError) as exc:  # it may have been sent
+                    return Delivery(ok=False, failure="error", detail=type(exc).__name__)
+                return _twilio_outcome(status, body, retry_after)
 
-        return await with_retries(attempt, backoff=self.backoff, what="sms")
+            return once
+
+        texts = parts(sms_text(message), TWILIO_MAX_BODY)
+        return await in_parts([attempt(t) for t in texts], backoff=self.backoff, what="sms")
 
 
 async def _json(response: aiohttp.ClientResponse) -> dict[str, Any]:

@@ -37,6 +37,10 @@ NOW = 1_782_820_800
 """2026-06-30 12:00 UTC: the ``date`` of every message the fake makes."""
 
 
+MAX_TEXT = 4096
+"""A message's text, in UTF-16 code units, as the Bot API measures it."""
+
+
 @dataclass(frozen=True, slots=True)
 class Call:
     """One Bot API request: the method and its parameters, JSON fields decoded."""
@@ -157,6 +161,8 @@ class FakeTelegram:
             return _error(code, text, retry)
         if not str(params.get("text", "")).strip():
             return _error(400, "Bad Request: message text is empty")
+        if len(str(params["text"]).encode("utf-16-le")) > 2 * MAX_TEXT:
+            return _error(400, "Bad Request: message is too long")
         message: dict[str, Any] = {
             "message_id": next(self._message_ids),
             "date": NOW,

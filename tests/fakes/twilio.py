@@ -35,7 +35,10 @@ ERRORS = {
     21211: "The 'To' number {to} is not a valid phone number.",
     21610: "Attempt to send to unsubscribed recipient",
     21614: "'To' number is not a valid mobile number",
+    21617: "The concatenated message body exceeds the 1600 character limit",
 }
+MAX_BODY = 1600
+"""Characters in one message's body; Twilio refuses a longer one (error 21617)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,8 @@ class FakeTwilio:
             return await self._answer(Message(to, from_, body, 400, None), _error(21211, 400, to))
         if not body:
             return await self._answer(Message(to, from_, body, 400, None), _error(21602, 400))
+        if len(body) > MAX_BODY:
+            return await self._answer(Message(to, from_, body, 400, None), _error(21617, 400))
         sid = f"SM{next(self._sids):032x}"
         resource = {
             "sid": sid,

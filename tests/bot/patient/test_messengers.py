@@ -12,21 +12,44 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.patient.messengers import Pace, TelegramMessenger, TwilioMessenger
-from bot.patient.outbound import deliver
+from bot.patient.messengers import Pace, TelegramMessenger, TwilioMessenger, parts
+from bot.patient.outbound import deliver, sms_text
 from bot.patient.telegram import make_bot
 from core.db import Database
 from core.patients.outbox import failed_sends, outbox
-from core.ports import Delivery, OutboundMessage
+from core.ports import Choice, Delivery, OutboundMessage
 from core.settings import Settings
-from tests.fakes.telegram import BOT_TOKEN, FakeTelegram, fake_telegram
-from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio, fake_twilio
+from tests.fakes.telegram import BOT_TOKEN, MAX_TEXT, FakeTelegram, fake_telegram
+from tests.fakes.twilio import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    FROM_NUMBER,
+    MAX_BODY,
+    FakeTwilio,
+    fake_twilio,
+)
 
 __all__ = ["fake_telegram", "fake_twilio"]
 
 CHAT = "5550003"
 PHONE = "+15557654321"
 HELLO = OutboundMessage("Your balance is $120.00.")
+ITEM = "- Jun 27, 2026 Consultation x2, Chest X-ray: $130.00, pending; $130.00 open, due Jul 27"
+LONG = OutboundMessage(
+    "\n".join(
+        ["Statement for account A0000042 (Ana 👋)", "", *[ITEM] * 120, "Balance $15,600.00"]
+    ),
+    (Choice("pay", "Pay"), Choice("menu", "Menu")),
+)
+"""A statement of 120 items: 11,000 characters, more than one message holds anywhere."""
+
+
+def utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def lines_of(*texts: str) -> list[str]:
+    return [line for text in texts for line in text.split("\n") if line]
 
 
 @pytest.fixture
@@ -117,6 +140,66 @@ async def test_a_long_retry_after_is_not_waited_for(
 
     assert (delivery.ok, delivery.failure) == (False, "rate_limited")
     assert time.monotonic() - started < 5
+
+
+async def test_a_message_longer_than_telegram_takes_goes_in_parts_at_line_ends(
+    tg: TelegramMessenger, fake_telegram: FakeTelegram
+) -> None:
+    """The Bot API refuses a text over 4,096 UTF-16 code units ("message is too long"):
+    the statement goes in order in as few parts as fit, the buttons on the last."""
+    delivery = await tg.send("telegram", CHAT, LONG)
+
+    sent = fake_telegram.sent_to(CHAT)
+    texts = [str(c.params["text"]) for c in sent]
+    assert delivery.ok and len(sent) == 3
+    assert all(utf16(t) <= MAX_TEXT for t in texts)
+    assert lines_of(*texts) == lines_of(LONG.text)
+    assert ["reply_markup" in c.params for c in sent] == [False, False, True]
+    assert sent[-1].inline_keyboard[0][0]["text"] == "Pay"
+    assert delivery.provider_ref is not None and delivery.provider_ref.isdigit()
+
+
+async def test_a_message_longer_than_twilio_takes_goes_in_parts_at_line_ends(
+    sms: TwilioMessenger, fake_twilio: FakeTwilio
+) -> None:
+    """Twilio refuses a body over 1,600 characters (error 21617): the text, then the
+    numbered choices, in as few messages as fit, in order."""
+    delivery = await sms.send("sms", PHONE, LONG)
+
+    bodies = [m.body for m in fake_twilio.messages]
+    assert delivery.ok and len(bodies) == 7
+    assert all(utf16(b) <= MAX_BODY for b in bodies)
+    assert lines_of(*bodies) == lines_of(sms_text(LONG))
+    assert bodies[-1].endswith("1) Pay\n2) Menu")
+    assert delivery.provider_ref == fake_twilio.messages[-1].sid
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        ("short", 10, ["short"]),
+        ("one\ntwo\nthree", 7, ["one\ntwo", "three"]),
+        ("one\n\ntwo", 4, ["one", "two"]),  # no part is only a blank line
+        ("a long line of words", 8, ["a long", "line of", "words"]),
+        ("unbreakable", 4, ["unbr", "eaka", "ble"]),
+        ("👋👋👋 hi", 5, ["👋👋", "👋 hi"]),  # an emoji is two UTF-16 code units
+    ],
+)
+def test_parts_split_at_line_ends_then_words(text: str, limit: int, expected: list[str]) -> None:
+    found = parts(text, limit)
+    assert found == expected
+    assert all(utf16(p) <= limit for p in found)
+
+
+async def test_a_part_that_fails_stops_the_rest(
+    tg: TelegramMessenger, fake_telegram: FakeTelegram
+) -> None:
+    fake_telegram.block(CHAT)
+
+    delivery = await tg.send("telegram", CHAT, LONG)
+
+    assert (delivery.ok, delivery.failure) == (False, "blocked")
+    assert len(fake_telegram.sent_to(CHAT)) == 1
 
 
 @pytest.mark.parametrize(
