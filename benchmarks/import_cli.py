@@ -128,7 +128,7 @@ def run_raw(db_path: Path, csv_path: Path) -> float:
             amount = price * quantity
             served = date.fromisoformat(served_text)
             day, due = to_day(served), to_day(served + timedelta(days=30))
-            memo = f"{code} x{quantity}"
+            memo = description if quantity == 1 else f"{description} x{quantity}"
             key = f"import/charge/{eid}"
             due_text = (served + timedelta(days=30)).isoformat()
             fingerprint = _fingerprint(

@@ -175,6 +175,8 @@ def plan_invoice(
     else:
         first = min(pl.service_date for pl in lines)
         what = ", ".join(_described(pl.priced) for pl in lines)
+    if len(what) > 200:
+        what = what[:199] + "…"
     entry_lines: list[Line] = []
     payer_lines: dict[int, int] = {}
     for payer_id in sorted(owed, key=lambda a: (a != account.id, a)) if len(owed) > 1 else owed:
@@ -187,7 +189,7 @@ def plan_invoice(
             due_date=bill_date + timedelta(days=payer.net_days),
             doctor=lines[0].doctor,
             payer=payer.financial_class,
-            description=what if len(what) <= 200 else what[:199] + "…",
+            description=what,
         )
         entry_lines.append(Line(AR_CONTROL, Money(owed[payer_id], currency), payer_id, terms))
         payer_lines[payer_id] = len(entry_lines)
@@ -204,7 +206,7 @@ def plan_invoice(
         idempotency_key=key,
         actor=actor,
         source=source,
-        memo=memo or what[:200],
+        memo=memo or what,
         reference=reference,
         lines=tuple(entry_lines),
     )

@@ -226,3 +226,20 @@ async def test_a_split_to_an_unknown_payer_or_in_another_currency_posts_nothing(
     with pytest.raises(ValidationError, match=f"account {patient.number} is kept in USD"):
         await charge(db, patient.id, ChargeLine("CONS", splits=euros))
     assert await footprint(db) == before
+
+
+async def test_a_visit_reads_as_its_services_within_200_characters(db: Database) -> None:
+    """An item's description (what the patient's balance and statement show) and the
+    entry's memo are the catalogue's words; a long visit is cut to 200 with "…"."""
+    patient = await open_account(db)
+    codes = [await service(db, f"S{n:02d}", "10.00", description=f"Service number {n:02d}")
+             for n in range(12)]  # fmt: skip
+    invoice = await charge(
+        db, patient.id, *(ChargeLine(c, 1 + n % 2) for n, c in enumerate(codes))
+    )
+    (item,) = await items_of(db, patient.id)
+    assert item.description.startswith(
+        "Service number 00, Service number 01 x2, Service number 02,"
+    )
+    assert len(item.description) == 200 and item.description.endswith("…")
+    assert invoice.entry.memo == item.description
