@@ -118,11 +118,13 @@ def parts(text: str, limit: int) -> list[str]:
     current: list[str] = []
     size = 0
     for line in text.split("\n"):
-        while _units(line) > limit:
+        while _units(line) > limit:  # a line too long for a piece: pieces of its own
+            if current:
+                pieces.append("\n".join(current).strip("\n"))
+                current, size = [], 0
             cut = _cut(line, limit)
-            line_part, line = line[:cut].rstrip(), line[cut:].lstrip()
-            pieces.append("\n".join([*current, line_part]).strip("\n"))
-            current, size = [], 0
+            pieces.append(line[:cut].rstrip())
+            line = line[cut:].lstrip()
         extra = _units(line) + (1 if current else 0)
         if current and size + extra > limit:
             pieces.append("\n".join(current).strip("\n"))
@@ -136,7 +138,7 @@ def parts(text: str, limit: int) -> list[str]:
 def _cut(line: str, limit: int) -> int:
     """Where to cut a line too long for one piece: after the last space that fits."""
     fits = limit
-    while _units(line[:fits]) > limit:
+    while fits > 1 and _units(line[:fits]) > limit:
         fits -= 1
     space = line.rfind(" ", 0, fits)
     return space + 1 if space > 0 else fits

@@ -182,6 +182,7 @@ async def test_a_message_longer_than_twilio_takes_goes_in_parts_at_line_ends(
         ("one\n\ntwo", 4, ["one", "two"]),  # no part is only a blank line
         ("a long line of words", 8, ["a long", "line of", "words"]),
         ("unbreakable", 4, ["unbr", "eaka", "ble"]),
+        ("abcd\nef ghij", 5, ["abcd", "ef", "ghij"]),  # a long line does not join the last
         ("👋👋👋 hi", 5, ["👋👋", "👋 hi"]),  # an emoji is two UTF-16 code units
     ],
 )
