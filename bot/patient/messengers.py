@@ -51,6 +51,7 @@ from aiogram.types import (
 
 from bot.patient.outbound import sms_text
 from bot.patient.texts import label
+from bot.pieces import parts
 from core.ports import Choice, Delivery, OutboundMessage
 from core.settings import Settings
 
@@ -103,45 +104,6 @@ TELEGRAM_MAX_TEXT = 4096
 """The Bot API's limit on a message's text, in UTF-16 code units."""
 TWILIO_MAX_BODY = 1600
 """Twilio's limit on a message's body; it refuses a longer one (error 21617)."""
-
-
-def _units(text: str) -> int:
-    """Length in UTF-16 code units, as the Bot API counts (an emoji is two)."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def parts(text: str, limit: int) -> list[str]:
-    """``text`` in as few pieces of at most ``limit`` UTF-16 code units as fit, split
-    where a line ends (a longer line where a word ends, else where it must); blank
-    lines at a piece's edges are dropped, as a chat would show them."""
-    pieces: list[str] = []
-    current: list[str] = []
-    size = 0
-    for line in text.split("\n"):
-        while _units(line) > limit:  # a line too long for a piece: pieces of its own
-            if current:
-                pieces.append("\n".join(current).strip("\n"))
-                current, size = [], 0
-            cut = _cut(line, limit)
-            pieces.append(line[:cut].rstrip())
-            line = line[cut:].lstrip()
-        extra = _units(line) + (1 if current else 0)
-        if current and size + extra > limit:
-            pieces.append("\n".join(current).strip("\n"))
-            current, size, extra = [], 0, _units(line)
-        current.append(line)
-        size += extra
-    pieces.append("\n".join(current).strip("\n"))
-    return [p for p in pieces if p.strip()] or [text]
-
-
-def _cut(line: str, limit: int) -> int:
-    """Where to cut a line too long for one piece: after the last space that fits."""
-    fits = limit
-    while fits > 1 and _units(line[:fits]) > limit:
-        fits -= 1
-    space = line.rfind(" ", 0, fits)
-    return space + 1 if space > 0 else fits
 
 
 class Retry(Exception):

@@ -2,9 +2,10 @@
 
 A template renders one message as JSON (``{"text": ..., "blocks": [...]}``), using the
 macros in ``slack/_blocks.j2`` so that values are always JSON-encoded with
-``tojson``. Text that came from people (names, what was searched for) passes through
-the ``mrkdwn`` filter first, so ``<!channel>`` typed into a search cannot ping a
-channel. Money and dates use the babel filters of ``core.reports.render``.
+``tojson``. A section too long for Slack (3,000 characters) becomes several, split
+where a line ends (:func:`fitted`). Text that came from people (names, what was
+searched for) passes through the ``mrkdwn`` filter first, so ``<!channel>`` typed into
+a search cannot ping a channel. Money and dates use the babel filters of ``core.reports.render``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from jinja2 import Environment
 
+from bot.pieces import parts, units
 from bot.staff import ids
 from core.reports.render import environment
 
@@ -37,4 +39,26 @@ def message(template: str, locale: str = "en_US", **context: Any) -> dict[str, A
     """Render ``templates/slack/<template>.json.j2`` into a message payload."""
     text = slack_environment(locale).get_template(f"slack/{template}.json.j2").render(**context)
     payload: dict[str, Any] = json.loads(text)
+    if "blocks" in payload:
+        payload["blocks"] = fitted(payload["blocks"])
     return payload
+
+
+SECTION_TEXT = 3000
+"""Slack refuses a section whose text is longer (``invalid_blocks``): nothing is shown."""
+
+
+def fitted(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``blocks`` with each section too long for Slack made several, split where a line
+    ends (a list of items or invoice lines stays whole line by line)."""
+    out: list[dict[str, Any]] = []
+    for block in blocks:
+        text = block.get("text") if block.get("type") == "section" else None
+        if not isinstance(text, dict) or units(text.get("text", "")) <= SECTION_TEXT:
+            out.append(block)
+            continue
+        pieces = parts(text["text"], SECTION_TEXT)
+        rest = {k: v for k, v in block.items() if k not in ("text", "block_id", "accessory")}
+        out += [{**rest, "text": {**text, "text": p}} for p in pieces[:-1]]
+        out.append({**block, "text": {**text, "text": pieces[-1]}})
+    return out

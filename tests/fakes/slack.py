@@ -9,6 +9,8 @@ The fake stands in for three things Slack runs:
   makes (``files.getUploadURLExternal``, a POST of the bytes to the upload URL it
   returned, ``files.completeUploadExternal``) and ``apps.connections.open``;
 - ``response_url``s, which record what a listener answers;
+- Block Kit's limits (:mod:`tests.fakes.blockkit`): a message or view that breaks one
+  is refused as Slack refuses it, ``invalid_blocks``;
 - a Socket Mode websocket (``apps.connections.open`` hands out its URL), through
   which a test can send envelopes as Slack does and read the acknowledgements.
 
@@ -36,6 +38,8 @@ import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 from slack_sdk.signature import SignatureVerifier
+
+from tests.fakes.blockkit import refused
 
 BOT_TOKEN = "xoxb-arbot-test"
 APP_TOKEN = "xapp-arbot-test"
@@ -78,6 +82,8 @@ class FakeSlack:
     _losing: set[str] = field(default_factory=set)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """Posted messages per channel, oldest first (``conversations.history`` reads them)."""
+    refusals: list[tuple[str, list[str]]] = field(default_factory=list)
+    """Messages and views refused for breaking Block Kit's limits (:mod:`.blockkit`)."""
 
     def __post_init__(self) -> None:
         self._open.set()
@@ -160,6 +166,10 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": "invalid_auth"})
         if error is not None:
             return web.json_response({"ok": False, "error": error})
+        refusal = refused(body)
+        if refusal:
+            self.refusals.append((method, refusal))
+            return web.json_response({"ok": False, "error": "invalid_blocks", "errors": refusal})
         answer = self._answer(method, body)
         if method == "chat.postMessage" and answer.get("ok"):
             self._keep(answer["channel"], answer["ts"], body)
@@ -236,7 +246,12 @@ class FakeSlack:
         await self._open.wait()
         raw = await request.read()
         body = _decode(request.content_type, raw)
-        await self._record(Call("response_url", body, dict(request.headers), request.path, raw))
+        refusal = refused(body)
+        call = Call("response_url", body, dict(request.headers), request.path, raw, not refusal)
+        await self._record(call)
+        if refusal:  # a response_url answers an error with its HTTP status
+            self.refusals.append(("response_url", refusal))
+            return web.Response(status=400, text="invalid_blocks")
         return web.Response(text="ok")
 
     async def _upload(self, request: web.Request) -> web.Response:

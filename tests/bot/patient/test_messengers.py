@@ -12,9 +12,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.patient.messengers import Pace, TelegramMessenger, TwilioMessenger, parts
+from bot.patient.messengers import Pace, TelegramMessenger, TwilioMessenger
 from bot.patient.outbound import deliver, sms_text
 from bot.patient.telegram import make_bot
+from bot.pieces import parts
 from core.db import Database
 from core.patients.outbox import failed_sends, outbox
 from core.ports import Choice, Delivery, OutboundMessage

@@ -85,6 +85,7 @@ class Slack:
     def only_reply(self, before: int) -> Call:
         replies = self.fake.replies[before:]
         assert len(replies) == 1, replies
+        assert replies[0].ok, f"Slack refused the reply: {self.fake.refusals[-1]}"
         assert replies[0].body["response_type"] == "ephemeral"
         return replies[0]
 

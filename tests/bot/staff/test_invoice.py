@@ -174,3 +174,24 @@ async def pick(slack: Slack, action_id: str, value: str) -> Call:
                            "action_ts": "1700000001.000400"}]  # fmt: skip
     await slack.send(urlencode({"payload": json.dumps(payload)}))
     return slack.only_reply(before)
+
+
+async def test_a_long_account_and_a_long_invoice_stay_within_what_slack_takes(
+    slack: Slack, db: Database
+) -> None:
+    """Slack refuses a section over 3,000 characters (the person would see nothing): a
+    patient with 40 open visits and a visit of 40 lines are both shown."""
+    ana = await patient(db, "López", "Ana")
+    for n in range(40):
+        await post_charges(db, ADMIN, account_id=ana.id, key=f"v{n}", bill_date=DAY,
+                           lines=[ChargeLine("CONS", 1, DAY)])  # fmt: skip
+    big = await post_charges(db, ADMIN, account_id=ana.id, key="big", bill_date=DAY,
+                             lines=[ChargeLine("XRAY", 1, DAY)] * 40)  # fmt: skip
+
+    account = text_of(await slack.command(f"account {ana.number}"))
+    invoice = text_of(await slack.command(f"invoice T{big.entry.id:08d}"))
+
+    assert account.count("· service Jun 1, 2026") == 25
+    assert "and 16 more open items, oldest first above" in account
+    assert invoice.count("`XRAY` Chest X-ray × 1") == 40
+    assert "40. Jun 1, 2026" in invoice
