@@ -40,7 +40,8 @@ def message(template: str, locale: str = "en_US", **context: Any) -> dict[str, A
     text = slack_environment(locale).get_template(f"slack/{template}.json.j2").render(**context)
     payload: dict[str, Any] = json.loads(text)
     if "blocks" in payload:
-        payload["blocks"] = fitted(payload["blocks"])
+        most = MESSAGE_BLOCKS if payload.get("type") not in ("modal", "home") else 100
+        payload["blocks"] = fitted(payload["blocks"], most)
     return payload
 
 
@@ -48,9 +49,22 @@ SECTION_TEXT = 3000
 """Slack refuses a section whose text is longer (``invalid_blocks``): nothing is shown."""
 
 
-def fitted(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+MESSAGE_BLOCKS = 50
+"""Slack refuses a message of more blocks (a modal or the Home tab holds 100)."""
+
+
+def fitted(blocks: list[dict[str, Any]], most: int = MESSAGE_BLOCKS) -> list[dict[str, Any]]:
     """``blocks`` with each section too long for Slack made several, split where a line
-    ends (a list of items or invoice lines stays whole line by line)."""
+    ends (a list of items or invoice lines stays whole line by line); past ``most``
+    blocks the message ends with a line saying it was cut there."""
+    out = _split_sections(blocks)
+    if len(out) <= most:
+        return out
+    cut = {"type": "mrkdwn", "text": f"_…cut here: Slack shows at most {most} blocks._"}
+    return [*out[: most - 1], {"type": "context", "elements": [cut]}]
+
+
+def _split_sections(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for block in blocks:
         text = block.get("text") if block.get("type") == "section" else None

@@ -32,3 +32,12 @@ def test_a_long_section_becomes_several_keeping_its_lines_and_its_button_last() 
         (False, None),
         (True, "items"),  # a block id is unique in a message: the last piece keeps it
     ]
+
+
+def test_a_message_past_50_blocks_ends_saying_where_it_was_cut() -> None:
+    lines = "\n".join(f"• line {n:04d} " + "x" * 60 for n in range(3000))  # 216,000 characters
+    shown = fitted([{"type": "section", "text": {"type": "mrkdwn", "text": lines}}])
+
+    assert problems(shown) == [] and len(shown) == 50
+    assert shown[-1]["elements"][0]["text"] == "_…cut here: Slack shows at most 50 blocks._"
+    assert shown[0]["text"]["text"].startswith("• line 0000 ")
