@@ -75,6 +75,7 @@ ACTIVITY_GROUPS: dict[str, frozenset[Kind]] = {
 @dataclass(frozen=True, slots=True)
 class OpenItem:
     item_id: int
+    entry_id: int
     entry_number: str
     description: str
     service_date: date
@@ -208,6 +209,7 @@ def _open_item(item: Item) -> OpenItem:
     status = "disputed" if item.disputed else item.status.value.replace("pending", "open")
     return OpenItem(
         item_id=item.id,
+        entry_id=item.entry_id,
         entry_number=f"T{item.entry_id:08d}",
         description=item.description,
         service_date=item.service_date,

@@ -26,7 +26,8 @@ import base64
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from functools import lru_cache
+from dataclasses import replace
+from functools import lru_cache, partial
 from typing import Any
 
 import aiohttp
@@ -134,17 +135,23 @@ async def with_retries(
 
 
 async def in_parts(
-    attempts: list[Callable[[], Awaitable[Delivery]]], *, backoff: float, what: str
+    texts: list[str],
+    send_part: Callable[[str, bool], Awaitable[Delivery]],
+    *,
+    backoff: float,
+    what: str,
 ) -> Delivery:
-    """Send each part in turn, each with its own retries; the last part's delivery, or
-    the first failure (the parts after it are not sent)."""
+    """``send_part(text, last)`` for each of ``texts`` in turn, each with its own
+    retries; the last part's delivery, or the first failure (the parts after it are not
+    sent), which names its part when there are several."""
     delivery = Delivery(ok=False, failure="error", detail="nothing to send")
-    for n, attempt in enumerate(attempts, start=1):
+    for n, text in enumerate(texts, start=1):
+        attempt = partial(send_part, text, n == len(texts))
         delivery = await with_retries(attempt, backoff=backoff, what=what)
+        if not delivery.ok and len(texts) > 1:
+            where = f"part {n} of {len(texts)}: {delivery.detail or delivery.failure}"
+            return replace(delivery, detail=where)
         if not delivery.ok:
-            if len(attempts) > 1:
-                detail = f"part {n} of {len(attempts)}: {delivery.detail or delivery.failure}"
-                return Delivery(ok=False, failure=delivery.failure, detail=detail)
             return delivery
     return delivery
 
@@ -208,31 +215,24 @@ class TelegramMessenger:
 
     async def send(self, channel: str, address: str, message: OutboundMessage) -> Delivery:
         markup = telegram_markup(message)
+
+        async def part(text: str, last: bool) -> Delivery:
+            await self.per_chat.wait(address)
+            await self.overall.wait()
+            try:
+                sent = await self.bot.send_message(
+                    chat_id=int(address),
+                    text=text,
+                    reply_markup=markup if last else None,
+                    # A link preview would fetch the pay page, which opens a payment.
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                )
+            except TelegramAPIError as exc:
+                return _telegram_failure(exc)
+            return Delivery(ok=True, provider_ref=str(sent.message_id))
+
         texts = parts(message.text, TELEGRAM_MAX_TEXT)
-
-        def attempt(text: str, last: bool) -> Callable[[], Awaitable[Delivery]]:
-            async def once() -> Delivery:
-                await self.per_chat.wait(address)
-                await self.overall.wait()
-                try:
-                    sent = await self.bot.send_message(
-                        chat_id=int(address),
-                        text=text,
-                        reply_markup=markup if last else None,
-                        # A link preview would fetch the pay page, which opens a payment.
-                        link_preview_options=LinkPreviewOptions(is_disabled=True),
-                    )
-                except TelegramAPIError as exc:
-                    return _telegram_failure(exc)
-                return Delivery(ok=True, provider_ref=str(sent.message_id))
-
-            return once
-
-        return await in_parts(
-            [attempt(t, n == len(texts) - 1) for n, t in enumerate(texts)],
-            backoff=self.backoff,
-            what="telegram",
-        )
+        return await in_parts(texts, part, backoff=self.backoff, what="telegram")
 
 
 def _telegram_failure(exc: TelegramAPIError) -> Delivery:
@@ -301,27 +301,23 @@ class TwilioMessenger:
         return self._session
 
     async def send(self, channel: str, address: str, message: OutboundMessage) -> Delivery:
-        def attempt(text: str) -> Callable[[], Awaitable[Delivery]]:
+        async def part(text: str, last: bool) -> Delivery:
             form = {"To": address, "From": self.settings.twilio_from_number, "Body": text}
-
-            async def once() -> Delivery:
-                await self.pace.wait(self.settings.twilio_from_number)
-                try:
-                    async with self._client().post(
-                        self.url, data=form, headers=self.headers, timeout=self.timeout
-                    ) as response:
-                        body = await _json(response)
-                        status, retry_after = response.status, response.headers.get("Retry-After")
-                except aiohttp.ClientConnectorError as exc:  # nothing reached Twilio
-                    raise Retry("error", f"cannot connect to Twilio: {exc.os_error}") from exc
-                except (aiohttp.ClientError, TimeoutError) as exc:  # it may have been sent
-                    return Delivery(ok=False, failure="error", detail=type(exc).__name__)
-                return _twilio_outcome(status, body, retry_after)
-
-            return once
+            await self.pace.wait(self.settings.twilio_from_number)
+            try:
+                async with self._client().post(
+                    self.url, data=form, headers=self.headers, timeout=self.timeout
+                ) as response:
+                    body = await _json(response)
+                    status, retry_after = response.status, response.headers.get("Retry-After")
+            except aiohttp.ClientConnectorError as exc:  # nothing reached Twilio
+                raise Retry("error", f"cannot connect to Twilio: {exc.os_error}") from exc
+            except (aiohttp.ClientError, TimeoutError) as exc:  # it may have been sent
+                return Delivery(ok=False, failure="error", detail=type(exc).__name__)
+            return _twilio_outcome(status, body, retry_after)
 
         texts = parts(sms_text(message), TWILIO_MAX_BODY)
-        return await in_parts([attempt(t) for t in texts], backoff=self.backoff, what="sms")
+        return await in_parts(texts, part, backoff=self.backoff, what="sms")
 
 
 async def _json(response: aiohttp.ClientResponse) -> dict[str, Any]:

@@ -170,11 +170,11 @@ def plan_invoice(
             item = stock_items[svc.stock_item]
             store = (item.code, item.store(pl.location))
             stock[store] = stock.get(store, 0) - p.quantity
-    if len(lines) == 1:  # an imported row
-        first, what = lines[0].service_date, _described(lines[0].priced)
-    else:
-        first = min(pl.service_date for pl in lines)
-        what = ", ".join(_described(pl.priced) for pl in lines)
+    described = [line_description(pl.priced.service.description, pl.priced.quantity)
+                 for pl in lines]  # fmt: skip
+    # An imported row is one line: no min() over a generator in the import's hot loop.
+    first = lines[0].service_date if len(lines) == 1 else min(pl.service_date for pl in lines)
+    what = described[0] if len(described) == 1 else ", ".join(described)
     if len(what) > 200:
         what = what[:199] + "…"
     entry_lines: list[Line] = []
@@ -211,10 +211,6 @@ def plan_invoice(
         lines=tuple(entry_lines),
     )
     return InvoicePlan(draft, list(lines), payer_lines, stock)
-
-
-def _described(priced: Priced) -> str:
-    return line_description(priced.service.description, priced.quantity)
 
 
 def line_description(description: str, quantity: int) -> str:
