@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, false, func, or_, select, type_coerce
+from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Actor, Permission, require
 from core.customers import status_of
 from core.db import Database, Tx
-from core.db.metadata import from_day, to_day
+from core.db.metadata import day_number, from_day, to_day
 from core.errors import ValidationError
 from core.ledger.accounts import load_account
 from core.ledger.items import _disputed
@@ -85,15 +85,11 @@ class BadDebtCandidate:
     status: str
 
 
-def _day(column: Any) -> Any:
-    return type_coerce(column, Integer)
-
-
 def _open_items(as_of: date) -> Any:
     day = to_day(as_of)
     applied = (
         select(allocation.c.item_id, func.sum(allocation.c.amount_minor).label("applied"))
-        .where(_day(allocation.c.effective_day) <= day)
+        .where(day_number(allocation.c.effective_day) <= day)
         .group_by(allocation.c.item_id)
         .subquery("applied")
     )
@@ -103,7 +99,9 @@ def _open_items(as_of: date) -> Any:
         select(
             ar_item.c.account_id,
             func.sum(open_minor).label("owed"),
-            func.min(case((ar_item.c.amount_minor > 0, _day(ar_item.c.due_day)))).label("due"),
+            func.min(case((ar_item.c.amount_minor > 0, day_number(ar_item.c.due_day)))).label(
+                "due"
+            ),
             func.max(case((ar_item.c.amount_minor < 0, 1), else_=0)).label("credits"),
             func.max(
                 case((func.coalesce(disputed.c.disputed, false()).is_(True), 1), else_=0)
@@ -111,7 +109,7 @@ def _open_items(as_of: date) -> Any:
         )
         .outerjoin(applied, applied.c.item_id == ar_item.c.id)
         .outerjoin(disputed, disputed.c.item_id == ar_item.c.id)
-        .where(_day(ar_item.c.effective_day) <= day, open_minor != 0)
+        .where(day_number(ar_item.c.effective_day) <= day, open_minor != 0)
         .group_by(ar_item.c.account_id)
         .subquery("open_items")
     )
@@ -125,7 +123,7 @@ async def bad_debt_candidates(
     owed = _open_items(as_of)
     latest = (
         select(customer_status.c.account_id, func.max(customer_status.c.id).label("id"))
-        .where(_day(customer_status.c.effective_day) <= day)
+        .where(day_number(customer_status.c.effective_day) <= day)
         .group_by(customer_status.c.account_id)
         .subquery("latest_status")
     )
@@ -135,7 +133,7 @@ async def bad_debt_candidates(
     else:
         standing = and_(
             status.c.status == "in_collections",
-            _day(status.c.effective_day) <= day - rule.after_collections_days,
+            day_number(status.c.effective_day) <= day - rule.after_collections_days,
         )
     ca = customer_account
     rows = await conn.execute(

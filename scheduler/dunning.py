@@ -30,7 +30,7 @@ from core.dunning import (
     queued_notices,
     sending_hours,
 )
-from core.dunning.plan import owed_now
+from core.dunning.owed import owed_now
 from core.patients.paylinks import PayChoice, issue_pay_link
 from core.ports import OutboundMessage
 from scheduler.pacing import Pace, capacity, open_now

@@ -17,15 +17,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import Integer, and_, case, false, func, or_, select, type_coerce
+from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.approvals import expire_stale, pending_older_than
 from core.auth import Actor
 from core.clock import Clock
 from core.db import Database
-from core.db.metadata import to_day
-from core.dunning.plan import disputed_items
+from core.db.metadata import day_number, to_day
+from core.dunning.owed import disputed_items
 from core.ledger.tables import allocation, ar_item, customer_account
 from core.money import Money
 from core.services.writeoffs import write_off
@@ -59,7 +59,7 @@ async def small_balances(
     day = to_day(as_of)
     applied = (
         select(allocation.c.item_id, func.sum(allocation.c.amount_minor).label("applied"))
-        .where(type_coerce(allocation.c.effective_day, Integer) <= day)
+        .where(day_number(allocation.c.effective_day) <= day)
         .group_by(allocation.c.item_id)
         .subquery("applied")
     )
@@ -73,13 +73,13 @@ async def small_balances(
             payer.label("payer"),
             i.c.id,
             open_minor.label("open"),
-            type_coerce(i.c.due_day, Integer).label("due"),
+            day_number(i.c.due_day).label("due"),
             func.coalesce(disputed.c.disputed, false()).label("disputed"),
             i.c.amount_minor,
         )
         .outerjoin(applied, applied.c.item_id == i.c.id)
         .outerjoin(disputed, disputed.c.item_id == i.c.id)
-        .where(type_coerce(i.c.effective_day, Integer) <= day, open_minor != 0)
+        .where(day_number(i.c.effective_day) <= day, open_minor != 0)
         .subquery("open_items")
     )
     credits = (

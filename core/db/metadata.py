@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, String
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, String, type_coerce
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -32,6 +32,12 @@ def to_day(value: date) -> int:
 
 def from_day(value: int) -> date:
     return EPOCH + timedelta(days=value)
+
+
+def day_number(column: Any) -> Any:
+    """A :class:`DayNumber` column as its stored integer, to compare with :func:`to_day`
+    values and subtract in SQL (aging, dunning and bad debt count days this way)."""
+    return type_coerce(column, Integer)
 
 
 class DayNumber(TypeDecorator[date]):

@@ -18,7 +18,9 @@ account's rule that has been reached. Nothing is planned when
   phone on file when it opted in (core.customers.may_contact's rule).
 
 A flag for collections needs no channel. Everything runs in the database: only the
-planned messages come back.
+planned messages come back. What each account owes is summed in :mod:`core.dunning.owed`,
+and whom a message may reach is joined in :mod:`core.dunning.reach`; the levels of the
+rules are decided here.
 """
 
 from __future__ import annotations
@@ -29,48 +31,19 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import (
-    Integer,
-    String,
-    and_,
-    case,
-    false,
-    func,
-    literal,
-    null,
-    or_,
-    select,
-    true,
-    type_coerce,
-)
+from sqlalchemy import Integer, String, and_, case, false, func, literal, null, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.db.metadata import from_day, to_day
+from core.db.metadata import day_number, from_day, to_day
+from core.dunning.owed import aged_column, open_per_account
+from core.dunning.reach import reachable
 from core.dunning.rules import DunningRule, load_rules, rules_for
-from core.dunning.tables import dunning_notice, dunning_pause
-from core.ledger.tables import (
-    allocation,
-    ar_item,
-    chat_link,
-    contact_consent,
-    customer_account,
-    customer_contact,
-    customer_status,
-    item_dispute,
-)
+from core.dunning.tables import dunning_notice
+from core.ledger.tables import customer_account
 from core.money import Money
-from core.plans.tables import payment_plan
 
 DUNNED_TYPES = ("patient", "guarantor", "employee")
 """Customer types dunning follows up: people, who can be reached in a chat."""
-UNREACHABLE_STATUSES = (
-    "disputed",
-    "in_collections",
-    "bad_debt",
-    "inactive",
-    "flagged_for_deletion",
-)
-"""Account statuses dunning leaves alone: someone else is dealing with the account."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,94 +92,6 @@ def dedupe_key(account_id: int, rule: str, level: int, on: date) -> str:
     return f"dunning:{account_id}:{rule}:{level}:{on.isoformat()}"
 
 
-def _day(column: Any) -> Any:
-    return type_coerce(column, Integer)
-
-
-def _active_pauses(day: int) -> Any:
-    p = dunning_pause
-    return and_(
-        p.c.lifted_at.is_(None),
-        _day(p.c.from_day) <= day,
-        or_(p.c.until_day.is_(None), _day(p.c.until_day) >= day),
-    )
-
-
-def _aged(threshold: int) -> str:
-    return f"aged_{threshold}".replace("-", "m")
-
-
-def disputed_items(day: int) -> Any:
-    """Each item's latest dispute flag on ``day``. Joined to the row with the highest id
-    per item rather than filtered with ``id IN (...)``: SQLite ran that form once per
-    item (129 s over 390,000 items against 1 s, make bench)."""
-    d = item_dispute
-    latest = (
-        select(d.c.item_id, func.max(d.c.id).label("id"))
-        .where(_day(d.c.effective_day) <= day)
-        .group_by(d.c.item_id)
-        .subquery("latest_dispute")
-    )
-    flag = d.alias("dispute")
-    return (
-        select(latest.c.item_id, flag.c.disputed)
-        .join(flag, flag.c.id == latest.c.id)
-        .subquery("disputed")
-    )
-
-
-def _open_per_account(
-    as_of: date, thresholds: Sequence[int] = (), account_id: int | None = None
-) -> Any:
-    """Per account: the anchor (the oldest dunnable open item's due day), what the
-    dunnable items have open, the part past due, unapplied credits, and for each
-    threshold what has been due at least that many days (column ``aged_<days>``)."""
-    day = to_day(as_of)
-    applied = (
-        select(allocation.c.item_id, func.sum(allocation.c.amount_minor).label("applied"))
-        .where(_day(allocation.c.effective_day) <= day)
-        .group_by(allocation.c.item_id)
-        .subquery("applied")
-    )
-    disputed = disputed_items(day)
-    paused = (
-        select(dunning_pause.c.item_id)
-        .where(dunning_pause.c.item_id.is_not(None), _active_pauses(day))
-        .distinct()
-        .subquery("paused_items")
-    )
-    i = ar_item
-    open_minor = i.c.amount_minor + func.coalesce(applied.c.applied, 0)
-    dunnable = and_(
-        i.c.amount_minor > 0,
-        func.coalesce(disputed.c.disputed, false()).is_not(true()),
-        paused.c.item_id.is_(None),
-    )
-    due = _day(i.c.due_day)
-    only = i.c.account_id == account_id if account_id is not None else true()
-    return (
-        select(
-            i.c.account_id,
-            func.min(case((dunnable, due))).label("anchor"),
-            func.sum(case((dunnable, open_minor), else_=0)).label("dunnable"),
-            func.sum(case((and_(dunnable, due < day), open_minor), else_=0)).label("overdue"),
-            func.sum(case((i.c.amount_minor < 0, open_minor), else_=0)).label("credits"),
-            *(
-                func.sum(case((and_(dunnable, due <= day - t), open_minor), else_=0)).label(
-                    _aged(t)
-                )
-                for t in sorted(set(thresholds))
-            ),
-        )
-        .outerjoin(applied, applied.c.item_id == i.c.id)
-        .outerjoin(disputed, disputed.c.item_id == i.c.id)
-        .outerjoin(paused, paused.c.item_id == i.c.id)
-        .where(_day(i.c.effective_day) <= day, open_minor != 0, only)
-        .group_by(i.c.account_id)
-        .subquery("owed")
-    )
-
-
 def _rule_of(rules: Sequence[DunningRule], ca: Any) -> Any:
     """The code of the most specific rule matching each account (``rules`` are sorted)."""
     whens = []
@@ -228,7 +113,7 @@ def _level_of(
     not make a final notice)."""
     whens = [
         (
-            and_(rule == r.code, owed.c[_aged(lv.days_after_due)] > r.min_balance_minor),
+            and_(rule == r.code, owed.c[aged_column(lv.days_after_due)] > r.min_balance_minor),
             literal(lv.level, Integer),
         )
         for r in rules
@@ -255,7 +140,10 @@ def _last_delivered(day: int) -> Any:
     n = dunning_notice
     return (
         select(
-            n.c.account_id, n.c.rule, n.c.anchor_day, func.max(_day(n.c.planned_day)).label("day")
+            n.c.account_id,
+            n.c.rule,
+            n.c.anchor_day,
+            func.max(day_number(n.c.planned_day)).label("day"),
         )
         .where(n.c.action == "message", n.c.status.in_(["sent", "sending"]))
         .group_by(n.c.account_id, n.c.rule, n.c.anchor_day)
@@ -277,50 +165,6 @@ def _per_rule(rules: Sequence[DunningRule], rule: Any, attr: str) -> Any:
     return case(*((rule == r.code, literal(getattr(r, attr), Integer)) for r in rules))
 
 
-def _on_plan() -> Any:
-    """Accounts with an active payment plan (AR-162): they get the plan's notices, not
-    dunning. A plan missed past its grace period is put in default by the plan job
-    (``core.plans.instalments``), which ends it, and dunning takes the account up again
-    at the level its oldest item calls for."""
-    return (
-        select(payment_plan.c.account_id)
-        .where(payment_plan.c.status == "active")
-        .subquery("on_plan")
-    )
-
-
-def _latest(table: Any, keys: Sequence[Any], where: Any = None) -> Any:
-    query = select(*keys, func.max(table.c.id).label("id")).group_by(*keys)
-    return query.where(where) if where is not None else query
-
-
-def _channels(recipient: Any) -> dict[str, Any]:
-    """Columns choosing the channel, address and verification for ``recipient``."""
-    links = {}
-    for channel in ("telegram", "sms"):
-        latest = _latest(
-            chat_link,
-            [chat_link.c.account_id],
-            and_(chat_link.c.channel == channel, chat_link.c.unlinked_at.is_(None)),
-        ).subquery(f"{channel}_latest")
-        link = chat_link.alias(f"{channel}_link")
-        links[channel] = (latest, link)
-    phone_pick = (
-        select(
-            customer_contact.c.account_id,
-            func.coalesce(
-                func.min(case((customer_contact.c.is_primary.is_(true()), customer_contact.c.id))),
-                func.min(customer_contact.c.id),
-            ).label("id"),
-        )
-        .where(customer_contact.c.kind == "phone")
-        .group_by(customer_contact.c.account_id)
-        .subquery("phone_pick")
-    )
-    phone = customer_contact.alias("phone")
-    return {"links": links, "phone_pick": phone_pick, "phone": phone, "recipient": recipient}
-
-
 def plan_statement(as_of: date, rules: Sequence[DunningRule], *, unreachable: bool = False) -> Any:
     """The SELECT behind :func:`plan_dunning` (and the queue's INSERT ... SELECT); with
     ``unreachable``, messages no channel can carry are included too (channel NULL)."""
@@ -328,7 +172,7 @@ def plan_statement(as_of: date, rules: Sequence[DunningRule], *, unreachable: bo
     day = to_day(as_of)
     ca = customer_account
     thresholds = [lv.days_after_due for r in rules for lv in r.levels]
-    owed = _open_per_account(as_of, thresholds)
+    owed = open_per_account(as_of, thresholds)
     rule = _rule_of(rules, ca)
     classified = (
         select(
@@ -375,142 +219,14 @@ def plan_statement(as_of: date, rules: Sequence[DunningRule], *, unreachable: bo
             and_(
                 delivered.c.account_id == c.account_id,
                 delivered.c.rule == c.rule,
-                _day(delivered.c.anchor_day) == c.anchor,
+                day_number(delivered.c.anchor_day) == c.anchor,
             ),
         )
         .where(level.is_not(None))
         .cte("leveled")
         .prefix_with("MATERIALIZED")
     )
-    return _reachable(leveled, day, unreachable)
-
-
-def _reachable(leveled: Any, day: int, unreachable: bool) -> Any:
-    """Join each account's level to its history and its channels."""
-    ladder = leveled
-    ca, recipient = customer_account, customer_account.alias("recipient")
-    status = customer_status.alias("status_now")
-    latest_status = _latest(
-        customer_status,
-        [customer_status.c.account_id],
-        _day(customer_status.c.effective_day) <= day,
-    ).subquery("latest_status")
-    done = dunning_notice.alias("done")
-    last_sent = (
-        select(
-            dunning_notice.c.account_id, func.max(_day(dunning_notice.c.planned_day)).label("day")
-        )
-        .where(
-            dunning_notice.c.action == "message",
-            dunning_notice.c.status.not_in(["expired", "skipped"]),
-        )
-        .group_by(dunning_notice.c.account_id)
-        .subquery("last_sent")
-    )
-    account_paused = (
-        select(dunning_pause.c.account_id)
-        .where(dunning_pause.c.item_id.is_(None), _active_pauses(day))
-        .distinct()
-        .subquery("paused_accounts")
-    )
-    on_plan = _on_plan()
-    ch = _channels(recipient)
-    (tg_latest, tg), (sms_latest, sms) = ch["links"]["telegram"], ch["links"]["sms"]
-    phone_pick, phone = ch["phone_pick"], ch["phone"]
-    consents = _latest(
-        contact_consent, [contact_consent.c.channel, contact_consent.c.address]
-    ).subquery("consent_latest")
-    tg_consent, sms_consent = (
-        contact_consent.alias("tg_consent"),
-        contact_consent.alias("sms_consent"),
-    )
-    tg_pick, sms_pick = consents.alias("tg_pick"), consents.alias("sms_pick")
-    sms_address = func.coalesce(sms.c.address, phone.c.normalized)
-    tg_ok = and_(
-        tg.c.address.is_not(None), func.coalesce(tg_consent.c.granted, true()).is_(true())
-    )
-    sms_ok = and_(
-        sms_address.is_not(None), func.coalesce(sms_consent.c.granted, false()).is_(true())
-    )
-    channel = case((tg_ok, "telegram"), (sms_ok, "sms"), else_=null())
-    address = case((tg_ok, tg.c.address), (sms_ok, sms_address), else_=null())
-    verified = case(
-        (tg_ok, tg.c.verified_at.is_not(None)),
-        (sms_ok, and_(sms.c.verified_at.is_not(None), sms.c.address == sms_address)),
-        else_=false(),
-    )
-    messages = ladder.c.action == "message"
-    query = (
-        select(
-            leveled.c.account_id,
-            ca.c.number,
-            recipient.c.id.label("recipient_id"),
-            ca.c.location,
-            ca.c.currency,
-            leveled.c.rule,
-            leveled.c.level,
-            leveled.c.template,
-            leveled.c.action,
-            leveled.c.anchor,
-            leveled.c.days_overdue,
-            leveled.c.amount_due,
-            case(
-                (leveled.c.overdue < leveled.c.amount_due, leveled.c.overdue),
-                else_=leveled.c.amount_due,
-            ).label("overdue"),
-            # A flag for collections is no message: it has no channel.
-            case((messages, channel), else_=null()).label("channel"),
-            case((messages, address), else_=null()).label("address"),
-            and_(messages, verified).label("verified"),
-            recipient.c.language.label("locale"),
-        )
-        .select_from(leveled)
-        .join(ca, ca.c.id == leveled.c.account_id)
-        .join(recipient, recipient.c.id == func.coalesce(ca.c.guarantor_id, ca.c.id))
-        .outerjoin(latest_status, latest_status.c.account_id == ca.c.id)
-        .outerjoin(status, status.c.id == latest_status.c.id)
-        .outerjoin(
-            done,
-            and_(
-                done.c.account_id == leveled.c.account_id,
-                done.c.rule == leveled.c.rule,
-                done.c.level == leveled.c.level,
-                _day(done.c.anchor_day) == leveled.c.anchor,
-                done.c.status != "expired",
-            ),
-        )
-        .outerjoin(last_sent, last_sent.c.account_id == leveled.c.account_id)
-        .outerjoin(account_paused, account_paused.c.account_id == leveled.c.account_id)
-        .outerjoin(on_plan, on_plan.c.account_id == leveled.c.account_id)
-        .outerjoin(tg_latest, tg_latest.c.account_id == recipient.c.id)
-        .outerjoin(tg, tg.c.id == tg_latest.c.id)
-        .outerjoin(
-            tg_pick, and_(tg_pick.c.channel == "telegram", tg_pick.c.address == tg.c.address)
-        )
-        .outerjoin(tg_consent, tg_consent.c.id == tg_pick.c.id)
-        .outerjoin(sms_latest, sms_latest.c.account_id == recipient.c.id)
-        .outerjoin(sms, sms.c.id == sms_latest.c.id)
-        .outerjoin(phone_pick, phone_pick.c.account_id == recipient.c.id)
-        .outerjoin(phone, phone.c.id == phone_pick.c.id)
-        .outerjoin(sms_pick, and_(sms_pick.c.channel == "sms", sms_pick.c.address == sms_address))
-        .outerjoin(sms_consent, sms_consent.c.id == sms_pick.c.id)
-        .where(
-            leveled.c.amount_due > ladder.c.min_balance,
-            done.c.id.is_(None),
-            account_paused.c.account_id.is_(None),
-            on_plan.c.account_id.is_(None),
-            or_(status.c.status.is_(None), status.c.status.not_in(UNREACHABLE_STATUSES)),
-            or_(
-                ladder.c.action == "collections",
-                and_(
-                    true() if unreachable else channel.is_not(None),
-                    or_(last_sent.c.day.is_(None), last_sent.c.day <= day - ladder.c.gap),
-                ),
-            ),
-        )
-        .order_by(leveled.c.level.desc(), leveled.c.amount_due.desc(), leveled.c.account_id)
-    )
-    return query
+    return reachable(leveled, day, unreachable)
 
 
 async def plan_dunning(
@@ -550,12 +266,3 @@ async def plan_dunning(
         )
         for r in rows
     ]
-
-
-async def owed_now(conn: AsyncConnection, account_id: int, as_of: date, currency: str) -> Money:
-    """What the account owes to dunning now (dunnable items less unapplied credits): a
-    queued reminder is checked against it just before it goes, in case the patient paid
-    in the meantime."""
-    owed = _open_per_account(as_of, account_id=account_id)
-    row = (await conn.execute(select(owed.c.dunnable + owed.c.credits))).first()
-    return Money(int(row[0]) if row is not None else 0, currency)

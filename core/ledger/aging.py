@@ -27,7 +27,6 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
-    Integer,
     String,
     and_,
     case,
@@ -38,14 +37,13 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    type_coerce,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.selectable import Subquery
 
 from core.db.bulk import collector_paused
-from core.db.metadata import to_day
+from core.db.metadata import day_number, to_day
 from core.errors import ValidationError
 from core.ledger.items import _disputed
 from core.ledger.tables import allocation, ar_item, customer_account
@@ -171,13 +169,8 @@ class Atb:
     groups: dict[str, list[AtbBucket]] = field(default_factory=dict)
 
 
-def _day(column: Any) -> Any:
-    """A day column as its stored integer, compared with integer day numbers."""
-    return type_coerce(column, Integer)
-
-
 def _basis(table: Any, basis: Basis) -> Any:
-    return _day(table.c[f"{basis.value}_day"])
+    return day_number(table.c[f"{basis.value}_day"])
 
 
 def _item_group(group_by: GroupBy | None, item: Any = ar_item) -> Any:
@@ -218,7 +211,7 @@ def _half(q: AtbQuery, table: Any) -> Any:
         window = _open_on(q, table)
     else:
         amount = -table.c.amount_minor
-        window = [_day(table.c.effective_day) > day, _day(table.c.item_day) <= day]
+        window = [day_number(table.c.effective_day) > day, day_number(table.c.item_day) <= day]
     # Cumulative sums c_k = what is at most bound_k days old (age <= bound is
     # basis >= day - bound: one comparison a row); buckets are their differences.
     # FILTER, not sum(CASE ...): the row is not summed at all when it does not belong
@@ -238,7 +231,7 @@ def _open_on(q: AtbQuery, item: Any) -> list[Any]:
     and open today. A literal 0, not a bound parameter: only then may the planner read
     the partial index of open items (its WHERE must be implied by the query's)."""
     return [
-        _day(item.c.effective_day) <= to_day(q.as_of),
+        day_number(item.c.effective_day) <= to_day(q.as_of),
         item.c.open_minor != literal_column("0"),
     ]
 

@@ -1,7 +1,7 @@
 """Which chat a message about an account goes to, unasked (issue 6: plan notices,
 statements).
 
-The same rule as dunning's (:mod:`core.dunning.plan`), for one account at a time: the
+The same rule as dunning's (:mod:`core.dunning.reach`), for one account at a time: the
 message goes to the responsible party (the guarantor when there is one) on a Telegram
 chat linked to them unless it opted out, else by SMS to a linked number or the phone
 on file when that number opted in (:func:`core.customers.may_contact`). Whether the

@@ -25,42 +25,34 @@ and :meth:`FakeStripe.dispute` do the same for a refund made in the dashboard an
 chargeback. :meth:`FakeStripe.deliver` signs events the way Stripe
 does (``Stripe-Signature: t=<time>,v1=<HMAC-SHA256(secret, "<time>.<payload>")>``) and
 POSTs them to the app's webhook in the order given, sequentially or all at once.
+
+This module is the server and the fixture tests use. The objects and the control side
+are in :mod:`tests.fakes.stripe_objects`, the events and their delivery in
+:mod:`tests.fakes.stripe_webhooks`; :class:`FakeStripe` mixes them in.
 """
 
 from __future__ import annotations
 
-import asyncio
-import copy
-import hashlib
-import hmac
 import itertools
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from aiohttp.typedefs import Handler
 
+from tests.fakes.stripe_objects import StripeObjects, fixture
+from tests.fakes.stripe_webhooks import Delivery, WebhookSender
+
 SECRET_KEY = "sk_test_arbot_fake_0123456789"
 WEBHOOK_SECRET = "whsec_arbot_fake_0123456789abcdef"
-API_VERSION = "2025-10-29.clover"
 PARAMS = web.RequestKey("params", dict)
 """The request's parameters, decoded once by the authenticating middleware."""
-FIXTURES = json.loads((Path(__file__).parent / "stripe_fixtures" / "objects.json").read_text())
-
-
-def fixture(kind: str, **fields: Any) -> dict[str, Any]:
-    """A deep copy of Stripe's example ``kind`` object with ``fields`` set."""
-    obj: dict[str, Any] = copy.deepcopy(FIXTURES[kind])
-    obj.update(fields)
-    return obj
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,18 +69,8 @@ class Call:
         return self.headers.get("Idempotency-Key")
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """What the app answered to one webhook delivery."""
-
-    event_id: str
-    event_type: str
-    status: int
-    body: str
-
-
 @dataclass
-class FakeStripe:
+class FakeStripe(StripeObjects, WebhookSender):
     secret_key: str = SECRET_KEY
     webhook_secret: str = WEBHOOK_SECRET
     base: str = ""
@@ -294,258 +276,6 @@ class FakeStripe:
             return web.json_response(intent)
         return self._decline(amount, currency, metadata, str(customer), str(method), code)
 
-    def _decline(
-        self,
-        amount: int,
-        currency: str,
-        metadata: dict[str, Any],
-        customer: str,
-        method: str,
-        code: str,
-    ) -> web.Response:
-        """Stripe's answer to a declined off-session charge: 402, ``card_error``."""
-        error_code = code if code == "authentication_required" else "card_declined"
-        error: dict[str, Any] = {
-            "type": "card_error",
-            "code": error_code,
-            "message": "Your card was declined.",
-            "doc_url": f"https://stripe.com/docs/error-codes/{error_code}",
-        }
-        if error_code == "card_declined":
-            error["decline_code"] = code
-        intent = fixture(
-            "payment_intent",
-            id=self.new_id("pi"),
-            amount=amount,
-            amount_received=0,
-            currency=currency,
-            customer=customer,
-            metadata=metadata,
-            status="requires_payment_method",
-            latest_charge=None,
-            payment_method=None,
-            canceled_at=None,
-            last_payment_error=dict(error),
-            next_action=None,
-            processing=None,
-            transfer_data=None,
-            created=int(time.time()),
-        )
-        self.payment_intents[intent["id"]] = intent
-        self.pending_events.append(self.event("payment_intent.payment_failed", intent))
-        error["payment_intent"] = intent
-        return web.json_response({"error": error}, status=402)
-
-    # -- the control side --------------------------------------------------------------
-
-    def save_card(self, customer: str | None = None) -> tuple[str, str]:
-        """A card saved for ``customer`` (a new one when None): (customer, method)."""
-        owner = customer or self.new_id("cus")
-        method = self.new_id("pm")
-        self.cards[method] = owner
-        return owner, method
-
-    def decline(self, method: str, code: str = "insufficient_funds") -> None:
-        """Off-session charges on ``method`` are declined with ``code`` from now on
-        (``authentication_required``: the bank wants the cardholder present)."""
-        self.declines[method] = code
-
-    def accept(self, method: str) -> None:
-        """The card works again (the patient topped up their account)."""
-        self.declines.pop(method, None)
-
-    def complete(self, session_id: str) -> list[dict[str, Any]]:
-        """The customer finishes the session: pay it (``payment``) or save the card
-        (``setup``). Returns the events Stripe sends, in Stripe's usual order."""
-        session = self.sessions[session_id]
-        params = self.session_params[session_id]
-        if session["status"] != "open":
-            raise AssertionError(f"{session_id} is {session['status']}, not open")
-        details = {**FIXTURES["checkout.session"]["customer_details"], "email": None}
-        session.update(status="complete", customer_details=details)
-        if session["mode"] == "setup":
-            return self._complete_setup(session)
-        intent_data = params.get("payment_intent_data") or {}
-        intent, charge = self._pay(
-            session["amount_total"], session["currency"], dict(intent_data.get("metadata") or {})
-        )
-        session.update(payment_intent=intent["id"], payment_status="paid")
-        return [
-            self.event("charge.succeeded", charge),
-            self.event("payment_intent.succeeded", intent),
-            self.event("checkout.session.completed", session),
-        ]
-
-    def _pay(
-        self, amount: int, currency: str, metadata: dict[str, Any]
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        intent_id, charge_id = self.new_id("pi"), self.new_id("ch")
-        charge = fixture(
-            "charge",
-            id=charge_id,
-            amount=amount,
-            amount_captured=amount,
-            captured=True,
-            currency=currency,
-            payment_intent=intent_id,
-            metadata=metadata,
-            description=None,
-            source=None,
-            transfer_data=None,
-            created=int(time.time()),
-        )
-        charge["refunds"]["url"] = f"/v1/charges/{charge_id}/refunds"
-        intent = fixture(
-            "payment_intent",
-            id=intent_id,
-            amount=amount,
-            amount_received=amount,
-            currency=currency,
-            metadata=metadata,
-            status="succeeded",
-            latest_charge=charge_id,
-            payment_method=self.new_id("pm"),
-            client_secret=f"{intent_id}_secret_fake",
-            canceled_at=None,
-            last_payment_error=None,
-            next_action=None,
-            processing=None,
-            transfer_data=None,
-            created=int(time.time()),
-        )
-        self.payment_intents[intent_id] = intent
-        self.charges[charge_id] = charge
-        return intent, charge
-
-    def _complete_setup(self, session: dict[str, Any]) -> list[dict[str, Any]]:
-        setup = self.setup_intents[session["setup_intent"]]
-        customer = session["customer"] or self.new_id("cus")
-        method = self.new_id("pm")
-        self.cards[method] = customer
-        setup.update(customer=customer, payment_method=method, status="succeeded")
-        session.update(customer=customer)
-        return [
-            self.event("setup_intent.succeeded", setup),
-            self.event("checkout.session.completed", session),
-        ]
-
-    def refund(
-        self, payment_intent: str, amount: int, status: str = "succeeded"
-    ) -> list[dict[str, Any]]:
-        """A refund made in Stripe's dashboard; returns the ``charge.refunded`` event.
-        A ``pending`` one settles later (:meth:`settle_refund`)."""
-        charge = self.charges[self.payment_intents[payment_intent]["latest_charge"]]
-        self._refund(charge, amount, {}, status)
-        return [self.event("charge.refunded", charge)]
-
-    def settle_refund(self, refund_id: str, status: str = "succeeded") -> list[dict[str, Any]]:
-        """A pending refund succeeds (or fails): ``charge.refund.updated``."""
-        refund = self.refunds[refund_id]
-        refund["status"] = status
-        charge = self.charges[refund["charge"]]
-        for listed in charge["refunds"]["data"]:
-            if listed["id"] == refund_id:
-                listed["status"] = status
-        return [self.event("charge.refund.updated", refund)]
-
-    def refund_events(self, refund_id: str) -> list[dict[str, Any]]:
-        """The ``charge.refunded`` event for a refund made through the API."""
-        return [self.event("charge.refunded", self.charges[self.refunds[refund_id]["charge"]])]
-
-    def _refund(
-        self,
-        charge: dict[str, Any],
-        amount: int,
-        metadata: dict[str, Any],
-        status: str = "succeeded",
-    ) -> dict[str, Any]:
-        refund = fixture(
-            "refund",
-            id=self.new_id("re"),
-            amount=amount,
-            charge=charge["id"],
-            currency=charge["currency"],
-            payment_intent=charge["payment_intent"],
-            metadata=dict(metadata),
-            status=status,
-            created=int(time.time()),
-        )
-        self.refunds[refund["id"]] = refund
-        charge["amount_refunded"] += amount
-        charge["refunded"] = charge["amount_refunded"] == charge["amount"]
-        charge["refunds"]["data"].insert(0, dict(refund))
-        return refund
-
-    def dispute(
-        self, payment_intent: str, amount: int | None = None, reason: str = "fraudulent"
-    ) -> list[dict[str, Any]]:
-        """The cardholder's bank disputes the payment: ``charge.dispute.created``."""
-        charge = self.charges[self.payment_intents[payment_intent]["latest_charge"]]
-        charge["disputed"] = True
-        dispute = fixture(
-            "dispute",
-            id=self.new_id("dp"),
-            amount=charge["amount"] if amount is None else amount,
-            charge=charge["id"],
-            currency=charge["currency"],
-            payment_intent=payment_intent,
-            reason=reason,
-            status="needs_response",
-            is_charge_refundable=False,
-            created=int(time.time()),
-        )
-        return [self.event("charge.dispute.created", dispute)]
-
-    def event(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
-        """An event envelope (Stripe's example event) around a snapshot of ``obj``."""
-        return fixture(
-            "event",
-            id=self.new_id("evt"),
-            type=kind,
-            api_version=API_VERSION,
-            created=int(time.time()),
-            pending_webhooks=1,
-            request={"id": self.new_id("req"), "idempotency_key": None},
-            data={"object": copy.deepcopy(obj)},
-        )
-
-    async def deliver(
-        self,
-        events: Iterable[dict[str, Any]],
-        *,
-        url: str | None = None,
-        concurrently: bool = False,
-    ) -> list[Delivery]:
-        """POST each event, signed, to the webhook in the order given (an event listed
-        twice is delivered twice); ``concurrently`` sends them all at once."""
-        target = url or self.webhook_url
-        async with aiohttp.ClientSession() as client:
-
-            async def post(event: dict[str, Any]) -> Delivery:
-                payload = json.dumps(event, indent=2)
-                headers = {
-                    "Content-Type": "application/json; charset=utf-8",
-                    "Stripe-Signature": sign(payload, self.webhook_secret),
-                    "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-                }
-                async with client.post(target, data=payload.encode(), headers=headers) as r:
-                    body = await r.text()
-                return Delivery(event["id"], event["type"], r.status, body)
-
-            if concurrently:
-                done = await asyncio.gather(*(post(e) for e in events))
-            else:
-                done = [await post(e) for e in events]
-        self.deliveries.extend(done)
-        return list(done)
-
-
-def sign(payload: str, secret: str, timestamp: int | None = None) -> str:
-    """The ``Stripe-Signature`` header Stripe sends with ``payload``."""
-    stamp = int(time.time()) if timestamp is None else timestamp
-    mac = hmac.new(secret.encode(), f"{stamp}.{payload}".encode(), hashlib.sha256)
-    return f"t={stamp},v1={mac.hexdigest()}"
-
 
 _KEY = re.compile(r"[^\[\]]+")
 
@@ -579,12 +309,6 @@ def _error(status: int, kind: str, message: str, code: str | None = None) -> web
     return web.json_response(
         {"error": {"type": kind, "message": message, "code": code}}, status=status
     )
-
-
-def events_of(events: Sequence[dict[str, Any]], kind: str) -> dict[str, Any]:
-    """The one event of type ``kind`` among ``events``."""
-    (found,) = [e for e in events if e["type"] == kind]
-    return found
 
 
 @pytest.fixture

@@ -31,7 +31,9 @@ from tests.bot.patient.stripe_harness import (
 from tests.core.billing.helpers import rule, service
 from tests.core.helpers import balance_of, items_of, open_account, usd
 from tests.core.patients.paying import JUNE, MAY, charge
-from tests.fakes.stripe import FIXTURES, WEBHOOK_SECRET, FakeStripe, fake_stripe, sign
+from tests.fakes.stripe import WEBHOOK_SECRET, FakeStripe, fake_stripe
+from tests.fakes.stripe_objects import FIXTURES
+from tests.fakes.stripe_webhooks import sign
 
 __all__ = ["fake_stripe", "pay_app"]
 

@@ -1,0 +1,115 @@
+"""What each account owes to dunning on a day, worked out in SQL (AR-078).
+
+Dunning follows up only what a person may be asked to pay: open items that are not
+disputed and not paused. The subquery here sums them per account (the anchor, what is
+open, the part past due, unapplied credits, and what has been due for at least each
+level's days) for :mod:`core.dunning.plan` to decide on, and :func:`owed_now` runs it
+for one account, so a queued reminder can be checked just before it goes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import and_, case, false, func, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.db.metadata import day_number, to_day
+from core.dunning.tables import dunning_pause
+from core.ledger.tables import allocation, ar_item, item_dispute
+from core.money import Money
+
+
+def active_pauses(day: int) -> Any:
+    p = dunning_pause
+    return and_(
+        p.c.lifted_at.is_(None),
+        day_number(p.c.from_day) <= day,
+        or_(p.c.until_day.is_(None), day_number(p.c.until_day) >= day),
+    )
+
+
+def aged_column(threshold: int) -> str:
+    return f"aged_{threshold}".replace("-", "m")
+
+
+def disputed_items(day: int) -> Any:
+    """Each item's latest dispute flag on ``day``. Joined to the row with the highest id
+    per item rather than filtered with ``id IN (...)``: SQLite ran that form once per
+    item (129 s over 390,000 items against 1 s, make bench)."""
+    d = item_dispute
+    latest = (
+        select(d.c.item_id, func.max(d.c.id).label("id"))
+        .where(day_number(d.c.effective_day) <= day)
+        .group_by(d.c.item_id)
+        .subquery("latest_dispute")
+    )
+    flag = d.alias("dispute")
+    return (
+        select(latest.c.item_id, flag.c.disputed)
+        .join(flag, flag.c.id == latest.c.id)
+        .subquery("disputed")
+    )
+
+
+def open_per_account(
+    as_of: date, thresholds: Sequence[int] = (), account_id: int | None = None
+) -> Any:
+    """Per account: the anchor (the oldest dunnable open item's due day), what the
+    dunnable items have open, the part past due, unapplied credits, and for each
+    threshold what has been due at least that many days (column ``aged_<days>``)."""
+    day = to_day(as_of)
+    applied = (
+        select(allocation.c.item_id, func.sum(allocation.c.amount_minor).label("applied"))
+        .where(day_number(allocation.c.effective_day) <= day)
+        .group_by(allocation.c.item_id)
+        .subquery("applied")
+    )
+    disputed = disputed_items(day)
+    paused = (
+        select(dunning_pause.c.item_id)
+        .where(dunning_pause.c.item_id.is_not(None), active_pauses(day))
+        .distinct()
+        .subquery("paused_items")
+    )
+    i = ar_item
+    open_minor = i.c.amount_minor + func.coalesce(applied.c.applied, 0)
+    dunnable = and_(
+        i.c.amount_minor > 0,
+        func.coalesce(disputed.c.disputed, false()).is_not(true()),
+        paused.c.item_id.is_(None),
+    )
+    due = day_number(i.c.due_day)
+    only = i.c.account_id == account_id if account_id is not None else true()
+    return (
+        select(
+            i.c.account_id,
+            func.min(case((dunnable, due))).label("anchor"),
+            func.sum(case((dunnable, open_minor), else_=0)).label("dunnable"),
+            func.sum(case((and_(dunnable, due < day), open_minor), else_=0)).label("overdue"),
+            func.sum(case((i.c.amount_minor < 0, open_minor), else_=0)).label("credits"),
+            *(
+                func.sum(case((and_(dunnable, due <= day - t), open_minor), else_=0)).label(
+                    aged_column(t)
+                )
+                for t in sorted(set(thresholds))
+            ),
+        )
+        .outerjoin(applied, applied.c.item_id == i.c.id)
+        .outerjoin(disputed, disputed.c.item_id == i.c.id)
+        .outerjoin(paused, paused.c.item_id == i.c.id)
+        .where(day_number(i.c.effective_day) <= day, open_minor != 0, only)
+        .group_by(i.c.account_id)
+        .subquery("owed")
+    )
+
+
+async def owed_now(conn: AsyncConnection, account_id: int, as_of: date, currency: str) -> Money:
+    """What the account owes to dunning now (dunnable items less unapplied credits): a
+    queued reminder is checked against it just before it goes, in case the patient paid
+    in the meantime."""
+    owed = open_per_account(as_of, account_id=account_id)
+    row = (await conn.execute(select(owed.c.dunnable + owed.c.credits))).first()
+    return Money(int(row[0]) if row is not None else 0, currency)
