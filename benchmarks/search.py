@@ -4,7 +4,8 @@
 The customers are generated straight into a migrated SQLite file (cached under /tmp):
 surnames follow a long-tailed distribution (a few very common, many rare, as in a
 hospital's patient list), one in ten patients has a guarantor, every patient has an
-MRN and a phone number.
+MRN and a phone number, a charge and a payment by cheque with its reference (so that a
+search by entry number or reference, AR-082, looks among 200,000 entries).
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import sqlite3
 import statistics
 import time
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-CACHE = Path("/tmp/arbot-bench-search-v1.db")
+CACHE = Path("/tmp/arbot-bench-search-v2.db")
 CUSTOMERS = 100_000
 QUERIES = 200
 TARGET_MS = 20.0
@@ -136,11 +138,53 @@ def generate(path: Path = CACHE) -> Path:
         " created_at) VALUES (?, 'phone', ?, ?, 1, '2026-01-01 00:00:00')",
         contacts,
     )
+    _postings(conn)
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
     conn.close()
     partial.replace(path)
     return path
+
+
+def _postings(conn: sqlite3.Connection) -> None:
+    """Entry ``2n - 1`` charges customer ``n`` $100, entry ``2n`` is their cheque
+    ``CHK<n>`` paying it; each entry balances and has its item."""
+    from core.db.metadata import to_day
+
+    gl = dict(conn.execute("SELECT code, id FROM gl_account"))
+    stamp = "2026-06-01 12:00:00.000000"
+    day = to_day(date(2026, 6, 1))
+    entries: list[tuple[object, ...]] = []
+    lines: list[tuple[object, ...]] = []
+    items: list[tuple[int, ...]] = []
+    for n in range(1, CUSTOMERS + 1):
+        for eid, paid in ((2 * n - 1, False), (2 * n, True)):
+            sign = -1 if paid else 1
+            other = gl["1000"] if paid else gl["4000"]
+            entries.append(
+                (eid, f"gen-{eid}", f"{eid:064x}", "PAYMENT" if paid else "CHARGE",
+                 "payment" if paid else "charge", day, stamp, f"CHK{n:07d}" if paid else None)
+            )  # fmt: skip
+            lines.append((eid, 1, gl["1100"], n, sign * 10_000))
+            lines.append((eid, 2, other, None, -sign * 10_000))
+            items.append((eid, eid, n, sign * 10_000, day, day, day, day + (0 if paid else 30)))
+    conn.executemany(
+        "INSERT INTO journal_entry (id, idempotency_key, fingerprint, entry_type, kind,"
+        " effective_day, posted_at, actor, source, memo, reference, line_count)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, 'bench', 'bench', '', ?, 2)",
+        entries,
+    )
+    conn.executemany(
+        "INSERT INTO journal_line (entry_id, line_no, gl_account_id, customer_account_id,"
+        " currency, amount_minor) VALUES (?, ?, ?, ?, 'USD', ?)",
+        lines,
+    )
+    conn.executemany(
+        "INSERT INTO ar_item (id, entry_id, line_no, account_id, currency, amount_minor,"
+        " open_minor, effective_day, service_day, bill_day, due_day, description)"
+        " VALUES (?, ?, 1, ?, 'USD', ?, ?4, ?, ?, ?, ?, '')",
+        items,
+    )
 
 
 @dataclass
@@ -180,12 +224,14 @@ def _queries(rng: random.Random) -> dict[str, list[str]]:
         "sounds like": [misspelt(rng.choice(lasts)) for _ in range(QUERIES)],
         "guarantor": [rng.choice(guarantors) for _ in range(QUERIES)],
         "phone": [f"+1555{pick():07d}" for _ in range(QUERIES)],
+        "entry number": [f"T{rng.randrange(1, 2 * CUSTOMERS + 1):08d}" for _ in range(QUERIES)],
+        "reference": [f"CHK{pick():07d}" for _ in range(QUERIES)],
     }
 
 
 async def _api(queries: dict[str, list[str]]) -> dict[str, list[float]]:
-    from core.customers import search
     from core.db import Database
+    from core.search import search
 
     db = Database(f"sqlite+aiosqlite:///{CACHE}")
     out: dict[str, list[float]] = {}
@@ -206,7 +252,7 @@ async def _api(queries: dict[str, list[str]]) -> dict[str, list[float]]:
 
 def _raw(queries: dict[str, list[str]]) -> dict[str, list[float]]:
     """The same SQL core sends, compiled once per query text, run in plain sqlite3."""
-    from core.customers import search_statement
+    from core.search import search_statement
 
     conn = sqlite3.connect(CACHE)
     dialect = sqlite_dialect.dialect()

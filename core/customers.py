@@ -2,24 +2,20 @@
 
 A customer is a ledger account (``core.ledger.accounts``) plus master data: medical
 record number (AR-049), names with a phonetic key of the last name, date of birth,
-language, and any number of contacts (AR-033, AR-042). Search finds an account by
-account number, MRN, last name, how the last name sounds ("Jonson" finds "Johnson",
-AR-133, AR-134), the guarantor's name (AR-136) or a phone number, newest activity
-first (AR-051).
+language, and any number of contacts (AR-033, AR-042). Finding an account by any of
+these, or by what was posted to it, is :mod:`core.search`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
 import string
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 import jellyfish
 from babel import Locale, UnknownLocaleError
-from sqlalchemy import ColumnElement, Select, func, literal, select, union_all
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Actor, Permission, require
@@ -28,7 +24,6 @@ from core.db import Database, Tx
 from core.errors import InvalidState, ValidationError
 from core.ledger.accounts import Account, create_account, load_account
 from core.ledger.tables import (
-    ar_item,
     contact_consent,
     customer_account,
     customer_contact,
@@ -212,78 +207,6 @@ async def register_in(
         contacts=[kind for kind, _, _ in contacts],
     )
     return account
-
-
-@dataclass(frozen=True, slots=True)
-class Found:
-    account_id: int
-    number: str
-    name: str
-    matched_by: str
-    last_activity: date | None
-
-
-def _prefix(column: ColumnElement[str], text: str) -> ColumnElement[bool]:
-    """``column`` starts with ``text``, as a range so that an index serves it anywhere."""
-    return (column >= text) & (column < text + "\U0010ffff")
-
-
-async def search(conn: AsyncConnection, text: str, *, limit: int = 20) -> list[Found]:
-    """Accounts matching ``text`` by number, MRN, last name, sound, guarantor or phone."""
-    rows = await conn.execute(search_statement(text, limit))
-    labels = {0: "exact", 1: "last name", 2: "sounds like", 3: "guarantor"}
-    return [Found(r.id, r.number, r.name, labels[r.rank], r.last_day) for r in rows]
-
-
-def search_statement(text: str, limit: int) -> Select[Any]:
-    """The one query behind :func:`search`: every way of matching, best match first."""
-    query = " ".join(text.split())
-    if len(query) < 2:
-        raise ValidationError("type at least two characters to search")
-    ca, g = customer_account, customer_account.alias("g")
-    folded = query.casefold()
-    # Every way is an index lookup: equality on the value as typed and upper-cased
-    # (numbers are kept as issued), prefixes as ranges.
-    exact = sorted({query, query.upper()})
-    ways = [
-        select(ca.c.id, literal("account number").label("how"), literal(0).label("rank")).where(
-            ca.c.number.in_(exact)
-        ),
-        select(ca.c.id, literal("medical record number"), literal(0)).where(ca.c.mrn.in_(exact)),
-        select(ca.c.id, literal("last name"), literal(1)).where(_prefix(ca.c.sort_name, folded)),
-        select(ca.c.id, literal("guarantor"), literal(3))
-        .join(g, g.c.id == ca.c.guarantor_id)
-        .where(_prefix(g.c.sort_name, folded)),
-    ]
-    surname = query.split(" ")[0]
-    if surname.isalpha():  # only words have a sound; "A0000123" does not
-        ways.append(
-            select(ca.c.id, literal("sounds like"), literal(2)).where(
-                ca.c.name_key == name_key(surname)
-            )
-        )
-    with contextlib.suppress(ValidationError):  # not a phone number: no phone search
-        ways.append(
-            select(customer_contact.c.account_id, literal("phone"), literal(0)).where(
-                customer_contact.c.kind == "phone",
-                customer_contact.c.normalized == phone_number(query),
-            )
-        )
-    hits = union_all(*ways).subquery("hits")
-    best = (
-        select(hits.c.id, func.min(hits.c.rank).label("rank")).group_by(hits.c.id).subquery("best")
-    )
-    activity = (
-        select(func.max(ar_item.c.effective_day))
-        .where(ar_item.c.account_id == best.c.id)
-        .scalar_subquery()
-    )
-    return (
-        select(ca.c.id, ca.c.number, ca.c.name, best.c.rank, activity.label("last_day"))
-        .join(best, best.c.id == ca.c.id)
-        .order_by(best.c.rank, activity.desc().nulls_last(), ca.c.id)
-        .limit(limit)
-    )
 
 
 STATUSES = (

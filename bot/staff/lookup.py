@@ -21,11 +21,11 @@ from bot.staff.render import message
 from bot.staff.turn import Turn
 from core.auth import Actor, Permission, require
 from core.clock import today
-from core.customers import Found, search
 from core.db import Database
 from core.errors import NotFound
 from core.ledger.accounts import Account, load_account
 from core.ledger.tables import customer_account
+from core.search import Found, search
 from core.views import account_view
 
 FOUND_LIMIT = 15

@@ -251,7 +251,10 @@ def _find(rest: str, currency: str) -> Command:
     words = tokens(rest)
     query = " ".join(words)
     if len(query) < 2:
-        raise ParseError("usage: /ar find <name, account number, MRN or phone> (2+ characters)")
+        raise ParseError(
+            "usage: /ar find <name, account number, MRN, phone, entry number or payment"
+            " reference> (2+ characters)"
+        )
     if len(query) > 100:
         raise ParseError("search for at most 100 characters")
     return Find(query)

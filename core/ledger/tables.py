@@ -284,6 +284,7 @@ journal_entry = Table(
     CheckConstraint("length(idempotency_key) > 0", name="key"),
     CheckConstraint("reverses_id IS NULL OR reverses_id < id", name="reverses_earlier"),
     Index("ix_journal_entry_day", "effective_day", "kind"),
+    Index("ix_journal_entry_reference", "reference"),
 )
 
 journal_line = Table(

@@ -1,5 +1,5 @@
-"""Customers: master data checked before it is written, and search for every kind
-(AR-049, AR-051, AR-133..AR-136)."""
+"""Customers: master data checked before it is written, and statuses and consent
+(AR-049, AR-046, AR-062)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from core.customers import (
     phone_number,
     record_consent,
     register_customer,
-    search,
     set_status,
     status_of,
 )
@@ -34,75 +33,6 @@ from tests.core.helpers import ADMIN, CLERK, usd
 
 def patient(last: str, first: str = "Ana", **kw: object) -> NewCustomer:
     return NewCustomer(last_name=last, first_name=first, currency="USD", **kw)  # type: ignore[arg-type]
-
-
-async def test_search_finds_by_number_mrn_name_sound_guarantor_and_phone(db: Database) -> None:
-    parent = await register_customer(
-        db, ADMIN, patient("Johnson", "Rosa", customer_type="guarantor")
-    )
-    child = await register_customer(
-        db,
-        ADMIN,
-        patient(
-            "Johnson",
-            "Leo",
-            mrn="MRN-7781",
-            phone="+1 (555) 010-2030",
-            date_of_birth=date(2015, 3, 2),
-            guarantor_id=parent.id,
-        ),
-    )
-    other = await register_customer(db, ADMIN, patient("Smith", "Omar", language="es-MX"))
-
-    async with db.read() as conn:
-        assert [f.account_id for f in await search(conn, child.number)] == [child.id]
-        assert [f.account_id for f in await search(conn, "MRN-7781")] == [child.id]
-        by_name = await search(conn, "johns")
-        assert {f.account_id for f in by_name} == {parent.id, child.id}
-        assert {f.matched_by for f in by_name} == {"last name"}
-        sounds = await search(conn, "Jonson")
-        assert {f.account_id for f in sounds} == {parent.id, child.id}
-        assert sounds[0].matched_by == "sounds like"
-        assert [f.account_id for f in await search(conn, "+15550102030")] == [child.id]
-        assert [f.account_id for f in await search(conn, "Smyth")] == [other.id]
-        row = (
-            await conn.execute(
-                select(customer_account.c.language, customer_account.c.date_of_birth).where(
-                    customer_account.c.id == child.id
-                )
-            )
-        ).one()
-        assert (row.language, row.date_of_birth) == ("en", date(2015, 3, 2))
-        assert (await search(conn, "Smith"))[0].name == "Omar Smith"
-        assert await search(conn, "Nobody") == []
-
-
-async def test_guarantor_name_finds_the_patients_they_guarantee(db: Database) -> None:
-    """AR-136."""
-    parent = await register_customer(
-        db, ADMIN, patient("Okafor", "Grace", customer_type="guarantor")
-    )
-    child = await register_customer(db, ADMIN, patient("Mensah", "Kofi", guarantor_id=parent.id))
-    async with db.read() as conn:
-        found = {f.account_id: f.matched_by for f in await search(conn, "okafor")}
-    assert found == {parent.id: "last name", child.id: "guarantor"}
-
-
-async def test_results_come_newest_activity_first(db: Database) -> None:
-    """AR-051."""
-    older = await register_customer(db, ADMIN, patient("Garcia", "Ana"))
-    newer = await register_customer(db, ADMIN, patient("Garcia", "Luis"))
-    quiet = await register_customer(db, ADMIN, patient("Garcia", "Eva"))
-    await post_charge(
-        db, ADMIN, account_id=older.id, amount=usd("10"), service_date=date(2026, 1, 5), key="a"
-    )
-    await post_charge(
-        db, ADMIN, account_id=newer.id, amount=usd("10"), service_date=date(2026, 6, 5), key="b"
-    )
-    async with db.read() as conn:
-        found = await search(conn, "garcia")
-    assert [f.account_id for f in found] == [newer.id, older.id, quiet.id]
-    assert found[0].last_activity == date(2026, 6, 5) and found[2].last_activity is None
 
 
 @pytest.mark.parametrize(
@@ -143,12 +73,6 @@ def test_keys_and_numbers() -> None:
     assert phone_number("+44 20 7946 0958") == "+442079460958"
     with pytest.raises(ValidationError):
         phone_number("0044 20")
-
-
-async def test_search_needs_two_characters(db: Database) -> None:
-    async with db.read() as conn:
-        with pytest.raises(ValidationError, match="at least two characters"):
-            await search(conn, " j ")
 
 
 async def test_status_changes_are_kept_with_their_dates(db: Database) -> None:

@@ -30,7 +30,7 @@ def refused_plainly(reply: Call) -> str:
     """What the person read, once it is known to be a refusal and nothing worse."""
     shown = text_of(reply)
     raw = reply.raw.decode()
-    assert "Traceback" not in raw and FAILURE not in raw and "reference " not in raw, raw
+    assert "Traceback" not in raw and FAILURE not in raw and "quote reference" not in raw, raw
     return shown
 
 

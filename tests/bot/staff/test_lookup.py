@@ -1,5 +1,5 @@
-"""``/ar help``, ``/ar find``, ``/ar account`` and the "View" button (AR-049, AR-106,
-AR-131, AR-133, AR-135)."""
+"""``/ar help``, ``/ar find``, ``/ar account`` and the "View" button (AR-049, AR-082,
+AR-106, AR-131, AR-133, AR-135)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,23 @@ async def test_find_lists_accounts_each_with_a_view_button_carrying_only_its_id(
 
 
 async def test_find_says_when_nothing_matches(slack: Slack) -> None:
-    assert "No account matches “Nobody”" in text_of(await slack.command("find Nobody"))
+    shown = text_of(await slack.command("find Nobody"))
+    assert "No account matches “Nobody”" in shown
+    assert "an entry number (T00000012) or a payment reference" in shown
+
+
+async def test_find_by_a_payment_reference_or_an_entry_number(slack: Slack, db: Database) -> None:
+    """AR-082: the cheque a bank statement names, the entry a statement prints."""
+    ana = await patient(db, "López", "Ana")
+    await patient(db, "Lopez", "Luis")
+    paid = await record_payment(db, ADMIN, account_id=ana.id, amount=usd("30"), received_on=DAY,
+                                key="p1", method="check", reference="cheque 1042")  # fmt: skip
+    by_cheque = text_of(await slack.command('find "cheque 1042"'))
+    assert "1 account matches “cheque 1042”" in by_cheque
+    assert f"*{ana.number}*  Ana López" in by_cheque and "matched by reference" in by_cheque
+    by_entry = text_of(await slack.command(f"find T{paid.entry.id:08d}"))
+    assert f"*{ana.number}*" in by_entry and "matched by entry number" in by_entry
+    assert "Luis" not in by_cheque + by_entry
 
 
 async def test_what_people_typed_is_escaped_so_it_cannot_ping_or_link(

@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy import select
 
 from core.auth import Actor, StaffRole
-from core.customers import NewCustomer, register_customer, search
+from core.customers import NewCustomer, register_customer
 from core.db import Database
 from core.errors import NotFound, PermissionDenied, ValidationError
 from core.ledger.tables import customer_account
 from core.profile import update_customer
+from core.search import search
 from core.settings import Settings
 from tests.core.helpers import ADMIN, CLERK, open_account
 from tests.core.profile.common import counts, last_audit, person

@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import select
 
 from core.clock import FixedClock
-from core.customers import search
 from core.db import Database
 from core.errors import InvalidState, NotFound, PermissionDenied, ValidationError
 from core.ledger.accounts import Account, load_account
@@ -23,6 +22,7 @@ from core.profile import (
     responsibility_chain,
     set_credit_profile,
 )
+from core.search import search
 from tests.core.helpers import ADMIN, CLERK, open_account, usd
 from tests.core.profile.common import counts, last_audit, on_day, person
 
