@@ -60,6 +60,8 @@ BUTTONS: dict[str | re.Pattern[str], Pressed] = {
     ),
     ids.ACCOUNT_DATE: account_date,
     ids.ACCOUNT_INVOICE: invoices.picked,
+    ids.ACCOUNT_ENTRY: invoices.entry_picked,
+    ids.ENTRY_INVOICE: lambda t, s, a: invoices.invoice_pressed(t, s, value(a)),
     ids.ACCOUNT_CHARGE: lambda t, s, a: modals.charge_for(t, s, account_id(value(a))),
     ids.ACCOUNT_PAYMENT: lambda t, s, a: split.payment_for(t, s, account_id(value(a))),
     ids.ACCOUNT_WRITEOFF: lambda t, s, a: workspace.open_write_off(t, s, account_id(value(a))),

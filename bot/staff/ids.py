@@ -62,6 +62,13 @@ ACCOUNT_INVOICE = "ar_account_invoice"
 """The account view's "Open an invoice" menu of its open items; the option's value is
 the item's entry id (``/ar invoice``)."""
 
+ACCOUNT_ENTRY = "ar_account_entry"
+"""The account view's "Open an entry" menu of the activity shown; the option's value is
+the entry id (``/ar entry``)."""
+
+ENTRY_INVOICE = "ar_entry_invoice"
+"""The entry view's "Open the invoice" button of a billed entry; value: the entry id."""
+
 ACCOUNT_CHARGE = "ar_account_charge"
 ACCOUNT_PAYMENT = "ar_account_payment"
 ACCOUNT_WRITEOFF = "ar_account_writeoff"

@@ -55,6 +55,11 @@ class ShowInvoice:
 
 
 @dataclass(frozen=True, slots=True)
+class ShowEntry:
+    entry_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class Charge:
     account: str
     service_code: str
@@ -134,6 +139,7 @@ Command = (
     | Find
     | ShowAccount
     | ShowInvoice
+    | ShowEntry
     | Charge
     | ChargeForm
     | Payment
@@ -270,6 +276,12 @@ def _invoice(rest: str, currency: str) -> Command:
     args = tokens(rest)
     _expect(args, 1, 1, "/ar invoice <entry number of a charge, e.g. T00000012>")
     return ShowInvoice(entry_number(args[0]))
+
+
+def _entry(rest: str, currency: str) -> Command:
+    args = tokens(rest)
+    _expect(args, 1, 1, "/ar entry <entry number, e.g. T00000012>")
+    return ShowEntry(entry_number(args[0]))
 
 
 def _charge(rest: str, currency: str) -> Command:
@@ -436,6 +448,7 @@ _READERS: dict[str, Callable[[str, str], Command]] = {
     "find": _find,
     "account": _account,
     "invoice": _invoice,
+    "entry": _entry,
     "charge": _charge,
     "payment": _payment,
     "atb": _atb,

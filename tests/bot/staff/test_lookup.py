@@ -22,7 +22,7 @@ DAY = date(2026, 6, 1)
 
 async def test_help_lists_every_subcommand_with_an_example(slack: Slack) -> None:
     shown = text_of(await slack.command("help"))
-    for name in ("find", "account", "invoice", "charge", "payment", "atb"):
+    for name in ("find", "account", "invoice", "entry", "charge", "payment", "atb"):
         assert f"`/ar {name} " in shown
     for later in ("writeoff", "refund", "unapplied", "link"):
         assert f"`/ar {later}" in shown

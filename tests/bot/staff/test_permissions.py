@@ -227,6 +227,7 @@ NEEDS: dict[str, Case] = {
     "find": Case((P.VIEW_ACCOUNTS,), command("find {name}"), shows(""), filters=True),
     "account": Case((P.VIEW_ACCOUNTS,), command("account {n}"), shows("number")),
     "invoice": Case((P.VIEW_ACCOUNTS,), command("invoice {arg}"), shows("number"), posted_charge),
+    "entry": Case((P.VIEW_ACCOUNTS,), command("entry {arg}"), shows("number"), posted_charge),
     "charge": Case((P.POST_CHARGE,), command("charge {n} CONS"), grew("journal")),
     "payment": Case((P.RECORD_PAYMENT,), command("payment {n} 5 cash"), grew("journal")),
     "writeoff": Case(
@@ -252,6 +253,12 @@ NEEDS: dict[str, Case] = {
     "View": Case((P.VIEW_ACCOUNTS,), button(ids.VIEW_ACCOUNT), shows("number"), account_id),
     "Open an invoice": Case(
         (P.VIEW_ACCOUNTS,), pick_option(ids.ACCOUNT_INVOICE), shows("number"), charge_entry_id
+    ),
+    "Open an entry": Case(
+        (P.VIEW_ACCOUNTS,), pick_option(ids.ACCOUNT_ENTRY), shows("number"), charge_entry_id
+    ),
+    "Open the invoice": Case(
+        (P.VIEW_ACCOUNTS,), button(ids.ENTRY_INVOICE), shows("number"), charge_entry_id
     ),
     "account paging": Case(
         (P.VIEW_ACCOUNTS,), button(ids.ACCOUNT_OLDER, older), shows("number"), account_id

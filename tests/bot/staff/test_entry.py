@@ -1,0 +1,109 @@
+"""``/ar entry <entry number>`` and the account view's "Open an entry" menu: any entry
+as a record (AR-010, AR-036).
+
+A payment shows its reference, date, the items it paid and how much of each, what was
+written off with it and the ledger accounts it was posted to; a charge shows the
+payments that paid it and opens its invoice; bad input is refused plainly and nothing
+is written."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from bot.staff import ids
+from core.billing.charges import ChargeLine, post_charges
+from core.db import Database
+from core.services.payments import Tolerance, record_payment
+from tests.bot.staff.conftest import Slack, buttons, patient, text_of
+from tests.bot.staff.test_invoice import pick
+from tests.core.helpers import ADMIN, usd
+
+pytestmark = pytest.mark.usefixtures("staff", "catalogue")
+DAY = date(2026, 6, 1)
+PAID = date(2026, 6, 20)
+
+
+async def test_a_payment_shows_what_it_paid_and_where_it_was_posted(
+    slack: Slack, db: Database
+) -> None:
+    ana = await patient(db, "López", "Ana")
+    visit = await post_charges(db, ADMIN, account_id=ana.id, key="v1", bill_date=DAY,
+                               lines=[ChargeLine("CONS", 1, DAY)])  # fmt: skip
+    paid = await record_payment(
+        db, ADMIN, account_id=ana.id, amount=usd("79.50"), received_on=PAID, key="p1",
+        method="check", reference="cheque 1042", tolerance=Tolerance(amount_minor=100),
+    )  # fmt: skip
+    reply = await slack.command(f"entry {paid.entry.number}")
+    shown = text_of(reply)
+    assert f"*Payment {paid.entry.number}* · Jun 20, 2026 · ref cheque 1042" in shown
+    assert f"by {ADMIN.label} (staff) · type `PAYMENT`" in shown and "· check" in shown
+    assert f"*{ana.number}* Ana López · -$79.50 · $0.00 open" in shown
+    assert (
+        f"{visit.entry.number} · charge · {ana.number} · service Jun 1, 2026 · *$79.50*"
+        " · from Jun 20, 2026"
+    ) in shown
+    [written_off] = paid.write_offs
+    assert f"*Posted with it*\n• {written_off.number} · write off · $0.50" in shown
+    assert "`1000` Cash - main bank · $79.50" in shown
+    assert "`1100` Accounts receivable - control · -$79.50" in shown
+    assert "Consultation" not in shown  # what the service was is the invoice's to say
+    assert [(b["action_id"], b["value"]) for b in buttons(reply)] == [
+        (ids.VIEW_ACCOUNT, str(ana.id))
+    ]
+
+
+async def test_a_charge_shows_its_payments_and_opens_its_invoice(
+    slack: Slack, db: Database
+) -> None:
+    ana = await patient(db, "López", "Ana")
+    visit = await post_charges(db, ADMIN, account_id=ana.id, key="v1", bill_date=DAY,
+                               lines=[ChargeLine("CONS", 1, DAY)])  # fmt: skip
+    paid = await record_payment(db, ADMIN, account_id=ana.id, amount=usd("30"),
+                                received_on=PAID, key="p1", method="cash")  # fmt: skip
+    reply = await slack.command(f"entry {visit.entry.number.lower()}")
+    shown = text_of(reply)
+    assert f"*Charge {visit.entry.number}* · Jun 1, 2026" in shown
+    assert "· $80.00 · $50.00 open" in shown
+    assert f"{paid.entry.number} · payment · {ana.number} · Jun 20, 2026 · *$30.00*" in shown
+    [invoice] = [b for b in buttons(reply) if b["action_id"] == ids.ENTRY_INVOICE]
+    opened = text_of(await slack.press(ids.ENTRY_INVOICE, invoice["value"]))
+    assert f"*Invoice {visit.entry.number}*" in opened and "Consultation × 1" in opened
+
+
+async def test_the_account_view_opens_each_entry_of_its_activity(
+    slack: Slack, db: Database
+) -> None:
+    ana = await patient(db, "López", "Ana")
+    visit = await post_charges(db, ADMIN, account_id=ana.id, key="v1", bill_date=DAY,
+                               lines=[ChargeLine("CONS", 1, DAY)])  # fmt: skip
+    paid = await record_payment(db, ADMIN, account_id=ana.id, amount=usd("30"),
+                                received_on=PAID, key="p1", method="cash")  # fmt: skip
+    view = await slack.command(f"account {ana.number}")
+    [menu] = [e for b in view.body["blocks"] for e in b.get("elements", [])
+              if e.get("action_id") == ids.ACCOUNT_ENTRY]  # fmt: skip
+    assert [(o["text"]["text"], o["value"]) for o in menu["options"]] == [
+        (f"{paid.entry.number} · Jun 20, 2026 · payment · -$30.00", str(paid.entry.id)),
+        (f"{visit.entry.number} · Jun 1, 2026 · charge · $80.00", str(visit.entry.id)),
+    ]
+    shown = text_of(await pick(slack, ids.ACCOUNT_ENTRY, str(paid.entry.id)))
+    assert f"*Payment {paid.entry.number}*" in shown
+    forged = text_of(await pick(slack, ids.ACCOUNT_ENTRY, "12; DROP"))
+    assert "this button does not name an entry" in forged
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        ("entry", "usage: /ar entry <entry number, e.g. T00000012>"),
+        ("entry T1 T2", "usage: /ar entry <entry number, e.g. T00000012>"),
+        ("entry 12", "'12' is not an entry number; write it like T00000012"),
+        ("entry T00000999", "there is no entry T00000999"),
+    ],
+)
+async def test_what_is_not_an_entry_is_refused_plainly(
+    slack: Slack, db: Database, typed: str, said: str
+) -> None:
+    shown = text_of(await slack.command(typed))
+    assert said in shown.replace("&lt;", "<").replace("&gt;", ">")
