@@ -22,7 +22,7 @@ from core.auth import Actor, Permission, require
 from core.clock import today
 from core.db import Database, Tx
 from core.errors import InvalidState, ValidationError
-from core.ledger.accounts import Account, create_account, load_account
+from core.ledger.accounts import Account, create_account, folded, load_account
 from core.ledger.tables import (
     contact_consent,
     customer_account,
@@ -46,7 +46,7 @@ def phone_number(text: str) -> str:
 
 def name_key(last_name: str) -> str:
     """How a last name sounds (Metaphone): Johnson, Jonson and Jonsen share ``JNSN``."""
-    return str(jellyfish.metaphone(last_name.strip()))[:20]
+    return str(jellyfish.metaphone(folded(last_name.strip())))[:20]
 
 
 def language_tag(text: str) -> str:

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.customers import name_key, phone_number
 from core.errors import ValidationError
+from core.ledger.accounts import folded
 from core.ledger.tables import ar_item, customer_account, customer_contact, journal_entry
 
 WAYS = (
@@ -75,7 +76,7 @@ def search_statement(text: str, limit: int) -> Select[Any]:
     if len(query) < 2:
         raise ValidationError("type at least two characters to search")
     ca, g = customer_account, customer_account.alias("g")
-    folded = query.casefold()
+    key = folded(query)
     # Equality on the value as typed and upper-cased (numbers and references are kept
     # as issued), prefixes as ranges: every way is an index lookup.
     exact = sorted({query, query.upper()})
@@ -85,10 +86,10 @@ def search_statement(text: str, limit: int) -> Select[Any]:
         select(ar_item.c.account_id, _way("reference"))
         .join(journal_entry, journal_entry.c.id == ar_item.c.entry_id)
         .where(journal_entry.c.reference.in_(exact)),
-        select(ca.c.id, _way("last name")).where(_prefix(ca.c.sort_name, folded)),
+        select(ca.c.id, _way("last name")).where(_prefix(ca.c.sort_name, key)),
         select(ca.c.id, _way("guarantor"))
         .join(g, g.c.id == ca.c.guarantor_id)
-        .where(_prefix(g.c.sort_name, folded)),
+        .where(_prefix(g.c.sort_name, key)),
     ]
     surname = query.split(" ")[0]
     if surname.isalpha():  # only words have a sound; "A0000123" does not

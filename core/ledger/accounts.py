@@ -6,6 +6,7 @@ table; the ledger needs only who the account is, its currency and where it is ke
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,13 +48,22 @@ class Account:
     net_days: int
 
 
+def folded(text: str) -> str:
+    """``text`` as search compares it: casefolded, each letter without its marks
+    ("Muñoz" and "MUNOZ" are both ``munoz``), so staff find a name however they type it."""
+    return "".join(
+        c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c)
+    )
+
+
 def sort_name(name: str) -> str:
-    """``"Ana María López"`` sorts as ``"lópez ana maría"``; ``"López, Ana"`` is kept as given."""
+    """``"Ana María López"`` sorts as ``"lopez ana maria"``; ``"López, Ana"`` is kept in
+    its order. Folded (:func:`folded`): it is what a search by name looks up."""
     cleaned = " ".join(name.split())
     if "," in cleaned:
-        return cleaned.casefold()
+        return folded(cleaned)
     *first, last = cleaned.split(" ")
-    return " ".join([last, *first]).casefold()
+    return folded(" ".join([last, *first]))
 
 
 async def load_account(

@@ -6,16 +6,18 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core.customers import NewCustomer, register_customer
 from core.db import Database
+from core.db.migrate import upgrade
 from core.errors import ValidationError
 from core.ledger.tables import customer_account
 from core.search import search
 from core.services.charges import post_charge
 from core.services.payments import record_payment
 from core.services.split import Part, record_split_payment
+from tests.core.conftest import downgrade
 from tests.core.helpers import ADMIN, usd
 
 DAY = date(2026, 6, 30)
@@ -167,3 +169,46 @@ async def test_an_identifier_comes_before_a_name(db: Database) -> None:
         (named.id, "account number"),
         (other.id, "last name"),
     ]
+
+
+async def test_a_name_is_found_with_or_without_its_accents(db: Database) -> None:
+    """Staff type "garcia" for García and "munoz" for Muñoz: the name as written, its
+    letters without their marks and any case find the same accounts."""
+    garcia = await register_customer(db, ADMIN, patient("García", "Ana"))
+    munoz = await register_customer(db, ADMIN, patient("Muñoz", "Íñigo"))
+    async with db.read() as conn:
+        for typed, account in (("garcia", garcia), ("GARCÍA", garcia), ("Garc", garcia),
+                               ("munoz", munoz), ("muñoz iñ", munoz)):  # fmt: skip
+            found = await search(conn, typed)
+            assert [(f.account_id, f.matched_by) for f in found] == [(account.id, "last name")], (
+                typed
+            )
+        sounds = await search(conn, "Garsia")
+    assert [f.account_id for f in sounds] == [garcia.id]
+
+
+async def test_names_on_file_before_the_upgrade_are_found_without_accents(
+    fresh: Database,
+) -> None:
+    """Migration 0018 remakes the sort names and sound keys of accounts already on
+    file, which were made from the name as written."""
+    await downgrade(fresh, "0017")
+    garcia = await register_customer(fresh, ADMIN, patient("García", "Ana"))
+    async with fresh.transaction() as tx:  # as revision 0017's code wrote them
+        await tx.conn.execute(
+            update(customer_account)
+            .where(customer_account.c.id == garcia.id)
+            .values(sort_name="garcía ana", name_key="KRS")
+        )
+    await upgrade(fresh)
+    async with fresh.read() as conn:
+        row = (
+            await conn.execute(
+                select(customer_account.c.sort_name, customer_account.c.name_key).where(
+                    customer_account.c.id == garcia.id
+                )
+            )
+        ).one()
+        found = await search(conn, "garcia")
+    assert tuple(row) == ("garcia ana", "KRX")
+    assert [f.account_id for f in found] == [garcia.id]

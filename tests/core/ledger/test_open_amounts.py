@@ -7,58 +7,21 @@ existing clinic's ATB reads the same after the upgrade as before it (issue 2).
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
 from datetime import date
-from pathlib import Path
 
-import pytest
-from alembic import command
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 
 from core.db import Database
-from core.db.migrate import alembic_config, upgrade
+from core.db.migrate import upgrade
 from core.ledger.aging import AtbQuery, Basis, aged_trial_balance
 from core.ledger.invariants import check_invariants
 from core.services.adjustments import reverse_entry
 from core.services.charges import post_charge
 from core.services.payments import record_payment
-from tests.conftest import _admin
+from tests.core.conftest import downgrade
 from tests.core.helpers import ADMIN, open_account, usd
 
-PG_URL = os.environ.get("ARBOT_TEST_POSTGRES_URL", "")
 DATES = (date(2026, 3, 31), date(2026, 5, 15), date(2026, 6, 30))
-
-
-async def _downgrade(db: Database, revision: str) -> None:
-    def run(connection: Connection) -> None:
-        config = alembic_config(db.url)
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
-
-    async with db.engine.begin() as conn:
-        await conn.run_sync(run)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """A database of this test's own: it is taken down a revision and back up."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'migrating.db'}"
-    else:
-        if not PG_URL:
-            pytest.skip("PostgreSQL tests need ARBOT_TEST_POSTGRES_URL (CI sets it)")
-        name = f"arbot_migrating_{os.getpid()}"
-        _admin(PG_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}")
-        url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
-    db = Database(url)
-    try:
-        await upgrade(db)
-        yield db
-    finally:
-        await db.dispose()
-        if request.param == "postgres":
-            _admin(PG_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 async def _clinic(db: Database) -> None:
@@ -118,7 +81,7 @@ async def test_upgrading_an_existing_ledger_fills_the_open_amounts(fresh: Databa
     assert any(open_minor == 0 for _id, open_minor in kept)  # something was paid in full
     assert any(total for _d, _b, total, _rows in before)
 
-    await _downgrade(fresh, "0014")
+    await downgrade(fresh, "0014")
     async with fresh.read() as conn:
         columns = (await conn.execute(text("SELECT * FROM ar_item LIMIT 1"))).keys()
     assert "open_minor" not in columns
