@@ -16,6 +16,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from bot.staff import (
     approvals,
     cash,
+    details,
     ids,
     invoices,
     lookup,
@@ -68,6 +69,7 @@ BUTTONS: dict[str | re.Pattern[str], Pressed] = {
     ids.ACCOUNT_PAYLINK: lambda t, s, a: workspace.send_pay_link(t, s, account_id(value(a))),
     ids.ACCOUNT_LINK: lambda t, s, a: workspace.link_code(t, s, account_id(value(a))),
     ids.ADD_NOTE: lambda t, s, a: modals.open_note(t, s, account_id(value(a))),
+    ids.ACCOUNT_DETAILS: lambda t, s, a: details.open_details(t, s, account_id(value(a))),
     ids.TRANSFER_CREDIT: lambda t, s, a: refunds.transfer_pressed(t, s, value(a)),
     ids.REFUND_ANYWAY: lambda t, s, a: refunds.anyway_pressed(t, s, value(a)),
 }

@@ -97,6 +97,22 @@ ADD_NOTE = "ar_add_note"
 """The account view's "Add note" button: opens :data:`NOTE_MODAL`; its value is the
 account id."""
 
+ACCOUNT_DETAILS = "ar_account_details"
+"""The account view's "Edit details" button: opens :data:`DETAILS_MODAL`; value: the
+account id."""
+
+DETAILS_MODAL = "ar_details_modal"
+"""The patient's details (names, date of birth, language, financial class, patient
+type); its private_metadata is ``<channel id or ->/<account id>``."""
+
+DETAILS_FIRST = "ar_details_first"
+DETAILS_LAST = "ar_details_last"
+DETAILS_BORN = "ar_details_born"
+DETAILS_LANGUAGE = "ar_details_language"
+DETAILS_CLASS = "ar_details_class"
+DETAILS_TYPE = "ar_details_type"
+"""The blocks of :data:`DETAILS_MODAL`, one field each."""
+
 NOTE_MODAL = "ar_note_modal"
 """The note modal; its private_metadata is ``<channel id or ->/<account id>``."""
 

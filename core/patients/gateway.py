@@ -1,5 +1,5 @@
-"""Card payments from the payment gateway, posted exactly once (AR-023, AR-078, AR-119,
-issue 5).
+"""Card payments from the payment gateway, posted exactly once (AR-023, AR-078, AR-093,
+AR-119, issue 5).
 
 The gateway (Stripe) tells arbot about a payment in more than one event
 (``checkout.session.completed`` and ``payment_intent.succeeded``), delivers each event
@@ -9,7 +9,9 @@ gateway's payment id: its journal entry's idempotency key is
 ``stripe:pi:<payment id>`` and a row in ``gateway_payment`` remembers which entry,
 pay link and account it became, in the same transaction. Whichever event comes first
 posts it; every later delivery finds it and answers ``first_time=False``, so the
-patient gets one receipt.
+patient gets one receipt. It is posted and applied while the webhook is answered, not
+in a later batch: the balance the patient, staff and the ATB read is already the new
+one (AR-093).
 
 The money goes first to the items the patient chose to pay (in that order, partly if
 it falls short), then by the office's application rules (oldest first by default);

@@ -29,7 +29,10 @@ def _name(text: str, what: str) -> str:
     return cleaned
 
 
-def _edits(given: dict[str, Any], born_before: date) -> dict[str, Any]:
+def checked_edits(given: dict[str, Any], born_before: date) -> dict[str, Any]:
+    """``given`` as :func:`update_customer` writes it: names trimmed, the language a
+    known tag, codes upper-cased; a field that cannot be written so is refused here,
+    before anything is read or written (a form checks each field on its own)."""
     edits = dict(given)
     for field in ("last_name", "first_name"):
         if field in edits:
@@ -93,7 +96,7 @@ async def update_customer(
     }
     if not given:
         raise ValidationError("say what to change: a name, date of birth, language, ...")
-    edits = _edits(given, today(db.clock))
+    edits = checked_edits(given, today(db.clock))
     async with db.transaction() as tx:
         account = await account_to_change(tx, actor, account_id)
         if "location" in edits:

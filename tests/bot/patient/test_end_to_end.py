@@ -1,7 +1,8 @@
 """The whole way through (issue 5, the end-to-end test): a patient links Telegram with a
 staff code, proves their date of birth, reads the balance, asks for a pay link, opens
 it, pays on (fake) Stripe; Stripe delivers its webhooks three times over; the receipt
-arrives once in the same chat, the balance is zero and the ledger balances.
+arrives once in the same chat, the balance is zero at once (AR-093) and the ledger
+balances.
 
 Everything runs as ``arbot serve`` runs it: ``bot.web.make_app`` on a real port, aiogram
 against the fake Bot API, the stripe SDK against the fake Stripe."""

@@ -129,7 +129,8 @@ async def test_the_view_offers_its_actions_as_buttons_naming_the_account(
     account = await busy(db)
     reply = await slack.command("account A0000001")
     for action_id in (ids.ACCOUNT_CHARGE, ids.ACCOUNT_PAYMENT, ids.ACCOUNT_WRITEOFF,
-                      ids.ACCOUNT_PAYLINK, ids.ACCOUNT_LINK, ids.ADD_NOTE):  # fmt: skip
+                      ids.ACCOUNT_PAYLINK, ids.ACCOUNT_LINK, ids.ADD_NOTE,
+                      ids.ACCOUNT_DETAILS):  # fmt: skip
         assert by_id(reply, action_id)["value"] == str(account)
 
 

@@ -287,6 +287,7 @@ NEEDS: dict[str, Case] = {
             ("Post charge", P.POST_CHARGE, ids.ACCOUNT_CHARGE, ids.CHARGE_MODAL),
             ("Record payment", P.RECORD_PAYMENT, ids.ACCOUNT_PAYMENT, ids.PAYMENT_MODAL),
             ("Request write-off", P.REQUEST_WRITE_OFF, ids.ACCOUNT_WRITEOFF, ids.WRITEOFF_MODAL),
+            ("Edit details", P.MANAGE_ACCOUNTS, ids.ACCOUNT_DETAILS, ids.DETAILS_MODAL),
         )
     },
     "Apply": Case(
