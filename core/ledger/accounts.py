@@ -31,6 +31,7 @@ CUSTOMER_TYPES = (
     "insurer",
     "other",
 )
+"""Who a customer is, as a code (AR-030): dunning writes to people, bills the others."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+# Never updated or deleted once written: entries and their lines, items, and what
+# happened to each item since (applications, allocations, disputes: AR-090), the audit.
 IMMUTABLE = (
     "journal_entry",
     "journal_line",

@@ -21,6 +21,7 @@ from core.customers import (
 )
 from core.db import Database
 from core.errors import InvalidState, PermissionDenied, ValidationError
+from core.ledger.accounts import CUSTOMER_TYPES
 from core.ledger.tables import (
     contact_consent,
     customer_account,
@@ -200,3 +201,16 @@ async def test_sms_needs_an_opt_in_and_a_stop_is_honoured_at_once(
         await record_consent(
             db, ADMIN, channel="email", address="a@b.co", granted=True, source=" "
         )
+
+
+async def test_the_customer_type_is_a_coded_attribute(db: Database) -> None:
+    """AR-030: patient, employee, business, education, government, insurer, guarantor
+    or other; anything else is refused and nothing is written."""
+    for n, kind in enumerate(CUSTOMER_TYPES):
+        account = await register_customer(db, ADMIN, patient(f"Kind{n}", customer_type=kind))
+        assert account.customer_type == kind
+    with pytest.raises(ValidationError, match="'school' is not a customer type; use one of"):
+        await register_customer(db, ADMIN, patient("Okoro", customer_type="school"))
+    async with db.read() as conn:
+        count = await conn.execute(select(func.count()).select_from(customer_account))
+        assert count.scalar_one() == len(CUSTOMER_TYPES)

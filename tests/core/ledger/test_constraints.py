@@ -15,6 +15,7 @@ from core.db import Database
 from core.db.metadata import to_day
 from core.errors import PeriodClosed
 from core.ledger.invariants import check_invariants
+from core.services.adjustments import dispute_item
 from core.services.charges import post_charge
 from core.services.payments import record_payment
 from core.services.periods import close_period, open_period
@@ -82,6 +83,28 @@ async def _paid_in_part(db: Database) -> int:
         method="cash",
     )
     return (await items_of(db, account.id))[0].id
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE allocation SET amount_minor = amount_minor * 2",
+        "DELETE FROM allocation",
+        "UPDATE application SET method = 'edited'",
+        "DELETE FROM application",
+        "UPDATE item_dispute SET reason = 'edited'",
+        "DELETE FROM item_dispute",
+    ],
+)
+async def test_an_items_activity_is_never_edited(db: Database, statement: str) -> None:
+    """AR-090: what happened to an item (each payment applied to it, each dispute
+    flagged or cleared) stays as it happened; a correction is a new row."""
+    item_id = await _paid_in_part(db)
+    await dispute_item(db, ADMIN, item_id=item_id, disputed=True, on=date(2026, 6, 3),
+                       reason="patient says paid")  # fmt: skip
+    with pytest.raises(DBAPIError, match="immutable"):
+        async with db.engine.begin() as conn:
+            await conn.execute(text(statement))
 
 
 async def _open_minor(db: Database, item_id: int) -> int:
