@@ -1,5 +1,6 @@
-"""The dashboard's figures: today's totals and the payments cash application left
-unmatched (BI-15, BI-20, AR-139). Read-only; each takes a connection."""
+"""The dashboard's figures: today's totals, the payments cash application left
+unmatched (BI-15, BI-20, AR-139) and the accounts in credit (AR-143). Read-only; each
+takes a connection."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.ledger.model import Kind
@@ -145,6 +146,53 @@ async def unapplied_payments(
             account_balance=Money(balances[r.account_id], r.currency),
         )
         for r in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class CreditBalance:
+    """An account that owes less than nothing: the clinic owes the patient (AR-143)."""
+
+    account_id: int
+    account_number: str
+    account_name: str
+    credit: Money
+    """How much the account is in credit, as a positive amount."""
+    since: date
+    """The day of its oldest credit still open (an unapplied payment, a credit memo)."""
+
+
+async def credit_balances(
+    conn: AsyncConnection, *, locations: frozenset[str] | None = None, limit: int = 50
+) -> list[CreditBalance]:
+    """Accounts whose open items add up to a credit, the largest credit first: what to
+    refund or move to a relative's account (``/ar refund``), and what a payer's rules
+    may want returned within a deadline. Reads open items only."""
+    open_items = ar_item.c.open_minor != 0
+    per_account = (
+        select(
+            ar_item.c.account_id,
+            ar_item.c.currency,
+            func.sum(ar_item.c.open_minor).label("owed"),
+            func.min(case((ar_item.c.open_minor < 0, ar_item.c.effective_day))).label("since"),
+        )
+        .where(open_items)
+        .group_by(ar_item.c.account_id, ar_item.c.currency)
+        .having(func.sum(ar_item.c.open_minor) < 0)
+        .subquery("per_account")
+    )
+    ca = customer_account
+    query = (
+        select(ca.c.id, ca.c.number, ca.c.name, per_account)
+        .join(per_account, per_account.c.account_id == ca.c.id)
+        .order_by(per_account.c.owed, ca.c.id)
+        .limit(limit)
+    )
+    if locations is not None:
+        query = query.where(ca.c.location.in_(sorted(locations)))
+    return [
+        CreditBalance(r.id, r.number, r.name, Money(-int(r.owed), r.currency), r.since)
+        for r in await conn.execute(query)
     ]
 
 

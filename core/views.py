@@ -18,7 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.approvals.tables import approval_request
 from core.customers import status_of
-from core.dashboard import Totals, Unapplied, today_totals, unapplied_payments
+from core.dashboard import (
+    CreditBalance,
+    Totals,
+    Unapplied,
+    credit_balances,
+    today_totals,
+    unapplied_payments,
+)
 from core.errors import ValidationError
 from core.ledger.accounts import load_account
 from core.ledger.aging import bucket_labels
@@ -37,12 +44,14 @@ __all__ = [
     "ACTIVITY_GROUPS",
     "AccountView",
     "Activity",
+    "CreditBalance",
     "OpenItem",
     "Payment",
     "Totals",
     "Unapplied",
     "account_view",
     "activity_kinds",
+    "credit_balances",
     "today_totals",
     "unapplied_payments",
 ]

@@ -1,5 +1,6 @@
 """``/ar unapplied`` and its "Apply" buttons: payments cash application left unmatched
 (AR-139), and applying one account's unapplied cash with the default order.
+``/ar credits``: the accounts in credit, largest first (AR-143), to refund or move.
 
 An "Apply" button's value is ``<account id>/<payment entry id>``, nothing else. Its
 idempotency key names the message the button is in and the button, so a double click
@@ -11,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.staff import ids
-from bot.staff.parse import ParseError, Unapplied
+from bot.staff.parse import Credits, ParseError, Unapplied
 from bot.staff.turn import Turn
 from core.auth import Actor, Permission, require
 from core.clock import today
-from core.dashboard import unapplied_payments
+from core.dashboard import credit_balances, unapplied_payments
 from core.errors import NotFound
 from core.ledger.accounts import load_account
 from core.ledger.items import load_items
@@ -38,6 +39,13 @@ async def unapplied(turn: Turn, staff: Actor, cmd: Unapplied) -> None:
     async with turn.db.read() as conn:
         found = await unapplied_payments(conn, locations=staff.locations, limit=LIST_LIMIT + 1)
     await turn.reply("unapplied", payments=found[:LIST_LIMIT], full=len(found) > LIST_LIMIT)
+
+
+async def credits(turn: Turn, staff: Actor, cmd: Credits) -> None:
+    require(staff, Permission.VIEW_ACCOUNTS)
+    async with turn.db.read() as conn:
+        found = await credit_balances(conn, locations=staff.locations, limit=LIST_LIMIT + 1)
+    await turn.reply("credits", accounts=found[:LIST_LIMIT], full=len(found) > LIST_LIMIT)
 
 
 def apply_value(value: str) -> tuple[int, int]:

@@ -14,7 +14,7 @@ posted to (AR-036); a charge's payments; a reversal both ways (AR-010). A billed
 has a button to its invoice.
 
 Both answer only the person who asked, and only staff who may view every account the
-entry is on.
+entry is on; each account named has a View button to its account view (AR-047).
 """
 
 from __future__ import annotations

@@ -105,6 +105,11 @@ class Unapplied:
 
 
 @dataclass(frozen=True, slots=True)
+class Credits:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
 class Link:
     account: str
 
@@ -146,6 +151,7 @@ Command = (
     | PaymentForm
     | Atb
     | Unapplied
+    | Credits
     | Link
     | WriteOff
     | ReverseWriteOff
@@ -325,6 +331,11 @@ def _unapplied(rest: str, currency: str) -> Command:
     return Unapplied()
 
 
+def _credits(rest: str, currency: str) -> Command:
+    _expect(tokens(rest), 0, 0, "/ar credits")
+    return Credits()
+
+
 def _link(rest: str, currency: str) -> Command:
     args = tokens(rest)
     _expect(args, 1, 1, "/ar link <account number>")
@@ -456,5 +467,6 @@ _READERS: dict[str, Callable[[str, str], Command]] = {
     "write-off": _writeoff,
     "refund": _refund,
     "unapplied": _unapplied,
+    "credits": _credits,
     "link": _link,
 }

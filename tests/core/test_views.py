@@ -1,5 +1,5 @@
 """The staff screens' queries: the account view (AR-104, AR-129..132, AR-011), today's
-totals (BI-15, BI-20) and unapplied payments (AR-139)."""
+totals (BI-15, BI-20), unapplied payments (AR-139) and accounts in credit (AR-143)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from core.services.adjustments import dispute_item, reverse_entry
 from core.services.charges import post_charge
 from core.services.memos import receive_prepayment
 from core.services.payments import record_payment
-from core.views import account_view, today_totals, unapplied_payments
+from core.views import account_view, credit_balances, today_totals, unapplied_payments
 from tests.core.helpers import ADMIN, open_account, usd
 
 AS_OF = date(2026, 6, 30)
@@ -207,3 +207,32 @@ async def test_payments_left_unapplied(db: Database) -> None:
     assert found[0].reference == "ref-a" and found[0].date == date(2026, 6, 1)
     assert [u.account_name for u in norths] == ["Over Paid"]
     assert [u.account_name for u in first] == ["Cred It"]
+
+
+async def test_accounts_in_credit_largest_first(db: Database) -> None:
+    """AR-143: accounts whose open items add up to a credit, with the day of the oldest
+    credit still open; a payment still unapplied on an account that owes more is not a
+    credit balance, nor is an account paid exactly."""
+    small = await open_account(db, name="Small Credit")
+    await charge(db, small, "50", date(2026, 6, 2), "sc")
+    await pay(db, small, "60", date(2026, 6, 3), "s")
+    large = await open_account(db, name="Large Credit", location="north")
+    await pay(db, large, "80", date(2026, 6, 1), "l1")
+    await pay(db, large, "20", date(2026, 6, 9), "l2")
+    owing = await open_account(db, name="Paid Early")
+    await pay(db, owing, "30", date(2026, 6, 5), "o")
+    await charge(db, owing, "40", date(2026, 6, 6), "oc")  # unapplied, but owes 10
+    even = await open_account(db, name="Paid Up")
+    await charge(db, even, "100", date(2026, 6, 1), "ec")
+    await pay(db, even, "100", date(2026, 6, 4), "e")
+    async with db.read() as conn:
+        found = await credit_balances(conn)
+        norths = await credit_balances(conn, locations=frozenset({"north"}))
+        first = await credit_balances(conn, limit=1)
+    assert [(c.account_name, c.credit, c.since) for c in found] == [
+        ("Large Credit", usd("100"), date(2026, 6, 1)),
+        ("Small Credit", usd("10"), date(2026, 6, 3)),
+    ]
+    assert found[0].account_number == large.number
+    assert [c.account_name for c in norths] == ["Large Credit"]
+    assert [c.account_name for c in first] == ["Large Credit"]

@@ -1,4 +1,5 @@
-"""``/ar unapplied`` and its Apply buttons, ``/ar link`` (AR-139, link codes)."""
+"""``/ar unapplied`` and its Apply buttons, ``/ar credits``, ``/ar link`` (AR-139, AR-143,
+link codes)."""
 
 from __future__ import annotations
 
@@ -107,6 +108,25 @@ async def test_apply_needs_apply_cash_and_a_clean_value(slack: Slack, db: Databa
 
 async def test_nothing_unapplied_is_said_plainly(slack: Slack) -> None:
     assert "No unapplied payments" in text_of(await slack.command("unapplied"))
+
+
+async def test_credits_lists_accounts_in_credit_largest_first(slack: Slack, db: Database) -> None:
+    """AR-143: what the clinic owes back, each account with a View button."""
+    small = await prepaid(db, "Small", "30")
+    large = await prepaid(db, "Large", "120")
+    owing = await prepaid(db, "Owing", "50")
+    await charge(db, owing, "owing")  # $80 charged: owes $30, not in credit
+    reply = await slack.command("credits")
+    shown = text_of(reply)
+    assert "*Accounts in credit* (2), largest first" in shown
+    assert shown.index("Pat Large") < shown.index("Pat Small") and "Owing" not in shown
+    assert "in credit *$120.00* · since Jun 1, 2026" in shown
+    assert [b["value"] for b in buttons(reply)] == [str(large), str(small)]
+    assert "usage: /ar credits" in text_of(await slack.command("credits all"))
+
+
+async def test_no_credit_is_said_plainly(slack: Slack) -> None:
+    assert "No account is in credit." in text_of(await slack.command("credits"))
 
 
 async def test_link_gives_the_code_its_expiry_and_how_to_use_it(
