@@ -111,7 +111,7 @@ async def test_nothing_unapplied_is_said_plainly(slack: Slack) -> None:
 
 
 async def test_credits_lists_accounts_in_credit_largest_first(slack: Slack, db: Database) -> None:
-    """AR-143: what the clinic owes back, each account with a View button."""
+    """AR-143, AR-154: what the clinic owes back, each account with a View button."""
     small = await prepaid(db, "Small", "30")
     large = await prepaid(db, "Large", "120")
     owing = await prepaid(db, "Owing", "50")

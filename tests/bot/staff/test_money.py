@@ -273,6 +273,7 @@ async def test_a_retried_payment_question_is_one_question(
 async def test_a_payment_on_an_account_kept_in_another_currency_is_refused(
     slack: Slack, db: Database
 ) -> None:
+    """AR-034: each account is kept in its own currency, set when it is opened."""
     from core.customers import NewCustomer, register_customer
 
     euro = await register_customer(db, ADMIN, NewCustomer("Weber", "Eva", "EUR"))

@@ -249,7 +249,7 @@ async def test_aging_is_computed_not_stored(db: Database) -> None:
 
 
 async def test_basis_service_bill_and_due_date(db: Database) -> None:
-    """AR-195: the same charge ages by service, bill or due date (NET30 terms)."""
+    """AR-195, AR-189: the same charge ages by service, bill or due date (NET30 terms)."""
     account = await open_account(db)
     # Served 1 April, billed 20 May, due 19 June: 90, 41 and 11 days old on 30 June.
     await charge(db, account, "100", date(2026, 4, 1), bill_date=date(2026, 5, 20))
@@ -448,6 +448,30 @@ async def test_group_by_financial_class_and_location(db: Database) -> None:
     assert sum(g.amount_minor for g in by_location.groups["main"]) == 10_000
 
 
+async def test_group_by_patient_type_gives_inpatient_and_outpatient_their_own_atb(
+    db: Database,
+) -> None:
+    """AR-185: inpatient and outpatient A/R apart; an account with no type on file is
+    shown as such, not dropped."""
+    inpatient = await open_account(db, name="Ida Ward", patient_type="IP")
+    outpatient = await open_account(db, name="Oli Clinic", patient_type="OP")
+    unknown = await open_account(db, name="Una Known")
+    await charge(db, inpatient, "900", days_ago(100))
+    await charge(db, outpatient, "80", days_ago(5))
+    await charge(db, unknown, "20", days_ago(5))
+
+    report = await atb(db, group_by=GroupBy.PATIENT_TYPE)
+
+    assert {r.number: r.group for r in report.rows} == {
+        inpatient.number: "IP",
+        outpatient.number: "OP",
+        unknown.number: "(none)",
+    }
+    totals = {k: sum(g.amount_minor for g in v) for k, v in report.groups.items()}
+    assert totals == {"(none)": 2_000, "IP": 90_000, "OP": 8_000}
+    assert report.total_minor == 100_000
+
+
 async def test_location_filter_keeps_one_location(db: Database) -> None:
     """AR-188: ``--location north`` is the north clinic's ATB only."""
     main = await open_account(db, name="Mia Main", location="main")
@@ -491,7 +515,8 @@ async def test_grouped_summary_counts_accounts_not_rows(db: Database) -> None:
 
 
 async def test_group_by_guarantor_rolls_patients_up_under_the_guarantor(db: Database) -> None:
-    """AR-199: a child's balance is listed under the parent's (guarantor's) account number."""
+    """AR-199, AR-190: a child's balance is listed under the parent's (guarantor's)
+    account number."""
     parent = await open_account(db, name="Pat Parent", customer_type="guarantor")
     child = await open_account(db, name="Kim Child", guarantor_id=parent.id)
     alone = await open_account(db, name="Al Alone")
