@@ -1,6 +1,7 @@
 """The dashboard's figures: today's totals, the payments cash application left
-unmatched (BI-15, BI-20, AR-139) and the accounts in credit (AR-143). Read-only; each
-takes a connection."""
+unmatched (BI-15, BI-20, AR-139), the accounts in credit (AR-143) and the delinquent
+accounts a collector works through (AR-140, AR-099). Read-only; each takes a
+connection."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.db.metadata import day_number, to_day
 from core.ledger.model import Kind
 from core.ledger.tables import (
     ar_item,
@@ -194,6 +196,88 @@ async def credit_balances(
         CreditBalance(r.id, r.number, r.name, Money(-int(r.owed), r.currency), r.since)
         for r in await conn.execute(query)
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class Delinquent:
+    """An account with charges past due by more than the days asked (AR-140)."""
+
+    account_id: int
+    account_number: str
+    account_name: str
+    past_due: Money
+    """What is open of its charges due more than the days asked before today."""
+    balance: Money
+    """Everything open on the account, credits included."""
+    oldest_due: date
+    last_payment: date | None
+
+
+async def delinquent_accounts(
+    conn: AsyncConnection,
+    as_of: date,
+    *,
+    over_days: int = 90,
+    at_least_minor: int = 1,
+    locations: frozenset[str] | None = None,
+    limit: int = 50,
+) -> list[Delinquent]:
+    """Accounts with at least ``at_least_minor`` open on charges due more than
+    ``over_days`` days before ``as_of``, the most past due first: a collector's list
+    ("over 90 days and over 500", AR-099). ``as_of`` is today: open amounts are today's."""
+    cutoff = to_day(as_of) - over_days
+    late = (ar_item.c.open_minor > 0) & (day_number(ar_item.c.due_day) < cutoff)
+    per_account = (
+        select(
+            ar_item.c.account_id,
+            ar_item.c.currency,
+            func.sum(case((late, ar_item.c.open_minor), else_=0)).label("past_due"),
+            func.sum(ar_item.c.open_minor).label("balance"),
+            func.min(case((late, ar_item.c.due_day))).label("oldest_due"),
+        )
+        .where(ar_item.c.open_minor != 0)
+        .group_by(ar_item.c.account_id, ar_item.c.currency)
+        .having(func.sum(case((late, ar_item.c.open_minor), else_=0)) >= at_least_minor)
+        .subquery("per_account")
+    )
+    ca = customer_account
+    query = (
+        select(ca.c.id, ca.c.number, ca.c.name, per_account)
+        .join(per_account, per_account.c.account_id == ca.c.id)
+        .order_by(per_account.c.past_due.desc(), ca.c.id)
+        .limit(limit)
+    )
+    if locations is not None:
+        query = query.where(ca.c.location.in_(sorted(locations)))
+    rows = (await conn.execute(query)).all()
+    paid = await _last_payments(conn, {r.id for r in rows})
+    return [
+        Delinquent(
+            r.id,
+            r.number,
+            r.name,
+            Money(int(r.past_due), r.currency),
+            Money(int(r.balance), r.currency),
+            r.oldest_due,
+            paid.get(r.id),
+        )
+        for r in rows
+    ]
+
+
+async def _last_payments(conn: AsyncConnection, account_ids: set[int]) -> dict[int, date]:
+    if not account_ids:
+        return {}
+    rows = await conn.execute(
+        select(ar_item.c.account_id, func.max(ar_item.c.effective_day))
+        .join(journal_entry, journal_entry.c.id == ar_item.c.entry_id)
+        .where(
+            ar_item.c.account_id.in_(sorted(account_ids)),
+            journal_entry.c.kind == Kind.PAYMENT.value,
+        )
+        .group_by(ar_item.c.account_id)
+    )
+    return {account_id: day for account_id, day in rows}
 
 
 async def _balances(conn: AsyncConnection, account_ids: set[int]) -> dict[int, int]:

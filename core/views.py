@@ -20,9 +20,11 @@ from core.approvals.tables import approval_request
 from core.customers import status_of
 from core.dashboard import (
     CreditBalance,
+    Delinquent,
     Totals,
     Unapplied,
     credit_balances,
+    delinquent_accounts,
     today_totals,
     unapplied_payments,
 )
@@ -45,6 +47,7 @@ __all__ = [
     "AccountView",
     "Activity",
     "CreditBalance",
+    "Delinquent",
     "OpenItem",
     "Payment",
     "Totals",
@@ -52,6 +55,7 @@ __all__ = [
     "account_view",
     "activity_kinds",
     "credit_balances",
+    "delinquent_accounts",
     "today_totals",
     "unapplied_payments",
 ]

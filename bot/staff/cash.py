@@ -1,6 +1,8 @@
 """``/ar unapplied`` and its "Apply" buttons: payments cash application left unmatched
 (AR-139), and applying one account's unapplied cash with the default order.
 ``/ar credits``: the accounts in credit, largest first (AR-143), to refund or move.
+``/ar delinquent``: the accounts with charges long past due, most first (AR-140, AR-099):
+a collector's list; each opens the account view, the detail of one (AR-141).
 
 An "Apply" button's value is ``<account id>/<payment entry id>``, nothing else. Its
 idempotency key names the message the button is in and the button, so a double click
@@ -12,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.staff import ids
-from bot.staff.parse import Credits, ParseError, Unapplied
+from bot.staff.parse import Credits, Delinquent, ParseError, Unapplied
 from bot.staff.turn import Turn
 from core.auth import Actor, Permission, require
 from core.clock import today
-from core.dashboard import credit_balances, unapplied_payments
+from core.dashboard import credit_balances, delinquent_accounts, unapplied_payments
 from core.errors import NotFound
 from core.ledger.accounts import load_account
 from core.ledger.items import load_items
@@ -46,6 +48,20 @@ async def credits(turn: Turn, staff: Actor, cmd: Credits) -> None:
     async with turn.db.read() as conn:
         found = await credit_balances(conn, locations=staff.locations, limit=LIST_LIMIT + 1)
     await turn.reply("credits", accounts=found[:LIST_LIMIT], full=len(found) > LIST_LIMIT)
+
+
+async def delinquent(turn: Turn, staff: Actor, cmd: Delinquent) -> None:
+    require(staff, Permission.VIEW_ACCOUNTS)
+    least = cmd.least.minor if cmd.least is not None else 1
+    async with turn.db.read() as conn:
+        found = await delinquent_accounts(
+            conn, today(turn.db.clock), over_days=cmd.over, at_least_minor=least,
+            locations=staff.locations, limit=LIST_LIMIT + 1,
+        )  # fmt: skip
+    await turn.reply(
+        "delinquent", accounts=found[:LIST_LIMIT], full=len(found) > LIST_LIMIT, over=cmd.over,
+        least=cmd.least,
+    )  # fmt: skip
 
 
 def apply_value(value: str) -> tuple[int, int]:

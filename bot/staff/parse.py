@@ -110,6 +110,12 @@ class Credits:
 
 
 @dataclass(frozen=True, slots=True)
+class Delinquent:
+    over: int = 90
+    least: Money | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Link:
     account: str
 
@@ -152,6 +158,7 @@ Command = (
     | Atb
     | Unapplied
     | Credits
+    | Delinquent
     | Link
     | WriteOff
     | ReverseWriteOff
@@ -409,13 +416,7 @@ _ATB_OPTIONS = ("as-of", "by", "over", "basis", "location", "csv")
 
 
 def _atb(rest: str, currency: str) -> Command:
-    options: dict[str, str] = {}
-    args = tokens(rest)
-    while args:
-        key, value = _option(args)
-        if key in options:
-            raise ParseError(f"--{key} is given twice")
-        options[key] = value
+    options = _options(tokens(rest), _ATB_OPTIONS, "an ATB option")
     return Atb(
         as_of=day(options["as-of"], "--as-of date") if "as-of" in options else None,
         by=_choice(GroupBy, options["by"], "--by") if "by" in options else None,
@@ -426,14 +427,32 @@ def _atb(rest: str, currency: str) -> Command:
     )
 
 
-def _option(args: list[str]) -> tuple[str, str]:
+def _delinquent(rest: str, currency: str) -> Command:
+    options = _options(tokens(rest), ("over", "min"), "a /ar delinquent option")
+    return Delinquent(
+        over=whole(options["over"], "number of days", 0, MAX_DAYS) if "over" in options else 90,
+        least=amount(options["min"], currency) if "min" in options else None,
+    )
+
+
+def _options(args: list[str], known: tuple[str, ...], what: str) -> dict[str, str]:
+    """Every option in ``args``, each at most once."""
+    options: dict[str, str] = {}
+    while args:
+        key, value = _option(args, known, what)
+        if key in options:
+            raise ParseError(f"--{key} is given twice")
+        options[key] = value
+    return options
+
+
+def _option(args: list[str], known: tuple[str, ...], what: str) -> tuple[str, str]:
     """Take one option off ``args``: ``--over 90``, ``--over=90``, ``over:90`` or ``--csv``."""
     word = args.pop(0)
     key, sep, value = word.removeprefix("--").partition("=" if word.startswith("--") else ":")
-    if not (word.startswith("--") or sep) or key not in _ATB_OPTIONS:
+    if not (word.startswith("--") or sep) or key not in known:
         raise ParseError(
-            f"{_shown(word)} is not an ATB option; use "
-            + ", ".join(f"--{o}" for o in _ATB_OPTIONS)
+            f"{_shown(word)} is not {what}; use " + ", ".join(f"--{o}" for o in known)
         )
     if key == "csv":
         if sep:
@@ -468,5 +487,6 @@ _READERS: dict[str, Callable[[str, str], Command]] = {
     "refund": _refund,
     "unapplied": _unapplied,
     "credits": _credits,
+    "delinquent": _delinquent,
     "link": _link,
 }

@@ -1,5 +1,6 @@
 """The staff screens' queries: the account view (AR-104, AR-129..132, AR-011), today's
-totals (BI-15, BI-20), unapplied payments (AR-139) and accounts in credit (AR-143)."""
+totals (BI-15, BI-20), unapplied payments (AR-139), accounts in credit (AR-143) and
+delinquent accounts (AR-140)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,13 @@ from core.services.adjustments import dispute_item, reverse_entry
 from core.services.charges import post_charge
 from core.services.memos import receive_prepayment
 from core.services.payments import record_payment
-from core.views import account_view, credit_balances, today_totals, unapplied_payments
+from core.views import (
+    account_view,
+    credit_balances,
+    delinquent_accounts,
+    today_totals,
+    unapplied_payments,
+)
 from tests.core.helpers import ADMIN, open_account, usd
 
 AS_OF = date(2026, 6, 30)
@@ -236,3 +243,33 @@ async def test_accounts_in_credit_largest_first(db: Database) -> None:
     assert found[0].account_number == large.number
     assert [c.account_name for c in norths] == ["Large Credit"]
     assert [c.account_name for c in first] == ["Large Credit"]
+
+
+async def test_delinquent_accounts_most_past_due_first(db: Database) -> None:
+    """AR-140, AR-099: charges due more than 90 days ago still open, at least the amount
+    asked; what is not yet that late, or paid, does not count."""
+    old = await open_account(db, name="Old Debt")  # NET30: due 30 days after service
+    await charge(db, old, "300", AS_OF - timedelta(days=200), "o1")
+    await charge(db, old, "50", AS_OF - timedelta(days=10), "o2")  # not late: balance only
+    await pay(db, old, "100", AS_OF - timedelta(days=20), "op")
+    older = await open_account(db, name="Older Debt", location="north")
+    await charge(db, older, "500", AS_OF - timedelta(days=400), "d1")
+    recent = await open_account(db, name="Recent Debt")
+    await charge(db, recent, "900", AS_OF - timedelta(days=100), "r1")  # 70 days past due
+    settled = await open_account(db, name="Paid Up")
+    await charge(db, settled, "100", AS_OF - timedelta(days=300), "s1")
+    await pay(db, settled, "100", AS_OF - timedelta(days=250), "sp")
+    async with db.read() as conn:
+        found = await delinquent_accounts(conn, AS_OF)
+        over_60 = await delinquent_accounts(conn, AS_OF, over_days=60)
+        large = await delinquent_accounts(conn, AS_OF, at_least_minor=30_000)
+        norths = await delinquent_accounts(conn, AS_OF, locations=frozenset({"north"}))
+    assert [(d.account_name, d.past_due, d.balance) for d in found] == [
+        ("Older Debt", usd("500"), usd("500")),
+        ("Old Debt", usd("200"), usd("250")),
+    ]
+    assert found[1].oldest_due == AS_OF - timedelta(days=170)
+    assert (found[1].last_payment, found[0].last_payment) == (AS_OF - timedelta(days=20), None)
+    assert [d.account_name for d in over_60] == ["Recent Debt", "Older Debt", "Old Debt"]
+    assert [d.account_name for d in large] == ["Older Debt"]
+    assert [d.account_name for d in norths] == ["Older Debt"]

@@ -1,5 +1,5 @@
-"""``/ar unapplied`` and its Apply buttons, ``/ar credits``, ``/ar link`` (AR-139, AR-143,
-link codes)."""
+"""``/ar unapplied`` and its Apply buttons, ``/ar credits``, ``/ar delinquent``, ``/ar link``
+(AR-139, AR-143, AR-140, link codes)."""
 
 from __future__ import annotations
 
@@ -127,6 +127,32 @@ async def test_credits_lists_accounts_in_credit_largest_first(slack: Slack, db: 
 
 async def test_no_credit_is_said_plainly(slack: Slack) -> None:
     assert "No account is in credit." in text_of(await slack.command("credits"))
+
+
+async def test_delinquent_lists_what_is_long_past_due_most_first(
+    slack: Slack, db: Database
+) -> None:
+    """AR-140, AR-099: a collector's list, each account with a View button (AR-141)."""
+    winter = date(2026, 1, 2)  # billed then, due Feb 1: 149 days past due on Jun 30
+    one = await patient(db, "Winter", "Wes")
+    two = await patient(db, "Spring", "Sue")
+    await post_charges(db, ADMIN, account_id=one.id, key="w", bill_date=winter,
+                       lines=[ChargeLine("XRAY", 1, winter)])  # fmt: skip
+    await post_charges(db, ADMIN, account_id=two.id, key="s", bill_date=winter,
+                       lines=[ChargeLine("CONS", 1, winter)])  # fmt: skip
+    await charge(db, two.id, "recent")  # billed Jun 1: not past due yet
+    reply = await slack.command("delinquent")
+    shown = text_of(reply)
+    assert "*Delinquent accounts*, past due over 90 days (2), most past due first" in shown
+    assert shown.index("Wes Winter") < shown.index("Sue Spring")
+    assert "*$80.00* past due since Feb 1, 2026 · balance $160.00 · no payment" in shown
+    assert [b["value"] for b in buttons(reply)] == [str(one.id), str(two.id)]
+    large = text_of(await slack.command("delinquent --over 120 --min 100"))
+    assert "past due over 120 days, at least $100.00 (1)" in large and "Sue" not in large
+    none = text_of(await slack.command("delinquent --over 200"))
+    assert "No account has charges past due over 200 days." in none
+    bad = text_of(await slack.command("delinquent --since 90"))
+    assert "'--since' is not a /ar delinquent option; use --over, --min" in bad
 
 
 async def test_link_gives_the_code_its_expiry_and_how_to_use_it(

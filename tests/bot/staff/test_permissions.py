@@ -250,6 +250,9 @@ NEEDS: dict[str, Case] = {
         (P.VIEW_ACCOUNTS,), command("unapplied"), shows(""), credit=True, filters=True
     ),
     "credits": Case((P.VIEW_ACCOUNTS,), command("credits"), shows(""), credit=True, filters=True),
+    "delinquent": Case(
+        (P.VIEW_ACCOUNTS,), command("delinquent --over 0"), shows(""), filters=True
+    ),
     "link": Case((P.MANAGE_ACCOUNTS,), command("link {n}"), grew("codes")),
     "View": Case((P.VIEW_ACCOUNTS,), button(ids.VIEW_ACCOUNT), shows("number"), account_id),
     "Open an invoice": Case(
