@@ -13,7 +13,11 @@ cash application (AR-018): a payment's charges, a write-off's charge, a refund's
 credit, with the net amount and the day it was first applied. A match later undone
 nets to nothing and is not listed. Items are named by entry number and service date,
 never by what the service was (as the account view): the invoice behind a charge is
-``/ar invoice``. Reading writes nothing.
+``/ar invoice``, and a billed entry's memo (what it billed) is left to it too.
+
+Where an entry is comes from every customer account its lines name, whatever the
+entry's date and whether it made an A/R item (a prepayment is held outside A/R): who
+may see it is decided on their locations. Reading writes nothing.
 """
 
 from __future__ import annotations
@@ -24,8 +28,7 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.billing.invoice_view import entry_number
-from core.errors import NotFound
+from core.billing.invoice_view import EntryAccount, entry_accounts, entry_number, entry_row
 from core.ledger.items import load_items
 from core.ledger.model import PostedEntry
 from core.ledger.tables import allocation, ar_item, customer_account, gl_account
@@ -92,6 +95,9 @@ class EntryView:
     reference: str | None
     reverses: str | None
     reversed_by: str | None
+    accounts: tuple[EntryAccount, ...]
+    """Every customer account its lines name: those of ``items``, and one it holds money
+    for outside A/R (a prepayment)."""
     items: tuple[EntryItem, ...]
     applied: tuple[Applied, ...]
     posted: tuple[Posted, ...]
@@ -99,25 +105,27 @@ class EntryView:
 
     @property
     def locations(self) -> frozenset[str]:
-        return frozenset(i.location for i in self.items)
+        """Where the entry is: who may see it is decided on these."""
+        return frozenset(a.location for a in self.accounts)
+
+    @property
+    def held(self) -> tuple[EntryAccount, ...]:
+        """Accounts it names without an A/R item of theirs: money held for them."""
+        in_ar = {i.account_id for i in self.items}
+        return tuple(a for a in self.accounts if a.account_id not in in_ar)
 
 
 async def entry_view(conn: AsyncConnection, entry_id: int, as_of: date) -> EntryView:
-    """Entry ``entry_id`` as a record, its items' open amounts as of ``as_of``."""
+    """Entry ``entry_id`` as a record, its items' open amounts as of ``as_of`` (or of
+    the entry's own day, when it is dated later)."""
     number = entry_number(entry_id)
-    entry = (await conn.execute(select(je).where(je.c.id == entry_id))).first()
-    if entry is None:
-        raise NotFound(f"there is no entry {number}")
+    entry = await entry_row(conn, entry_id)
     item_ids = await conn.execute(select(ar_item.c.id).where(ar_item.c.entry_id == entry_id))
-    items = await load_items(conn, item_ids=item_ids.scalars().all(), as_of=as_of)
-    accounts = {
-        r.id: r
-        for r in await conn.execute(
-            select(customer_account).where(
-                customer_account.c.id.in_({i.account_id for i in items})
-            )
-        )
-    }
+    items = await load_items(
+        conn, item_ids=item_ids.scalars().all(), as_of=max(as_of, entry.effective_day)
+    )
+    named = await entry_accounts(conn, entry_id)
+    accounts = {a.account_id: a for a in named}
     reversal = await conn.execute(select(je.c.id).where(je.c.reverses_id == entry_id))
     follow_ups = await entries_under(conn, f"{entry.idempotency_key}/")
     return EntryView(
@@ -134,6 +142,7 @@ async def entry_view(conn: AsyncConnection, entry_id: int, as_of: date) -> Entry
         entry.reference,
         entry_number(entry.reverses_id) if entry.reverses_id is not None else None,
         entry_number(r) if (r := reversal.scalar()) is not None else None,
+        named,
         tuple(
             EntryItem(
                 i.account_id,

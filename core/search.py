@@ -26,9 +26,16 @@ from sqlalchemy import ColumnElement, Select, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.customers import name_key, phone_number
+from core.db.metadata import MAX_ID
 from core.errors import ValidationError
 from core.ledger.accounts import folded
-from core.ledger.tables import ar_item, customer_account, customer_contact, journal_entry
+from core.ledger.tables import (
+    ar_item,
+    customer_account,
+    customer_contact,
+    journal_entry,
+    journal_line,
+)
 
 WAYS = (
     "account number",
@@ -55,9 +62,16 @@ class Found:
     last_activity: date | None
 
 
-async def search(conn: AsyncConnection, text: str, *, limit: int = 20) -> list[Found]:
-    """Accounts matching ``text`` in any of the :data:`WAYS`, best match first."""
-    rows = await conn.execute(search_statement(text, limit))
+async def search(
+    conn: AsyncConnection,
+    text: str,
+    *,
+    limit: int = 20,
+    locations: frozenset[str] | None = None,
+) -> list[Found]:
+    """Accounts matching ``text`` in any of the :data:`WAYS`, best match first; only
+    those of ``locations`` when given (before the limit is applied)."""
+    rows = await conn.execute(search_statement(text, limit, locations))
     return [Found(r.id, r.number, r.name, WAYS[r.way], r.last_day) for r in rows]
 
 
@@ -70,7 +84,9 @@ def _way(name: str) -> Any:
     return literal(WAYS.index(name)).label("way")
 
 
-def search_statement(text: str, limit: int) -> Select[Any]:
+def search_statement(
+    text: str, limit: int, locations: frozenset[str] | None = None
+) -> Select[Any]:
     """The one query behind :func:`search`: every way of matching, best match first."""
     query = " ".join(text.split())
     if len(query) < 2:
@@ -83,9 +99,13 @@ def search_statement(text: str, limit: int) -> Select[Any]:
     ways = [
         select(ca.c.id, _way("account number")).where(ca.c.number.in_(exact)),
         select(ca.c.id, _way("medical record number")).where(ca.c.mrn.in_(exact)),
-        select(ar_item.c.account_id, _way("reference"))
-        .join(journal_entry, journal_entry.c.id == ar_item.c.entry_id)
-        .where(journal_entry.c.reference.in_(exact)),
+        # Through the entry's lines, not its A/R items: a prepayment is held for the
+        # patient on a line of its own, outside A/R.
+        select(journal_line.c.customer_account_id, _way("reference"))
+        .join(journal_entry, journal_entry.c.id == journal_line.c.entry_id)
+        .where(
+            journal_entry.c.reference.in_(exact), journal_line.c.customer_account_id.is_not(None)
+        ),
         select(ca.c.id, _way("last name")).where(_prefix(ca.c.sort_name, key)),
         select(ca.c.id, _way("guarantor"))
         .join(g, g.c.id == ca.c.guarantor_id)
@@ -94,10 +114,11 @@ def search_statement(text: str, limit: int) -> Select[Any]:
     surname = query.split(" ")[0]
     if surname.isalpha():  # only words have a sound; "A0000123" does not
         ways.append(select(ca.c.id, _way("sounds like")).where(ca.c.name_key == name_key(surname)))
-    if entry := _ENTRY.fullmatch(query):
+    if (entry := _ENTRY.fullmatch(query)) and int(entry.group(1)) <= MAX_ID:
         ways.append(
-            select(ar_item.c.account_id, _way("entry number")).where(
-                ar_item.c.entry_id == int(entry.group(1))
+            select(journal_line.c.customer_account_id, _way("entry number")).where(
+                journal_line.c.entry_id == int(entry.group(1)),
+                journal_line.c.customer_account_id.is_not(None),
             )
         )
     with contextlib.suppress(ValidationError):  # not a phone number: no phone search
@@ -116,9 +137,12 @@ def search_statement(text: str, limit: int) -> Select[Any]:
         .where(ar_item.c.account_id == best_sq.c.id)
         .scalar_subquery()
     )
-    return (
+    statement = (
         select(ca.c.id, ca.c.number, ca.c.name, best_sq.c.way, activity.label("last_day"))
         .join(best_sq, best_sq.c.id == ca.c.id)
         .order_by(best_sq.c.way, activity.desc().nulls_last(), ca.c.id)
         .limit(limit)
     )
+    if locations is not None:
+        statement = statement.where(ca.c.location.in_(sorted(locations)))
+    return statement

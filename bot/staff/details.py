@@ -2,12 +2,13 @@
 financial class and patient type, changed in a modal (AR-007, AR-039).
 
 Whoever may manage accounts at the account's location sees the details as on file and
-changes them; the change applies at once (the account view, search by the new name,
-the patient bot's language). Each field is checked on its own before the modal closes,
-and a refusal is shown on that field: an implausible date of birth, a language arbot
-does not know, a name too long. Then :func:`core.profile.demographics.update_customer`
-writes what changed, with its audit record, and the person is told which fields
-changed, never their values: a date of birth is not repeated into a channel.
+changes them; only what they changed is written, and it applies at once (the account
+view, search by the new name, the patient bot's language). Each field is checked on
+its own before the modal closes, and a refusal is shown on that field: an implausible
+date of birth, a language arbot does not know, a name too long. Then
+:func:`core.profile.demographics.update_customer` writes what changed, with its audit
+record, and the person is told which fields changed, never their values: a date of
+birth is not repeated into a channel.
 """
 
 from __future__ import annotations
@@ -71,12 +72,25 @@ async def show_details(form: Form, staff: Actor, account: Account | None) -> Non
     await form.show("details_modal", account=account, row=row, metadata=form.about(account.id))
 
 
+def shown(view: dict[str, Any], block: str) -> str:
+    """What the modal showed in ``block`` when it opened (Slack sends the view back)."""
+    for b in view.get("blocks") or ():
+        if b.get("block_id") == block:
+            element = b.get("element") or {}
+            picked = element.get("initial_option") or {}
+            return str(element.get("initial_value") or element.get("initial_date") or
+                       picked.get("value") or "")  # fmt: skip
+    return ""
+
+
 def edits(done: Submission, born_before: date) -> dict[str, Any]:
-    """The fields filled in, each checked on its own and refused on its block."""
+    """The fields changed from what the modal showed, each checked on its own and
+    refused on its block. A field left as shown is not written: it may have been
+    changed meanwhile by someone else, or be on file in a form of its own."""
     given: dict[str, Any] = {}
     for block, name in FIELDS.items():
         text = done.field(block)
-        if not text:
+        if not text or text == shown(done.view, block):
             continue
         with on_field(block):
             value: Any = day(text, "date of birth") if name == "date_of_birth" else text
@@ -96,7 +110,7 @@ async def on_details_submitted(
             require(staff, Permission.MANAGE_ACCOUNTS, account.location)
         given = edits(done, today(turn.db.clock))
         await done.accept()
-        changed = await update_customer(turn.db, staff, target, **given)
+        changed = await update_customer(turn.db, staff, target, **given) if given else ()
         async with turn.db.read() as conn:
             account = await load_account(conn, account_id=target)
         shown = [FIELD_NAMES[name] for name in changed]

@@ -7,6 +7,7 @@ never amounts the server would trust.
 from __future__ import annotations
 
 from bot.staff.parse import ParseError
+from core.db.metadata import MAX_ID
 
 COMMAND = "/ar"
 
@@ -15,7 +16,7 @@ def id_in(value: str, what: str) -> int:
     """The database id in a button's value (or a modal's metadata), which Slack sends
     back as text anyone could have forged: digits only, 18 at most (``what`` names it in
     the refusal: "an account")."""
-    if not value.isascii() or not value.isdigit() or len(value) > 18:
+    if not value.isascii() or not value.isdigit() or len(value) > 18 or int(value) > MAX_ID:
         raise ParseError(f"this button does not name {what}")
     return int(value)
 

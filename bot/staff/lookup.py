@@ -12,7 +12,6 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.staff import ids
@@ -24,8 +23,7 @@ from core.clock import today
 from core.db import Database
 from core.errors import NotFound
 from core.ledger.accounts import Account, load_account
-from core.ledger.tables import customer_account
-from core.search import Found, search
+from core.search import search
 from core.views import account_view
 
 FOUND_LIMIT = 15
@@ -34,7 +32,8 @@ FOUND_LIMIT = 15
 async def find(turn: Turn, staff: Actor, cmd: Find) -> None:
     require(staff, Permission.VIEW_ACCOUNTS)
     async with turn.db.read() as conn:
-        found = await visible(conn, staff, await search(conn, cmd.text, limit=FOUND_LIMIT + 1))
+        # Only the accounts of the locations the person works at, before the limit.
+        found = await search(conn, cmd.text, limit=FOUND_LIMIT + 1, locations=staff.locations)
     shown = found[:FOUND_LIMIT]
     await turn.reply("find", query=cmd.text, found=shown, full=len(found) > FOUND_LIMIT)
 
@@ -48,18 +47,6 @@ async def show_account(turn: Turn, staff: Actor, cmd: ShowAccount) -> None:
 async def view_account(turn: Turn, staff: Actor, account_id: int) -> None:
     """The "View" button on a search result: the same view as ``/ar account``."""
     await turn.respond(await account_message(turn.db, staff, account_id, turn.locale))
-
-
-async def visible(conn: AsyncConnection, staff: Actor, found: list[Found]) -> list[Found]:
-    """Only the accounts of the locations ``staff`` works at."""
-    if staff.locations is None or not found:
-        return found
-    query = select(customer_account.c.id).where(
-        customer_account.c.id.in_([f.account_id for f in found]),
-        customer_account.c.location.in_(sorted(staff.locations)),
-    )
-    allowed = set((await conn.execute(query)).scalars())
-    return [f for f in found if f.account_id in allowed]
 
 
 async def account_by_number(conn: AsyncConnection, number: str) -> Account:

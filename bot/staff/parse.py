@@ -19,6 +19,7 @@ from datetime import date
 from typing import TypeVar
 
 from core.billing.catalogue import service_code
+from core.db.metadata import MAX_ID
 from core.errors import ValidationError
 from core.ledger.aging import Basis, GroupBy
 from core.money import Money, parse_positive
@@ -381,6 +382,8 @@ def entry_number(text: str) -> int:
     entry = _ENTRY.fullmatch(text)
     if entry is None:
         raise ParseError(f"{_shown(text)} is not an entry number; write it like T00000012")
+    if int(entry.group(1)) > MAX_ID:  # past any id: no entry (and PostgreSQL's INTEGER)
+        raise ParseError(f"there is no entry T{int(entry.group(1)):08d}")
     return int(entry.group(1))
 
 

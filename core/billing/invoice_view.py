@@ -14,15 +14,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.billing.tables import charge_line, charge_share, pricing_rule
+from core.db.metadata import MAX_ID
 from core.errors import NotFound, ValidationError
 from core.ledger.items import load_items
 from core.ledger.model import Kind
-from core.ledger.tables import ar_item, customer_account, journal_entry
+from core.ledger.tables import ar_item, customer_account, journal_entry, journal_line
 from core.money import Money
 
 BILLED = frozenset({Kind.CHARGE, Kind.DEBIT_MEMO, Kind.FINANCE_CHARGE, Kind.CHARGEBACK})
@@ -31,6 +33,46 @@ BILLED = frozenset({Kind.CHARGE, Kind.DEBIT_MEMO, Kind.FINANCE_CHARGE, Kind.CHAR
 
 def entry_number(entry_id: int) -> str:
     return f"T{entry_id:08d}"
+
+
+@dataclass(frozen=True, slots=True)
+class EntryAccount:
+    """A customer account one of an entry's lines names (in A/R or held outside it)."""
+
+    account_id: int
+    number: str
+    name: str
+    location: str
+
+
+async def entry_accounts(conn: AsyncConnection, entry_id: int) -> tuple[EntryAccount, ...]:
+    """Every customer account entry ``entry_id``'s lines name, in line order: where the
+    entry is, whatever its date and whether or not it made an A/R item (a prepayment is
+    held outside A/R). Who may see the entry is decided on their locations."""
+    rows = await conn.execute(
+        select(
+            customer_account.c.id,
+            customer_account.c.number,
+            customer_account.c.name,
+            customer_account.c.location,
+        )
+        .join(journal_line, journal_line.c.customer_account_id == customer_account.c.id)
+        .where(journal_line.c.entry_id == entry_id)
+        .order_by(journal_line.c.line_no)
+    )
+    return tuple(dict.fromkeys(EntryAccount(*r) for r in rows))
+
+
+async def entry_row(conn: AsyncConnection, entry_id: int) -> Any:
+    """The journal entry ``entry_id``; :class:`NotFound` when there is none (an id past
+    any id included: PostgreSQL's INTEGER would refuse to compare it)."""
+    entry = None
+    if 0 < entry_id <= MAX_ID:
+        found = await conn.execute(select(journal_entry).where(journal_entry.c.id == entry_id))
+        entry = found.first()
+    if entry is None:
+        raise NotFound(f"there is no entry {entry_number(entry_id)}")
+    return entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,20 +118,14 @@ class InvoiceView:
     payers: tuple[InvoicePayer, ...]
     reversed_by: str | None
     """The entry number of the reversal, when the charge was reversed."""
-
-    @property
-    def locations(self) -> frozenset[str]:
-        return frozenset(p.location for p in self.payers)
+    locations: frozenset[str]
+    """Where the entry is: every location of an account its lines name."""
 
 
 async def invoice_view(conn: AsyncConnection, entry_id: int, as_of: date) -> InvoiceView:
     """What entry ``entry_id`` billed, with each payer's open amount on ``as_of``."""
     number = entry_number(entry_id)
-    entry = (
-        await conn.execute(select(journal_entry).where(journal_entry.c.id == entry_id))
-    ).first()
-    if entry is None:
-        raise NotFound(f"there is no entry {number}")
+    entry = await entry_row(conn, entry_id)
     if entry.kind not in BILLED:
         kind = entry.kind.replace("_", " ")
         raise ValidationError(
@@ -97,7 +133,12 @@ async def invoice_view(conn: AsyncConnection, entry_id: int, as_of: date) -> Inv
             "finance charge or a chargeback has an invoice behind it"
         )
     owed = select(ar_item.c.id).where(ar_item.c.entry_id == entry_id)
-    items = await load_items(conn, item_ids=(await conn.execute(owed)).scalars(), as_of=as_of)
+    # Billed after ``as_of`` (dated ahead) still shows, open as of its own day.
+    items = await load_items(
+        conn,
+        item_ids=(await conn.execute(owed)).scalars(),
+        as_of=max(as_of, entry.effective_day),
+    )
     accounts = {
         r.id: r
         for r in await conn.execute(
@@ -139,6 +180,7 @@ async def invoice_view(conn: AsyncConnection, entry_id: int, as_of: date) -> Inv
         lines,
         payers,
         entry_number(reversal) if reversal is not None else None,
+        frozenset(a.location for a in await entry_accounts(conn, entry_id)),
     )
 
 

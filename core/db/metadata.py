@@ -21,6 +21,10 @@ metadata = MetaData(
 
 EPOCH = date(1970, 1, 1)
 
+MAX_ID = 2**31 - 1
+"""The largest row id: ids are INTEGER, 32 bits on PostgreSQL. A number typed or sent
+back by a button above it names no row (and PostgreSQL would refuse to compare it)."""
+
 # 64-bit integers everywhere money lives (AR-120); SQLite's INTEGER is already 64-bit.
 Minor = BigInteger().with_variant(Integer(), "sqlite")
 Currency = String(3)

@@ -49,12 +49,17 @@ class Account:
     net_days: int
 
 
+_UNMARKED = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ð": "d", "ı": "i", "æ": "ae",
+                           "œ": "oe", "þ": "th", "ħ": "h", "ŧ": "t"})  # fmt: skip
+"""Letters that are another letter with a mark but do not decompose into it."""
+
+
 def folded(text: str) -> str:
     """``text`` as search compares it: casefolded, each letter without its marks
-    ("Muñoz" and "MUNOZ" are both ``munoz``), so staff find a name however they type it."""
-    return "".join(
-        c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c)
-    )
+    ("Muñoz" and "MUNOZ" are both ``munoz``, "Wałęsa" is ``walesa``), so staff find a
+    name however they type it."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_UNMARKED))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def sort_name(name: str) -> str:

@@ -15,6 +15,7 @@ from core.errors import ValidationError
 from core.ledger.tables import customer_account
 from core.search import search
 from core.services.charges import post_charge
+from core.services.memos import receive_prepayment
 from core.services.payments import record_payment
 from core.services.split import Part, record_split_payment
 from tests.core.conftest import downgrade
@@ -176,9 +177,13 @@ async def test_a_name_is_found_with_or_without_its_accents(db: Database) -> None
     letters without their marks and any case find the same accounts."""
     garcia = await register_customer(db, ADMIN, patient("García", "Ana"))
     munoz = await register_customer(db, ADMIN, patient("Muñoz", "Íñigo"))
+    walesa = await register_customer(db, ADMIN, patient("Wałęsa", "Lech"))
+    sorensen = await register_customer(db, ADMIN, patient("Sørensen", "Åse"))
+    yilmaz = await register_customer(db, ADMIN, patient("Yılmaz", "Ayşe"))
     async with db.read() as conn:
         for typed, account in (("garcia", garcia), ("GARCÍA", garcia), ("Garc", garcia),
-                               ("munoz", munoz), ("muñoz iñ", munoz)):  # fmt: skip
+                               ("munoz", munoz), ("muñoz iñ", munoz), ("walesa", walesa),
+                               ("sorensen", sorensen), ("yilmaz", yilmaz)):  # fmt: skip
             found = await search(conn, typed)
             assert [(f.account_id, f.matched_by) for f in found] == [(account.id, "last name")], (
                 typed
@@ -212,3 +217,35 @@ async def test_names_on_file_before_the_upgrade_are_found_without_accents(
         found = await search(conn, "garcia")
     assert tuple(row) == ("garcia ana", "KRX")
     assert [f.account_id for f in found] == [garcia.id]
+
+
+async def test_a_prepayment_is_found_by_its_reference_and_its_number(db: Database) -> None:
+    """A prepayment is held for the patient outside A/R, on a line naming the account:
+    found all the same, by Stripe's payment id and by its entry number."""
+    ana = await register_customer(db, ADMIN, patient("Lopez", "Ana"))
+    held = await receive_prepayment(db, ADMIN, account_id=ana.id, amount=usd("250"), on=DAY,
+                                    key="pre1", method="card",
+                                    reference="pi_3PrePaid")  # fmt: skip
+    async with db.read() as conn:
+        by_reference = await search(conn, "pi_3PrePaid")
+        by_number = await search(conn, held.number)
+    assert [(f.account_id, f.matched_by) for f in by_reference] == [(ana.id, "reference")]
+    assert [(f.account_id, f.matched_by) for f in by_number] == [(ana.id, "entry number")]
+
+
+async def test_an_entry_number_past_any_id_matches_nothing(db: Database) -> None:
+    """Ids are 32-bit on PostgreSQL: a longer number is no entry, not a database error."""
+    await register_customer(db, ADMIN, patient("Lopez", "Ana"))
+    async with db.read() as conn:
+        assert await search(conn, "T99999999999") == []
+
+
+async def test_a_search_limited_to_locations_finds_theirs_past_the_others(db: Database) -> None:
+    """The limit applies after the locations: staff of one clinic find its patient among
+    more namesakes elsewhere than the list holds."""
+    for n in range(5):
+        await register_customer(db, ADMIN, patient("Lopez", f"Main{n}", location="main"))
+    north = await register_customer(db, ADMIN, patient("Lopez", "Nina", location="north"))
+    async with db.read() as conn:
+        found = await search(conn, "lopez", limit=3, locations=frozenset({"north"}))
+    assert [f.account_id for f in found] == [north.id]

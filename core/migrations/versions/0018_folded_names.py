@@ -27,10 +27,13 @@ depends_on = None
 BATCH = 5_000
 
 
+_UNMARKED = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ð": "d", "ı": "i", "æ": "ae",
+                           "œ": "oe", "þ": "th", "ħ": "h", "ŧ": "t"})  # fmt: skip
+
+
 def _folded(text: str) -> str:
-    return "".join(
-        c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c)
-    )
+    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_UNMARKED))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def _sort_name(name: str) -> str:
@@ -56,19 +59,23 @@ def upgrade() -> None:
         .where(accounts.c.id == sa.bindparam("b_id"))
         .values(sort_name=sa.bindparam("b_sort"), name_key=sa.bindparam("b_key"))
     )
-    rows = conn.execute(sa.select(accounts)).all()
-    changed = []
-    for r in rows:
-        sort = _sort_name(r.name)
-        key = (
-            str(jellyfish.metaphone(_folded(r.last_name.strip())))[:20]
-            if r.last_name is not None
-            else r.name_key
-        )
-        if (sort, key) != (r.sort_name, r.name_key):
-            changed.append({"b_id": r.id, "b_sort": sort, "b_key": key})
-    for start in range(0, len(changed), BATCH):
-        conn.execute(change, changed[start : start + BATCH])
+    after = 0
+    while rows := conn.execute(  # a batch at a time: a hospital's list need not fit in memory
+        sa.select(accounts).where(accounts.c.id > after).order_by(accounts.c.id).limit(BATCH)
+    ).all():
+        after = rows[-1].id
+        changed = []
+        for r in rows:
+            sort = _sort_name(r.name)
+            key = (
+                str(jellyfish.metaphone(_folded(r.last_name.strip())))[:20]
+                if r.last_name is not None
+                else r.name_key
+            )
+            if (sort, key) != (r.sort_name, r.name_key):
+                changed.append({"b_id": r.id, "b_sort": sort, "b_key": key})
+        if changed:
+            conn.execute(change, changed)
 
 
 def downgrade() -> None:

@@ -10,15 +10,17 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.staff import ids
 from core.db import Database
 from core.db.audit import audit_log
 from core.ledger.accounts import Account
 from core.ledger.tables import customer_account
+from core.profile.demographics import update_customer
 from tests.bot.staff.conftest import Slack, patient, text_of
 from tests.bot.staff.test_modals import opened, submit, typed
+from tests.core.helpers import ADMIN
 from tests.fakes.slack import action_body
 
 pytestmark = pytest.mark.usefixtures("staff", "catalogue")
@@ -140,3 +142,27 @@ async def test_only_who_may_manage_the_account_sees_and_changes_its_details(
         ids.DETAILS_LAST, "García")})  # fmt: skip
     assert answer is not None and "manage_accounts" in answer["errors"][ids.DETAILS_LAST]
     assert (await row_of(db, ana)).last_name == "Lopez"
+
+
+async def test_only_what_was_changed_in_the_modal_is_saved(
+    slack: Slack, db: Database, ana: Account
+) -> None:
+    """A field left as the modal showed it is not written: a change made meanwhile by
+    someone else stays, and a value on file in another form (an import's "Medicare") is
+    neither rewritten nor refused."""
+    await update_customer(db, ADMIN, ana.id, financial_class="commercial")
+    async with db.transaction() as tx:  # as an import may have written it
+        await tx.conn.execute(
+            update(customer_account)
+            .where(customer_account.c.id == ana.id)
+            .values(financial_class="Medicare")
+        )
+    view = await open_details(slack, ana, "U0BILLER")
+    await update_customer(db, ADMIN, ana.id, language="fr", last_name="Lopez-Diaz")
+    values = filled(view, **{ids.DETAILS_BORN: "1980-04-21"})
+    assert await submit(slack, "U0BILLER", view, values) is None
+    row = await row_of(db, ana)
+    assert (row.language, row.last_name, row.financial_class) == ("fr", "Lopez-Diaz", "Medicare")
+    assert row.date_of_birth == BORN.replace(day=21)
+    [told] = slack.fake.called("chat.postEphemeral")
+    assert "saved: date of birth changed." in told.body["text"]

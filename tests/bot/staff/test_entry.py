@@ -15,6 +15,7 @@ import pytest
 from bot.staff import ids
 from core.billing.charges import ChargeLine, post_charges
 from core.db import Database
+from core.services.memos import receive_prepayment
 from core.services.payments import Tolerance, record_payment
 from tests.bot.staff.conftest import Slack, buttons, patient, text_of
 from tests.bot.staff.test_invoice import pick
@@ -107,3 +108,45 @@ async def test_what_is_not_an_entry_is_refused_plainly(
 ) -> None:
     shown = text_of(await slack.command(typed))
     assert said in shown.replace("&lt;", "<").replace("&gt;", ">")
+
+
+async def test_another_locations_entry_is_refused_whatever_it_is(
+    slack: Slack, db: Database
+) -> None:
+    """Where an entry is comes from every account its lines name: a charge dated after
+    today, a prepayment held outside A/R; its invoice the same."""
+    ana = await patient(db, "López", "Ana")  # at main
+    later = date(2026, 7, 2)  # after the test clock's today
+    visit = await post_charges(db, ADMIN, account_id=ana.id, key="v1", bill_date=later,
+                               lines=[ChargeLine("CONS", 1, later)])  # fmt: skip
+    held = await receive_prepayment(db, ADMIN, account_id=ana.id, amount=usd("250"), on=PAID,
+                                    key="pre1", method="card", reference="pi_3Held")  # fmt: skip
+    for typed in (f"entry {visit.entry.number}", f"invoice {visit.entry.number}",
+                  f"entry {held.number}"):  # fmt: skip
+        shown = text_of(await slack.command(typed, user="U0NORTH"))
+        assert "may not work on accounts of location 'main'" in shown, typed
+        assert "pi_3Held" not in shown and "Consultation" not in shown
+    future = text_of(await slack.command(f"entry {visit.entry.number}"))
+    assert f"*{ana.number}* Ana López · $80.00 · $80.00 open" in future
+    prepaid = text_of(await slack.command(f"entry {held.number}"))
+    assert f"*{ana.number}* Ana López · held for the patient, outside A/R" in prepaid
+
+
+async def test_a_number_past_any_id_is_no_entry(slack: Slack, db: Database) -> None:
+    """Ids are 32-bit on PostgreSQL: a longer number, typed or forged, names nothing."""
+    for typed in ("entry T99999999999", "invoice T99999999999"):
+        assert "there is no entry T99999999999" in text_of(await slack.command(typed))
+    assert "No account matches" in text_of(await slack.command("find T99999999999"))
+    forged = text_of(await pick(slack, ids.ACCOUNT_ENTRY, "99999999999"))
+    assert "this button does not name an entry" in forged
+    pressed = text_of(await slack.press(ids.VIEW_ACCOUNT, "99999999999"))
+    assert "does not name an account" in pressed
+
+
+async def test_a_charge_leaves_what_it_billed_to_its_invoice(slack: Slack, db: Database) -> None:
+    """The record names no service: that is the invoice's to say, behind its button."""
+    ana = await patient(db, "López", "Ana")
+    visit = await post_charges(db, ADMIN, account_id=ana.id, key="v1", bill_date=DAY,
+                               lines=[ChargeLine("CONS", 1, DAY)])  # fmt: skip
+    shown = text_of(await slack.command(f"entry {visit.entry.number}"))
+    assert "Consultation" not in shown and "Open the invoice" in shown

@@ -137,6 +137,18 @@ async def test_staff_limited_to_a_location_see_only_its_accounts(
     )
 
 
+async def test_staff_of_one_location_find_theirs_among_more_namesakes_elsewhere(
+    slack: Slack, db: Database
+) -> None:
+    """The list's limit counts their locations' accounts only: a clinic's clerk finds
+    their Lopez though the other clinics have more Lopezes than the list shows."""
+    for n in range(16):
+        await patient(db, "Lopez", f"Main{n}", location="main")
+    await patient(db, "Lopez", "Nina", location="north")
+    shown = text_of(await slack.command("find lopez", user="U0NORTH"))
+    assert "1 account matches “lopez”" in shown and "Nina Lopez" in shown
+
+
 async def test_account_shows_its_payment_plan_and_the_next_instalment(
     slack: Slack, db: Database
 ) -> None:
