@@ -24,6 +24,7 @@ from bot.staff import (
 from bot.staff.parse import (
     METHODS,
     Atb,
+    BadDebt,
     Charge,
     ChargeForm,
     Command,
@@ -81,6 +82,7 @@ SUBCOMMANDS: dict[type[Command], Callable[[Turn, Actor, Any], Awaitable[None]]] 
     Unapplied: cash.unapplied,
     Credits: cash.credits,
     Delinquent: cash.delinquent,
+    BadDebt: reports.bad_debt,
     Link: links.link,
     WriteOff: approvals.write_off,
     ReverseWriteOff: approvals.reverse_write_off,

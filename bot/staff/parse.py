@@ -117,6 +117,11 @@ class Delinquent:
 
 
 @dataclass(frozen=True, slots=True)
+class BadDebt:
+    since: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Link:
     account: str
 
@@ -160,6 +165,7 @@ Command = (
     | Unapplied
     | Credits
     | Delinquent
+    | BadDebt
     | Link
     | WriteOff
     | ReverseWriteOff
@@ -438,6 +444,11 @@ def _delinquent(rest: str, currency: str) -> Command:
     )
 
 
+def _bad_debt(rest: str, currency: str) -> Command:
+    options = _options(tokens(rest), ("since",), "a /ar baddebt option")
+    return BadDebt(since=day(options["since"], "--since date") if "since" in options else None)
+
+
 def _options(args: list[str], known: tuple[str, ...], what: str) -> dict[str, str]:
     """Every option in ``args``, each at most once."""
     options: dict[str, str] = {}
@@ -491,5 +502,7 @@ _READERS: dict[str, Callable[[str, str], Command]] = {
     "unapplied": _unapplied,
     "credits": _credits,
     "delinquent": _delinquent,
+    "baddebt": _bad_debt,
+    "bad-debt": _bad_debt,
     "link": _link,
 }

@@ -1,4 +1,5 @@
-"""``/ar atb``: the aged trial balance in Slack (AR-156, AR-187, AR-191, AR-192).
+"""``/ar atb``: the aged trial balance in Slack (AR-156, AR-187, AR-191, AR-192), and
+``/ar baddebt``: what was sent to bad debt and what came back (AR-137, AR-149).
 
 The reply is the summary: each bucket's amount, share of the total and number of
 accounts, the total, and the largest balances. ``--csv`` also sends the full detail,
@@ -12,8 +13,9 @@ several need ``--location``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
-from bot.staff.parse import Atb
+from bot.staff.parse import Atb, BadDebt
 from bot.staff.render import message
 from bot.staff.turn import Turn
 from core.auth import Actor, Permission, require
@@ -23,6 +25,7 @@ from core.ledger.aging import Atb as AtbReport
 from core.ledger.aging import AtbQuery, aged_trial_balance
 from core.money import Money
 from core.reports.atb import atb_csv, top_accounts
+from core.reports.baddebt import bad_debt_history
 
 TOP = 5
 GROUPS = 20
@@ -97,3 +100,13 @@ async def send_csv(turn: Turn, report: AtbReport) -> None:
         title=f"ATB {as_of.isoformat()}",
         initial_comment=comment["text"],
     )
+
+
+async def bad_debt(turn: Turn, staff: Actor, cmd: BadDebt) -> None:
+    """Since ``--since``, or else the first of the month a year ago."""
+    require(staff, Permission.VIEW_ACCOUNTS)
+    now = today(turn.db.clock)
+    since = cmd.since or date(now.year - 1, now.month, 1)
+    async with turn.db.read() as conn:
+        history = await bad_debt_history(conn, since=since, locations=staff.locations)
+    await turn.reply("baddebt", history=history)

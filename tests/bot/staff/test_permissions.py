@@ -36,7 +36,9 @@ from core.services.payments import record_payment
 from core.services.writeoffs import write_off
 from tests.bot.staff.approval_helpers import DAY, charge, more_staff
 from tests.bot.staff.conftest import USERS, Slack, patient, text_of
+from tests.core.dunning_helpers import owes
 from tests.core.helpers import ADMIN, usd
+from tests.core.reports.test_baddebt_history import send
 from tests.fakes.slack import Call, action_body, action_payload
 
 pytestmark = pytest.mark.usefixtures("staff", "catalogue")
@@ -126,6 +128,13 @@ async def charge_entry_id(db: Database, account: Account, user: str) -> str:
     invoice = await post_charges(db, ADMIN, account_id=account.id, key=f"inv-{account.id}",
                                  bill_date=DAY, lines=[ChargeLine("CONS", 1, DAY)])  # fmt: skip
     return str(invoice.entry.id)
+
+
+async def sent_to_bad_debt(db: Database, account: Account, user: str) -> str:
+    """The account's old debt written off to bad debt, as the nightly job does."""
+    await owes(db, account, "300.00", 200)
+    await send(db, account)
+    return ""
 
 
 async def held_payment(db: Database, account: Account, user: str) -> str:
@@ -250,6 +259,9 @@ NEEDS: dict[str, Case] = {
         (P.VIEW_ACCOUNTS,), command("unapplied"), shows(""), credit=True, filters=True
     ),
     "credits": Case((P.VIEW_ACCOUNTS,), command("credits"), shows(""), credit=True, filters=True),
+    "baddebt": Case(
+        (P.VIEW_ACCOUNTS,), command("baddebt"), shows("Bad debt"), sent_to_bad_debt, filters=True
+    ),
     "delinquent": Case(
         (P.VIEW_ACCOUNTS,), command("delinquent --over 0"), shows(""), filters=True
     ),
