@@ -2,7 +2,8 @@
 
 It tells the billing office what came in and what was adjusted, by payer and method
 (AR-170), which messages to patients could not be delivered (bot blocked, invalid
-number: AR-179) and which payments cash application left unapplied (AR-139), in
+number: AR-179), which payments cash application left unapplied (AR-139) and which
+accounts are in credit, largest first, for a supervisor to review (AR-056), in
 ``ARBOT_CASH_DIGEST_CHANNEL``, once per day however often the job runs
 (``scheduler.digests.post_all``). Failed deliveries name the account, the channel and
 the reason, never the phone number or chat.
@@ -18,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import Clock
-from core.dashboard import Unapplied, unapplied_payments
+from core.dashboard import CreditBalance, Unapplied, credit_balances, unapplied_payments
 from core.db import Database
 from core.digests import ALL, DigestDraft
 from core.ledger.tables import customer_account
@@ -57,6 +58,10 @@ class CashView:
     unapplied_count: int
     unapplied_more: bool
     """More than :data:`UNAPPLIED_READ` payments are unapplied (the count is a floor)."""
+    credits: tuple[CreditBalance, ...] = ()
+    credits_count: int = 0
+    credits_more: bool = False
+    """More than :data:`UNAPPLIED_READ` accounts are in credit (the count is a floor)."""
 
 
 def day_bounds(day: date, settings: DigestSettings) -> tuple[datetime, datetime]:
@@ -84,6 +89,7 @@ async def cash_view(db: Database, ports: Ports, day: date) -> CashView:
         failed = await failed_sends(conn, start, end)
         numbers = await _numbers(conn, {f.account_id for f in failed if f.account_id})
         unapplied = await unapplied_payments(conn, limit=UNAPPLIED_READ + 1)
+        credits = await credit_balances(conn, limit=UNAPPLIED_READ + 1)
     lines = tuple(
         FailedLine(
             numbers.get(f.account_id) if f.account_id else None, f.channel, f.kind, f.failure
@@ -100,6 +106,9 @@ async def cash_view(db: Database, ports: Ports, day: date) -> CashView:
         unapplied=tuple(unapplied[:SHOWN]),
         unapplied_count=min(len(unapplied), UNAPPLIED_READ),
         unapplied_more=len(unapplied) > UNAPPLIED_READ,
+        credits=tuple(credits[:SHOWN]),
+        credits_count=min(len(credits), UNAPPLIED_READ),
+        credits_more=len(credits) > UNAPPLIED_READ,
     )
 
 

@@ -1,7 +1,8 @@
 """The daily cash digest (issue 6): the day before's receipts and adjustments by payer and
 method (AR-170), the messages to patients that failed that day (AR-179, account and
-reason, never the phone) and the unapplied payments (AR-139), posted once through the
-real Slack messenger to the fake Slack; the dry run prints it and posts nothing."""
+reason, never the phone), the unapplied payments (AR-139) and the accounts in credit
+(AR-056), posted once through the real Slack messenger to the fake Slack; the dry run
+prints it and posts nothing."""
 
 from __future__ import annotations
 
@@ -92,6 +93,9 @@ async def test_the_cash_digest_tells_the_day_before_by_payer_and_method(
     assert PHONE not in shown and "21211" not in shown
     assert "*Unapplied payments*: 1, oldest first (`/ar unapplied` to apply them)" in shown
     assert f"• *{aetna.number}* · Jun 29, 2026 · $100.00 unapplied of $100.00" in shown
+    # AR-056: the accounts in credit, for a supervisor to review; Aetna's 100 matched nothing
+    assert "*Accounts in credit*: 1, largest first, to review (`/ar credits`" in shown
+    assert f"• *{aetna.number}* · in credit $100.00 since Jun 29, 2026" in shown
     assert "$10.00" not in shown  # the 28th's payment
 
 
