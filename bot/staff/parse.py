@@ -122,6 +122,14 @@ class BadDebt:
 
 
 @dataclass(frozen=True, slots=True)
+class Dso:
+    as_of: date | None = None
+    by: GroupBy | None = None
+    days: int = 90
+    location: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Link:
     account: str
 
@@ -166,6 +174,7 @@ Command = (
     | Credits
     | Delinquent
     | BadDebt
+    | Dso
     | Link
     | WriteOff
     | ReverseWriteOff
@@ -449,6 +458,16 @@ def _bad_debt(rest: str, currency: str) -> Command:
     return BadDebt(since=day(options["since"], "--since date") if "since" in options else None)
 
 
+def _dso(rest: str, currency: str) -> Command:
+    options = _options(tokens(rest), ("as-of", "by", "days", "location"), "a /ar dso option")
+    return Dso(
+        as_of=day(options["as-of"], "--as-of date") if "as-of" in options else None,
+        by=_choice(GroupBy, options["by"], "--by") if "by" in options else None,
+        days=whole(options["days"], "number of days", 1, MAX_DAYS) if "days" in options else 90,
+        location=account_number(options["location"]) if "location" in options else None,
+    )
+
+
 def _options(args: list[str], known: tuple[str, ...], what: str) -> dict[str, str]:
     """Every option in ``args``, each at most once."""
     options: dict[str, str] = {}
@@ -503,6 +522,7 @@ _READERS: dict[str, Callable[[str, str], Command]] = {
     "credits": _credits,
     "delinquent": _delinquent,
     "baddebt": _bad_debt,
+    "dso": _dso,
     "bad-debt": _bad_debt,
     "link": _link,
 }

@@ -1,5 +1,7 @@
 """``/ar atb``: the aged trial balance in Slack (AR-156, AR-187, AR-191, AR-192), and
-``/ar baddebt``: what was sent to bad debt and what came back (AR-137, AR-149).
+``/ar baddebt``: what was sent to bad debt and what came back (AR-137, AR-149), and
+``/ar dso``: days in A/R, in total and by financial class, patient type or location
+(AR-145).
 
 The reply is the summary: each bucket's amount, share of the total and number of
 accounts, the total, and the largest balances. ``--csv`` also sends the full detail,
@@ -15,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from bot.staff.parse import Atb, BadDebt
+from bot.staff.parse import Atb, BadDebt, Dso
 from bot.staff.render import message
 from bot.staff.turn import Turn
 from core.auth import Actor, Permission, require
@@ -26,6 +28,7 @@ from core.ledger.aging import AtbQuery, aged_trial_balance
 from core.money import Money
 from core.reports.atb import atb_csv, top_accounts
 from core.reports.baddebt import bad_debt_history
+from core.reports.dso import days_in_ar
 
 TOP = 5
 GROUPS = 20
@@ -110,3 +113,13 @@ async def bad_debt(turn: Turn, staff: Actor, cmd: BadDebt) -> None:
     async with turn.db.read() as conn:
         history = await bad_debt_history(conn, since=since, locations=staff.locations)
     await turn.reply("baddebt", history=history)
+
+
+async def dso(turn: Turn, staff: Actor, cmd: Dso) -> None:
+    location = location_for(staff, cmd.location)
+    require(staff, Permission.VIEW_REPORTS, location)
+    as_of = cmd.as_of or today(turn.services.clock)
+    async with turn.db.read() as conn:
+        report = await days_in_ar(conn, as_of, turn.services.settings.currency,
+                                  period_days=cmd.days, by=cmd.by, location=location)  # fmt: skip
+    await turn.reply("dso", r=report, by=cmd.by, location=location)

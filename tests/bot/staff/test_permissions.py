@@ -255,6 +255,7 @@ NEEDS: dict[str, Case] = {
         credit=True,
     ),
     "atb": Case((P.VIEW_REPORTS,), command(f"atb --location {HOME}"), shows("Total")),
+    "dso": Case((P.VIEW_REPORTS,), command(f"dso --location {HOME}"), shows("Days in A/R")),
     "unapplied": Case(
         (P.VIEW_ACCOUNTS,), command("unapplied"), shows(""), credit=True, filters=True
     ),
