@@ -26,8 +26,8 @@ from bot.staff import (
     split,
     workspace,
 )
-from bot.staff.parse import day
 from bot.staff.turn import Turn, answering
+from bot.staff.words import day
 from core.auth import Actor
 
 Action = dict[str, Any]

@@ -20,9 +20,10 @@ from bot.staff import ids
 from bot.staff.approval_messages import post_request, update_message
 from bot.staff.forms import channel_of, opening
 from bot.staff.money import balance_of, find_account
-from bot.staff.parse import ParseError, ReverseWriteOff, WriteOff
+from bot.staff.parse import ReverseWriteOff, WriteOff
 from bot.staff.services import Services
 from bot.staff.turn import Turn
+from bot.staff.words import ParseError
 from core.approvals import (
     AlreadyDecided,
     Outcome,

@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.staff import ids
-from bot.staff.parse import Credits, Delinquent, ParseError, Unapplied
+from bot.staff.parse import Credits, Delinquent, Unapplied
 from bot.staff.turn import Turn
+from bot.staff.words import ParseError
 from core.auth import Actor, Permission, require
 from core.clock import today
 from core.dashboard import credit_balances, delinquent_accounts, unapplied_payments

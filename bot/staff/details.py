@@ -21,8 +21,8 @@ from sqlalchemy import select
 
 from bot.staff import ids
 from bot.staff.forms import Form, Submission, metadata_of, on_field, open_for, submitting
-from bot.staff.parse import day
 from bot.staff.turn import Turn
+from bot.staff.words import day
 from core.auth import Actor, Permission, require
 from core.clock import today
 from core.ledger.accounts import Account, load_account

@@ -20,9 +20,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.staff import ids
 from bot.staff.actions import Action, listener
 from bot.staff.messenger import SlackStaffMessenger
-from bot.staff.parse import ParseError
 from bot.staff.render import message
 from bot.staff.turn import Turn
+from bot.staff.words import ParseError
 from core.auth import Actor
 from core.digests import bucket_accounts
 from core.settings import Settings

@@ -29,10 +29,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.staff import ids
 from bot.staff.lookup import account_by_number
-from bot.staff.parse import ParseError
 from bot.staff.render import message
 from bot.staff.services import services_of
 from bot.staff.turn import Respond, Turn, refusal, slack_user_of
+from bot.staff.words import ParseError
 from core.auth import Actor
 from core.errors import ArbotError
 from core.ledger.accounts import Account, load_account

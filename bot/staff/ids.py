@@ -6,7 +6,7 @@ never amounts the server would trust.
 
 from __future__ import annotations
 
-from bot.staff.parse import ParseError
+from bot.staff.words import ParseError
 from core.db.metadata import MAX_ID
 
 COMMAND = "/ar"

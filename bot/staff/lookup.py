@@ -15,9 +15,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.staff import ids
-from bot.staff.parse import Find, ParseError, ShowAccount, day
+from bot.staff.parse import Find, ShowAccount
 from bot.staff.render import message
 from bot.staff.turn import Turn
+from bot.staff.words import ParseError, day
 from core.auth import Actor, Permission, require
 from core.clock import today
 from core.db import Database

@@ -32,8 +32,9 @@ from bot.staff.forms import (
 )
 from bot.staff.lookup import account_by_number
 from bot.staff.money import balance_of
-from bot.staff.parse import MAX_QUANTITY, ChargeForm, account_number, day, whole
+from bot.staff.parse import ChargeForm
 from bot.staff.turn import Turn
+from bot.staff.words import MAX_QUANTITY, account_number, day, whole
 from core.auth import Actor, Permission, require
 from core.billing.charges import ChargeLine, post_charges
 from core.billing.tables import service

@@ -29,8 +29,9 @@ from bot.staff.forms import (
 )
 from bot.staff.lookup import account_by_number
 from bot.staff.money import balance_of
-from bot.staff.parse import METHODS, PaymentForm, account_number, amount
+from bot.staff.parse import METHODS, PaymentForm
 from bot.staff.turn import Turn
+from bot.staff.words import account_number, amount
 from core.auth import Actor, Permission, require
 from core.clock import today
 from core.errors import ValidationError

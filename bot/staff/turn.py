@@ -28,9 +28,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.staff.parse import ParseError
 from bot.staff.render import message
 from bot.staff.services import Services, services_of
+from bot.staff.words import ParseError
 from core.auth import Actor, load_staff
 from core.db import Database
 from core.errors import ArbotError, NotFound

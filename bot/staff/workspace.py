@@ -18,8 +18,9 @@ from sqlalchemy import select
 from bot.staff import approvals, ids, links
 from bot.staff.forms import Form, metadata_of, on_field, open_for, submitting
 from bot.staff.money import balance_of
-from bot.staff.parse import Link, amount, note_of, reason_code
+from bot.staff.parse import Link
 from bot.staff.turn import Turn
+from bot.staff.words import amount, note_of, reason_code
 from core.approvals import Status, request_write_off
 from core.auth import Actor, Permission, require
 from core.clock import today

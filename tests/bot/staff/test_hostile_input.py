@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from bot.staff.parse import ChargeForm, ParseError, PaymentForm, parse
+from bot.staff.parse import ChargeForm, PaymentForm, parse
+from bot.staff.words import ParseError
 from core.db import Database
 from core.ledger.accounts import Account
 from core.ledger.tables import journal_entry

@@ -18,7 +18,6 @@ from bot.staff.parse import (
     Find,
     Help,
     Link,
-    ParseError,
     Payment,
     PaymentForm,
     Refund,
@@ -28,6 +27,7 @@ from bot.staff.parse import (
     WriteOff,
     parse,
 )
+from bot.staff.words import ParseError
 from core.ledger.aging import Basis, GroupBy
 from core.money import Money
 
