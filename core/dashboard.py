@@ -167,7 +167,8 @@ class CreditBalance:
 async def credit_balances(
     conn: AsyncConnection, *, locations: frozenset[str] | None = None, limit: int = 50
 ) -> list[CreditBalance]:
-    """Accounts whose open items add up to a credit, the largest credit first: what to
+    """Accounts whose open items add up to a credit, the largest credit first (each
+    currency's together: amounts of two currencies are not compared): what to
     refund or move to a relative's account (``/ar refund``), and what a payer's rules
     may want returned within a deadline. Reads open items only."""
     open_items = ar_item.c.open_minor != 0
@@ -187,7 +188,7 @@ async def credit_balances(
     query = (
         select(ca.c.id, ca.c.number, ca.c.name, per_account)
         .join(per_account, per_account.c.account_id == ca.c.id)
-        .order_by(per_account.c.owed, ca.c.id)
+        .order_by(per_account.c.currency, per_account.c.owed, ca.c.id)
         .limit(limit)
     )
     if locations is not None:
@@ -223,7 +224,8 @@ async def delinquent_accounts(
     limit: int = 50,
 ) -> list[Delinquent]:
     """Accounts with at least ``at_least_minor`` open on charges due more than
-    ``over_days`` days before ``as_of``, the most past due first: a collector's list
+    ``over_days`` days before ``as_of``, the most past due first (each currency's
+    together): a collector's list
     ("over 90 days and over 500", AR-099). ``as_of`` is today: open amounts are today's."""
     cutoff = to_day(as_of) - over_days
     late = (ar_item.c.open_minor > 0) & (day_number(ar_item.c.due_day) < cutoff)
@@ -244,7 +246,7 @@ async def delinquent_accounts(
     query = (
         select(ca.c.id, ca.c.number, ca.c.name, per_account)
         .join(per_account, per_account.c.account_id == ca.c.id)
-        .order_by(per_account.c.past_due.desc(), ca.c.id)
+        .order_by(per_account.c.currency, per_account.c.past_due.desc(), ca.c.id)
         .limit(limit)
     )
     if locations is not None:

@@ -12,8 +12,9 @@ from core.approvals import request_write_off
 from core.customers import set_status
 from core.db import Database
 from core.errors import ValidationError
-from core.ledger.accounts import Account
+from core.ledger.accounts import Account, create_account
 from core.ledger.model import Kind
+from core.money import Money
 from core.services.adjustments import dispute_item, reverse_entry
 from core.services.charges import post_charge
 from core.services.memos import receive_prepayment
@@ -273,3 +274,19 @@ async def test_delinquent_accounts_most_past_due_first(db: Database) -> None:
     assert [d.account_name for d in over_60] == ["Recent Debt", "Older Debt", "Old Debt"]
     assert [d.account_name for d in large] == ["Older Debt"]
     assert [d.account_name for d in norths] == ["Older Debt"]
+
+
+async def test_lists_of_several_currencies_keep_each_currency_together(db: Database) -> None:
+    """Amounts of different currencies are not compared: each currency's accounts come
+    together, the largest first within it."""
+    small_usd = await open_account(db, name="Small Usd")
+    await pay(db, small_usd, "10", date(2026, 6, 1), "su")
+    async with db.transaction() as tx:
+        euro = await create_account(tx, name="Some Euro", currency="EUR", actor="t", source="t")
+    await record_payment(db, ADMIN, account_id=euro.id, amount=Money.from_decimal("50", "EUR"),
+                         received_on=date(2026, 6, 1), key="eu", method="cash")  # fmt: skip
+    large_usd = await open_account(db, name="Large Usd")
+    await pay(db, large_usd, "900", date(2026, 6, 1), "lu")
+    async with db.read() as conn:
+        found = await credit_balances(conn)
+    assert [c.account_name for c in found] == ["Some Euro", "Large Usd", "Small Usd"]
