@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, case, false, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Actor, Permission, require
@@ -33,10 +33,10 @@ from core.db import Database, Tx
 from core.db.metadata import day_number, from_day, to_day
 from core.errors import ValidationError
 from core.ledger.accounts import load_account
-from core.ledger.items import _disputed
+from core.ledger.items import open_on_day
 from core.ledger.model import PostedEntry
 from core.ledger.posting import load_entry
-from core.ledger.tables import allocation, ar_item, customer_account, customer_status
+from core.ledger.tables import ar_item, customer_account, customer_status
 from core.money import Money
 from core.services import entries_under, run_once
 from core.services.writeoffs import write_off_in
@@ -86,30 +86,19 @@ class BadDebtCandidate:
 
 
 def _open_items(as_of: date) -> Any:
-    day = to_day(as_of)
-    applied = (
-        select(allocation.c.item_id, func.sum(allocation.c.amount_minor).label("applied"))
-        .where(day_number(allocation.c.effective_day) <= day)
-        .group_by(allocation.c.item_id)
-        .subquery("applied")
-    )
-    disputed = _disputed(as_of)
-    open_minor = ar_item.c.amount_minor + func.coalesce(applied.c.applied, 0)
+    on = open_on_day(to_day(as_of))
     return (
         select(
             ar_item.c.account_id,
-            func.sum(open_minor).label("owed"),
+            func.sum(on.open_minor).label("owed"),
             func.min(case((ar_item.c.amount_minor > 0, day_number(ar_item.c.due_day)))).label(
                 "due"
             ),
             func.max(case((ar_item.c.amount_minor < 0, 1), else_=0)).label("credits"),
-            func.max(
-                case((func.coalesce(disputed.c.disputed, false()).is_(True), 1), else_=0)
-            ).label("disputed"),
+            func.max(case((on.disputed.is_(True), 1), else_=0)).label("disputed"),
         )
-        .outerjoin(applied, applied.c.item_id == ar_item.c.id)
-        .outerjoin(disputed, disputed.c.item_id == ar_item.c.id)
-        .where(day_number(ar_item.c.effective_day) <= day, open_minor != 0)
+        .select_from(on.items)
+        .where(on.posted, on.open_minor != 0)
         .group_by(ar_item.c.account_id)
         .subquery("open_items")
     )

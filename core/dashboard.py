@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import ColumnElement, Select, Subquery, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.db.metadata import day_number, to_day
@@ -171,28 +171,13 @@ async def credit_balances(
     currency's together: amounts of two currencies are not compared): what to
     refund or move to a relative's account (``/ar refund``), and what a payer's rules
     may want returned within a deadline. Reads open items only."""
-    open_items = ar_item.c.open_minor != 0
-    per_account = (
-        select(
-            ar_item.c.account_id,
-            ar_item.c.currency,
-            func.sum(ar_item.c.open_minor).label("owed"),
-            func.min(case((ar_item.c.open_minor < 0, ar_item.c.effective_day))).label("since"),
-        )
-        .where(open_items)
-        .group_by(ar_item.c.account_id, ar_item.c.currency)
-        .having(func.sum(ar_item.c.open_minor) < 0)
-        .subquery("per_account")
+    owed = func.sum(ar_item.c.open_minor)
+    per_account = _open_per_account(
+        owed < 0,
+        owed.label("owed"),
+        func.min(case((ar_item.c.open_minor < 0, ar_item.c.effective_day))).label("since"),
     )
-    ca = customer_account
-    query = (
-        select(ca.c.id, ca.c.number, ca.c.name, per_account)
-        .join(per_account, per_account.c.account_id == ca.c.id)
-        .order_by(per_account.c.currency, per_account.c.owed, ca.c.id)
-        .limit(limit)
-    )
-    if locations is not None:
-        query = query.where(ca.c.location.in_(sorted(locations)))
+    query = _listed(per_account, per_account.c.owed, locations, limit)
     return [
         CreditBalance(r.id, r.number, r.name, Money(-int(r.owed), r.currency), r.since)
         for r in await conn.execute(query)
@@ -229,28 +214,14 @@ async def delinquent_accounts(
     ("over 90 days and over 500", AR-099). ``as_of`` is today: open amounts are today's."""
     cutoff = to_day(as_of) - over_days
     late = (ar_item.c.open_minor > 0) & (day_number(ar_item.c.due_day) < cutoff)
-    per_account = (
-        select(
-            ar_item.c.account_id,
-            ar_item.c.currency,
-            func.sum(case((late, ar_item.c.open_minor), else_=0)).label("past_due"),
-            func.sum(ar_item.c.open_minor).label("balance"),
-            func.min(case((late, ar_item.c.due_day))).label("oldest_due"),
-        )
-        .where(ar_item.c.open_minor != 0)
-        .group_by(ar_item.c.account_id, ar_item.c.currency)
-        .having(func.sum(case((late, ar_item.c.open_minor), else_=0)) >= at_least_minor)
-        .subquery("per_account")
+    past_due = func.sum(case((late, ar_item.c.open_minor), else_=0))
+    per_account = _open_per_account(
+        past_due >= at_least_minor,
+        past_due.label("past_due"),
+        func.sum(ar_item.c.open_minor).label("balance"),
+        func.min(case((late, ar_item.c.due_day))).label("oldest_due"),
     )
-    ca = customer_account
-    query = (
-        select(ca.c.id, ca.c.number, ca.c.name, per_account)
-        .join(per_account, per_account.c.account_id == ca.c.id)
-        .order_by(per_account.c.currency, per_account.c.past_due.desc(), ca.c.id)
-        .limit(limit)
-    )
-    if locations is not None:
-        query = query.where(ca.c.location.in_(sorted(locations)))
+    query = _listed(per_account, per_account.c.past_due.desc(), locations, limit)
     rows = (await conn.execute(query)).all()
     paid = await _last_payments(conn, {r.id for r in rows})
     return [
@@ -265,6 +236,39 @@ async def delinquent_accounts(
         )
         for r in rows
     ]
+
+
+def _open_per_account(having: ColumnElement[bool], *sums: ColumnElement[Any]) -> Subquery:
+    """Each account's open items summed per currency (``sums``), the accounts ``having``
+    keeps (open items only: ``ix_ar_item_open``)."""
+    return (
+        select(ar_item.c.account_id, ar_item.c.currency, *sums)
+        .where(ar_item.c.open_minor != 0)
+        .group_by(ar_item.c.account_id, ar_item.c.currency)
+        .having(having)
+        .subquery("per_account")
+    )
+
+
+def _listed(
+    per_account: Subquery,
+    order: ColumnElement[Any],
+    locations: frozenset[str] | None,
+    limit: int,
+) -> Select[Any]:
+    """The accounts of ``per_account`` with their number and name, each currency's
+    together in ``order`` (amounts of two currencies are not compared), at
+    ``locations`` (None: all), at most ``limit``."""
+    ca = customer_account
+    query = (
+        select(ca.c.id, ca.c.number, ca.c.name, per_account)
+        .join(per_account, per_account.c.account_id == ca.c.id)
+        .order_by(per_account.c.currency, order, ca.c.id)
+        .limit(limit)
+    )
+    if locations is not None:
+        query = query.where(ca.c.location.in_(sorted(locations)))
+    return query
 
 
 async def _last_payments(conn: AsyncConnection, account_ids: set[int]) -> dict[int, date]:

@@ -28,26 +28,19 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.billing.invoice_view import EntryAccount, entry_accounts, entry_number, entry_row
-from core.ledger.items import load_items
-from core.ledger.model import PostedEntry
+from core.billing.invoice_view import (
+    EntryAccount,
+    InvoicePayer,
+    entry_accounts,
+    entry_items,
+    owed_items,
+)
+from core.ledger.model import PostedEntry, entry_number
+from core.ledger.posting import load_entry, reversed_by
 from core.ledger.tables import allocation, ar_item, customer_account, gl_account
 from core.ledger.tables import journal_entry as je
-from core.ledger.tables import journal_line as jl
 from core.money import Money
 from core.services import entries_under
-
-
-@dataclass(frozen=True, slots=True)
-class EntryItem:
-    """An A/R item the entry made on an account: its amount and what is open of it."""
-
-    account_id: int
-    number: str
-    name: str
-    location: str
-    amount: Money
-    open: Money
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +91,7 @@ class EntryView:
     accounts: tuple[EntryAccount, ...]
     """Every customer account its lines name: those of ``items``, and one it holds money
     for outside A/R (a prepayment)."""
-    items: tuple[EntryItem, ...]
+    items: tuple[InvoicePayer, ...]
     applied: tuple[Applied, ...]
     posted: tuple[Posted, ...]
     with_it: tuple[FollowUp, ...]
@@ -118,22 +111,16 @@ class EntryView:
 async def entry_view(conn: AsyncConnection, entry_id: int, as_of: date) -> EntryView:
     """Entry ``entry_id`` as a record, its items' open amounts as of ``as_of`` (or of
     the entry's own day, when it is dated later)."""
-    number = entry_number(entry_id)
-    entry = await entry_row(conn, entry_id)
-    item_ids = await conn.execute(select(ar_item.c.id).where(ar_item.c.entry_id == entry_id))
-    items = await load_items(
-        conn, item_ids=item_ids.scalars().all(), as_of=max(as_of, entry.effective_day)
-    )
-    named = await entry_accounts(conn, entry_id)
-    accounts = {a.account_id: a for a in named}
-    reversal = await conn.execute(select(je.c.id).where(je.c.reverses_id == entry_id))
+    entry = await load_entry(conn, entry_id=entry_id)
+    items = await entry_items(conn, entry, as_of)
+    named = await entry_accounts(conn, entry)
     follow_ups = await entries_under(conn, f"{entry.idempotency_key}/")
     return EntryView(
-        entry_id,
-        number,
-        entry.kind,
+        entry.id,
+        entry.number,
+        entry.kind.value,
         entry.entry_type,
-        entry.effective_day,
+        entry.effective_date,
         entry.posted_at,
         entry.actor,
         entry.source,
@@ -141,21 +128,11 @@ async def entry_view(conn: AsyncConnection, entry_id: int, as_of: date) -> Entry
         entry.reason_code,
         entry.reference,
         entry_number(entry.reverses_id) if entry.reverses_id is not None else None,
-        entry_number(r) if (r := reversal.scalar()) is not None else None,
+        await reversed_by(conn, entry.id),
         named,
-        tuple(
-            EntryItem(
-                i.account_id,
-                accounts[i.account_id].number,
-                accounts[i.account_id].name,
-                accounts[i.account_id].location,
-                i.amount,
-                i.open,
-            )
-            for i in items
-        ),
+        owed_items(items, named),
         await _applied(conn, [i.id for i in items]),
-        await _posted(conn, entry_id),
+        await _posted(conn, entry),
         tuple(FollowUp(f.number, f.kind.value, _on_accounts(f)) for f in follow_ups),
     )
 
@@ -216,11 +193,11 @@ async def _applied(conn: AsyncConnection, item_ids: list[int]) -> tuple[Applied,
     )
 
 
-async def _posted(conn: AsyncConnection, entry_id: int) -> tuple[Posted, ...]:
-    rows = await conn.execute(
-        select(gl_account.c.code, gl_account.c.name, jl.c.amount_minor, jl.c.currency)
-        .join(gl_account, gl_account.c.id == jl.c.gl_account_id)
-        .where(jl.c.entry_id == entry_id)
-        .order_by(jl.c.line_no)
+async def _posted(conn: AsyncConnection, entry: PostedEntry) -> tuple[Posted, ...]:
+    """``entry``'s lines with their ledger accounts' names."""
+    codes = {ln.gl for ln in entry.lines}
+    found = await conn.execute(
+        select(gl_account.c.code, gl_account.c.name).where(gl_account.c.code.in_(codes))
     )
-    return tuple(Posted(r.code, r.name, Money(r.amount_minor, r.currency)) for r in rows)
+    names = {code: name for code, name in found}
+    return tuple(Posted(ln.gl, names[ln.gl], ln.amount) for ln in entry.lines)

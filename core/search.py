@@ -17,7 +17,6 @@ first, then names; among equals the account with the newest activity comes first
 from __future__ import annotations
 
 import contextlib
-import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -29,6 +28,7 @@ from core.customers import name_key, phone_number
 from core.db.metadata import MAX_ID
 from core.errors import ValidationError
 from core.ledger.accounts import folded
+from core.ledger.model import entry_id_of
 from core.ledger.tables import (
     ar_item,
     customer_account,
@@ -48,9 +48,6 @@ WAYS = (
     "guarantor",
 )
 """How an account can match, best first: a result's ``matched_by``."""
-
-_ENTRY = re.compile(r"[Tt]([0-9]{1,12})")
-"""An entry number as statements and the account view print it (``T00000012``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +111,10 @@ def search_statement(
     surname = query.split(" ")[0]
     if surname.isalpha():  # only words have a sound; "A0000123" does not
         ways.append(select(ca.c.id, _way("sounds like")).where(ca.c.name_key == name_key(surname)))
-    if (entry := _ENTRY.fullmatch(query)) and int(entry.group(1)) <= MAX_ID:
+    if (entry := entry_id_of(query)) is not None and entry <= MAX_ID:
         ways.append(
             select(journal_line.c.customer_account_id, _way("entry number")).where(
-                journal_line.c.entry_id == int(entry.group(1)),
+                journal_line.c.entry_id == entry,
                 journal_line.c.customer_account_id.is_not(None),
             )
         )

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import and_, case, false, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.approvals import expire_stale, pending_older_than
@@ -25,8 +25,8 @@ from core.auth import Actor
 from core.clock import Clock
 from core.db import Database
 from core.db.metadata import day_number, to_day
-from core.dunning.owed import disputed_items
-from core.ledger.tables import allocation, ar_item, customer_account
+from core.ledger.items import open_on_day
+from core.ledger.tables import ar_item, customer_account
 from core.money import Money
 from core.services.writeoffs import write_off
 from core.snapshots import take_atb_snapshot
@@ -57,29 +57,21 @@ async def small_balances(
     if not tolerances:
         return []
     day = to_day(as_of)
-    applied = (
-        select(allocation.c.item_id, func.sum(allocation.c.amount_minor).label("applied"))
-        .where(day_number(allocation.c.effective_day) <= day)
-        .group_by(allocation.c.item_id)
-        .subquery("applied")
-    )
-    disputed = disputed_items(day)
+    on = open_on_day(day)
     i = ar_item
-    open_minor = i.c.amount_minor + func.coalesce(applied.c.applied, 0)
     payer = func.coalesce(i.c.payer, "self")
     items = (
         select(
             i.c.account_id,
             payer.label("payer"),
             i.c.id,
-            open_minor.label("open"),
+            on.open_minor.label("open"),
             day_number(i.c.due_day).label("due"),
-            func.coalesce(disputed.c.disputed, false()).label("disputed"),
+            on.disputed.label("disputed"),
             i.c.amount_minor,
         )
-        .outerjoin(applied, applied.c.item_id == i.c.id)
-        .outerjoin(disputed, disputed.c.item_id == i.c.id)
-        .where(day_number(i.c.effective_day) <= day, open_minor != 0)
+        .select_from(on.items)
+        .where(on.posted, on.open_minor != 0)
         .subquery("open_items")
     )
     credits = (

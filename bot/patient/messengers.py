@@ -148,10 +148,10 @@ async def in_parts(
     for n, text in enumerate(texts, start=1):
         attempt = partial(send_part, text, n == len(texts))
         delivery = await with_retries(attempt, backoff=backoff, what=what)
-        if not delivery.ok and len(texts) > 1:
-            where = f"part {n} of {len(texts)}: {delivery.detail or delivery.failure}"
-            return replace(delivery, detail=where)
         if not delivery.ok:
+            if len(texts) > 1:
+                where = f"part {n} of {len(texts)}: {delivery.detail or delivery.failure}"
+                delivery = replace(delivery, detail=where)
             return delivery
     return delivery
 

@@ -28,6 +28,7 @@ from core.clock import today
 from core.ledger.accounts import Account, load_account
 from core.ledger.tables import customer_account
 from core.profile.demographics import checked_edits, update_customer
+from core.services import account_for
 
 FIELDS = {
     ids.DETAILS_FIRST: "first_name",
@@ -104,10 +105,8 @@ async def on_details_submitted(
     async with submitting(context, ack, body, view, ids.DETAILS_LAST) as done:
         turn, staff = done.turn, await done.turn.staff()
         target = ids.id_in(metadata_of(view)[1], "an account")
-        async with turn.db.read() as conn:
-            account = await load_account(conn, account_id=target)
         with on_field(ids.DETAILS_LAST):
-            require(staff, Permission.MANAGE_ACCOUNTS, account.location)
+            await account_for(turn.db, staff, target, Permission.MANAGE_ACCOUNTS)
         given = edits(done, today(turn.db.clock))
         await done.accept()
         changed = await update_customer(turn.db, staff, target, **given) if given else ()

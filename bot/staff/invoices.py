@@ -19,7 +19,11 @@ entry is on; each account named has a View button to its account view (AR-047).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.staff import ids
 from bot.staff.parse import ShowEntry, ShowInvoice
@@ -50,19 +54,34 @@ async def entry_picked(turn: Turn, staff: Actor, action: dict[str, Any]) -> None
     await show_entry(turn, staff, ShowEntry(_chosen(action)))
 
 
-async def show_invoice(turn: Turn, staff: Actor, cmd: ShowInvoice) -> None:
+class _Located(Protocol):
+    @property
+    def locations(self) -> frozenset[str]: ...
+
+
+V = TypeVar("V", bound=_Located)
+
+
+async def _visible(
+    turn: Turn,
+    staff: Actor,
+    read: Callable[[AsyncConnection, int, date], Awaitable[V]],
+    entry_id: int,
+) -> V:
+    """The view ``read`` makes of entry ``entry_id``, once ``staff`` may view accounts at
+    every location it is on."""
     require(staff, Permission.VIEW_ACCOUNTS)
     async with turn.db.read() as conn:
-        view = await invoice_view(conn, cmd.entry_id, today(turn.db.clock))
+        view = await read(conn, entry_id, today(turn.db.clock))
     for location in sorted(view.locations):
         require(staff, Permission.VIEW_ACCOUNTS, location)
-    await turn.reply("invoice", view=view)
+    return view
+
+
+async def show_invoice(turn: Turn, staff: Actor, cmd: ShowInvoice) -> None:
+    await turn.reply("invoice", view=await _visible(turn, staff, invoice_view, cmd.entry_id))
 
 
 async def show_entry(turn: Turn, staff: Actor, cmd: ShowEntry) -> None:
-    require(staff, Permission.VIEW_ACCOUNTS)
-    async with turn.db.read() as conn:
-        view = await entry_view(conn, cmd.entry_id, today(turn.db.clock))
-    for location in sorted(view.locations):
-        require(staff, Permission.VIEW_ACCOUNTS, location)
+    view = await _visible(turn, staff, entry_view, cmd.entry_id)
     await turn.reply("entry", view=view, billed=view.kind in BILLED)

@@ -16,6 +16,8 @@ from typing import TypeVar
 from core.db.metadata import MAX_ID
 from core.errors import ValidationError
 from core.ledger.aging import Basis, GroupBy
+from core.ledger.model import entry_id_of
+from core.ledger.model import entry_number as number_of_entry
 from core.money import Money, parse_positive
 
 MAX_QUANTITY = 9999
@@ -36,7 +38,6 @@ _AMOUNT = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _NUMBER = re.compile(r"[0-9]{1,6}")
 _REASON = re.compile(r"[A-Z][A-Z0-9_]{0,29}")
-_ENTRY = re.compile(r"[Tt]([0-9]{1,12})")
 
 
 def tokens(text: str) -> list[str]:
@@ -119,12 +120,12 @@ def note_of(words: list[str], usage: str, *, required: bool = True) -> str:
 
 def entry_number(text: str) -> int:
     """``T00000012`` (or ``t12``) as the entry's id."""
-    entry = _ENTRY.fullmatch(text)
+    entry = entry_id_of(text)
     if entry is None:
         raise ParseError(f"{shown(text)} is not an entry number; write it like T00000012")
-    if int(entry.group(1)) > MAX_ID:  # past any id: no entry (and PostgreSQL's INTEGER)
-        raise ParseError(f"there is no entry T{int(entry.group(1)):08d}")
-    return int(entry.group(1))
+    if entry > MAX_ID:  # past any id: no entry (and PostgreSQL's INTEGER)
+        raise ParseError(f"there is no entry {number_of_entry(entry)}")
+    return entry
 
 
 def read_options(args: list[str], known: tuple[str, ...], what: str) -> dict[str, str]:

@@ -30,7 +30,6 @@ from core.approvals.model import (
     posted_total,
     refundable,
     request_from_row,
-    reversed_by,
 )
 from core.approvals.tables import approval_request
 from core.auth import Actor, approval_limit, approver_level
@@ -39,7 +38,7 @@ from core.errors import InvalidState, PermissionDenied, ValidationError
 from core.ledger.accounts import Account, load_account
 from core.ledger.items import balance
 from core.ledger.model import PostedEntry
-from core.ledger.posting import DuplicateKey, load_entry
+from core.ledger.posting import DuplicateKey, load_entry, reversed_by
 from core.ledger.tables import customer_account
 from core.money import Money
 from core.services.adjustments import reversal_draft, reverse_in

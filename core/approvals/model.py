@@ -12,7 +12,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.approvals.tables import approval_request
@@ -21,7 +21,6 @@ from core.errors import InvalidState, NotFound, PermissionDenied
 from core.ledger.items import balance, load_items
 from core.ledger.model import PostedEntry
 from core.ledger.posting import load_entry
-from core.ledger.tables import journal_entry
 from core.money import Money
 from core.services import entries_under
 from core.services.writeoffs import writable_items
@@ -216,15 +215,6 @@ async def refundable(conn: AsyncConnection, account_id: int, on: date) -> tuple[
         if not i.is_debit and i.effective_date <= on
     ]
     return -await balance(conn, account_id), -sum(i.open.minor for i in credits)
-
-
-async def reversed_by(conn: AsyncConnection, entry_id: int) -> str | None:
-    """The number of the entry that reversed ``entry_id``, if one did."""
-    found = await conn.execute(
-        select(func.min(journal_entry.c.id)).where(journal_entry.c.reverses_id == entry_id)
-    )
-    reversal_id = found.scalar()
-    return None if reversal_id is None else f"T{reversal_id:08d}"
 
 
 async def entries_of(conn: AsyncConnection, request: Request) -> tuple[PostedEntry, ...]:

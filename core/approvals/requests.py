@@ -25,7 +25,6 @@ from core.approvals.model import (
     posted_total,
     refundable,
     request_from_row,
-    reversed_by,
 )
 from core.approvals.tables import approval_request
 from core.auth import Actor, Permission, require
@@ -34,7 +33,7 @@ from core.db import Database, Tx, inserted_id
 from core.errors import IdempotencyConflict, InvalidState, NotFound, ValidationError
 from core.ledger.accounts import Account, load_account
 from core.ledger.model import Kind
-from core.ledger.posting import DuplicateKey, entry_kind, load_entry
+from core.ledger.posting import DuplicateKey, entry_kind, load_entry, reversed_by
 from core.ledger.tables import reason_code
 from core.money import Money, require_positive
 from core.services import run_once

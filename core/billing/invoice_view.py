@@ -14,25 +14,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.billing.tables import charge_line, charge_share, pricing_rule
-from core.db.metadata import MAX_ID
-from core.errors import NotFound, ValidationError
-from core.ledger.items import load_items
-from core.ledger.model import Kind
-from core.ledger.tables import ar_item, customer_account, journal_entry, journal_line
+from core.errors import ValidationError
+from core.ledger.items import Item, load_items
+from core.ledger.model import Kind, PostedEntry
+from core.ledger.posting import load_entry, reversed_by
+from core.ledger.tables import customer_account
 from core.money import Money
 
 BILLED = frozenset({Kind.CHARGE, Kind.DEBIT_MEMO, Kind.FINANCE_CHARGE, Kind.CHARGEBACK})
 """The kinds of entry that bill an account: what has an invoice behind it."""
-
-
-def entry_number(entry_id: int) -> str:
-    return f"T{entry_id:08d}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,34 +40,41 @@ class EntryAccount:
     location: str
 
 
-async def entry_accounts(conn: AsyncConnection, entry_id: int) -> tuple[EntryAccount, ...]:
-    """Every customer account entry ``entry_id``'s lines name, in line order: where the
-    entry is, whatever its date and whether or not it made an A/R item (a prepayment is
-    held outside A/R). Who may see the entry is decided on their locations."""
+async def entry_accounts(conn: AsyncConnection, entry: PostedEntry) -> tuple[EntryAccount, ...]:
+    """Every customer account ``entry``'s lines name, in line order: where the entry is,
+    whatever its date and whether or not it made an A/R item (a prepayment is held
+    outside A/R). Who may see the entry is decided on their locations."""
+    ids = list(dict.fromkeys(ln.account_id for ln in entry.lines if ln.account_id is not None))
+    ca = customer_account
     rows = await conn.execute(
-        select(
-            customer_account.c.id,
-            customer_account.c.number,
-            customer_account.c.name,
-            customer_account.c.location,
-        )
-        .join(journal_line, journal_line.c.customer_account_id == customer_account.c.id)
-        .where(journal_line.c.entry_id == entry_id)
-        .order_by(journal_line.c.line_no)
+        select(ca.c.id, ca.c.number, ca.c.name, ca.c.location).where(ca.c.id.in_(ids))
     )
-    return tuple(dict.fromkeys(EntryAccount(*r) for r in rows))
+    found = {r.id: EntryAccount(*r) for r in rows}
+    return tuple(found[i] for i in ids)
 
 
-async def entry_row(conn: AsyncConnection, entry_id: int) -> Any:
-    """The journal entry ``entry_id``; :class:`NotFound` when there is none (an id past
-    any id included: PostgreSQL's INTEGER would refuse to compare it)."""
-    entry = None
-    if 0 < entry_id <= MAX_ID:
-        found = await conn.execute(select(journal_entry).where(journal_entry.c.id == entry_id))
-        entry = found.first()
-    if entry is None:
-        raise NotFound(f"there is no entry {entry_number(entry_id)}")
-    return entry
+def owed_items(items: list[Item], named: tuple[EntryAccount, ...]) -> tuple[InvoicePayer, ...]:
+    """``items`` with the accounts that owe them (``named``: :func:`entry_accounts`)."""
+    accounts = {a.account_id: a for a in named}
+    return tuple(
+        InvoicePayer(
+            i.account_id,
+            accounts[i.account_id].number,
+            accounts[i.account_id].name,
+            accounts[i.account_id].location,
+            i.amount,
+            i.open,
+            i.due_date,
+            "disputed" if i.disputed and i.open.minor else i.status.value,
+        )
+        for i in items
+    )
+
+
+async def entry_items(conn: AsyncConnection, entry: PostedEntry, as_of: date) -> list[Item]:
+    """``entry``'s A/R items, open as of ``as_of``, or of the entry's own day when it is
+    dated later (billed ahead, it still shows)."""
+    return await load_items(conn, item_ids=entry.item_ids, as_of=max(as_of, entry.effective_date))
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,8 @@ class InvoiceLine:
 
 @dataclass(frozen=True, slots=True)
 class InvoicePayer:
+    """An A/R item an entry made on an account: what it asks and what is open of it."""
+
     account_id: int
     number: str
     name: str
@@ -124,63 +128,29 @@ class InvoiceView:
 
 async def invoice_view(conn: AsyncConnection, entry_id: int, as_of: date) -> InvoiceView:
     """What entry ``entry_id`` billed, with each payer's open amount on ``as_of``."""
-    number = entry_number(entry_id)
-    entry = await entry_row(conn, entry_id)
+    entry = await load_entry(conn, entry_id=entry_id)
     if entry.kind not in BILLED:
-        kind = entry.kind.replace("_", " ")
         raise ValidationError(
-            f"{number} is a {kind}, which bills nothing: only a charge, a debit memo, a "
-            "finance charge or a chargeback has an invoice behind it"
+            f"{entry.number} is a {entry.kind.value.replace('_', ' ')}, which bills nothing: "
+            "only a charge, a debit memo, a finance charge or a chargeback has an invoice "
+            "behind it"
         )
-    owed = select(ar_item.c.id).where(ar_item.c.entry_id == entry_id)
-    # Billed after ``as_of`` (dated ahead) still shows, open as of its own day.
-    items = await load_items(
-        conn,
-        item_ids=(await conn.execute(owed)).scalars(),
-        as_of=max(as_of, entry.effective_day),
-    )
-    accounts = {
-        r.id: r
-        for r in await conn.execute(
-            select(
-                customer_account.c.id,
-                customer_account.c.number,
-                customer_account.c.name,
-                customer_account.c.location,
-            ).where(customer_account.c.id.in_([i.account_id for i in items]))
-        )
-    }
-    payers = tuple(
-        InvoicePayer(
-            i.account_id,
-            accounts[i.account_id].number,
-            accounts[i.account_id].name,
-            accounts[i.account_id].location,
-            i.amount,
-            i.open,
-            i.due_date,
-            "disputed" if i.disputed and i.open.minor else i.status.value,
-        )
-        for i in items
-    )
+    items = await entry_items(conn, entry, as_of)
+    named = await entry_accounts(conn, entry)
+    payers = owed_items(items, named)
     lines = await _lines(conn, entry_id)
-    reversal = (
-        await conn.execute(
-            select(journal_entry.c.id).where(journal_entry.c.reverses_id == entry_id)
-        )
-    ).scalar()
     currency = items[0].amount.currency if items else (lines[0].amount.currency if lines else "")
     return InvoiceView(
         entry_id,
-        number,
-        entry.kind,
-        entry.effective_day,
+        entry.number,
+        entry.kind.value,
+        entry.effective_date,
         entry.reference,
         Money(sum(p.amount.minor for p in payers), currency),
         lines,
         payers,
-        entry_number(reversal) if reversal is not None else None,
-        frozenset(a.location for a in await entry_accounts(conn, entry_id)),
+        await reversed_by(conn, entry_id),
+        frozenset(a.location for a in named),
     )
 
 

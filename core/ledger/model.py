@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -138,6 +139,21 @@ class EntryDraft:
         return hashlib.sha256(json.dumps(body, separators=(",", ":")).encode()).hexdigest()
 
 
+_ENTRY_NUMBER = re.compile(r"[Tt]([0-9]{1,12})")
+
+
+def entry_number(entry_id: int) -> str:
+    """The transaction number people quote for entry ``entry_id`` (AR-053): ``T00000012``."""
+    return f"T{entry_id:08d}"
+
+
+def entry_id_of(text: str) -> int | None:
+    """The id in an entry number as typed (``T00000012``, ``t12``); None when ``text`` is
+    not one. It may be past any id (:data:`core.db.metadata.MAX_ID`)."""
+    found = _ENTRY_NUMBER.fullmatch(text)
+    return int(found.group(1)) if found else None
+
+
 @dataclass(frozen=True, slots=True)
 class PostedLine:
     line_no: int
@@ -167,7 +183,7 @@ class PostedEntry:
     @property
     def number(self) -> str:
         """The transaction number people quote (AR-053): never reused."""
-        return f"T{self.id:08d}"
+        return entry_number(self.id)
 
     @property
     def item_ids(self) -> tuple[int, ...]:

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.db import Database, Tx, inserted_id
+from core.db.metadata import MAX_ID
 from core.errors import IdempotencyConflict, NotFound, PeriodClosed, ValidationError
-from core.ledger.model import AR_CONTROL, EntryDraft, Kind, PostedEntry, PostedLine
+from core.ledger.model import AR_CONTROL, EntryDraft, Kind, PostedEntry, PostedLine, entry_number
 from core.ledger.tables import (
     ar_item,
     customer_account,
@@ -341,14 +342,17 @@ async def _insert_items(tx: Tx, rows: list[Row]) -> dict[int, int]:
 async def load_entry(
     conn: AsyncConnection, *, entry_id: int | None = None, key: str | None = None
 ) -> PostedEntry:
-    """Read a posted entry back, by id or by idempotency key."""
+    """Read a posted entry back, by id or by idempotency key. An id past any id (typed or
+    sent back by a button) is no entry: PostgreSQL's 32-bit INTEGER would refuse it."""
     query = select(journal_entry)
     query = query.where(
         journal_entry.c.id == entry_id if key is None else journal_entry.c.idempotency_key == key
     )
-    head = (await conn.execute(query)).mappings().first()
+    in_range = key is not None or (entry_id is not None and 0 < entry_id <= MAX_ID)
+    head = (await conn.execute(query)).mappings().first() if in_range else None
     if head is None:
-        raise NotFound(f"there is no journal entry {entry_id if key is None else key!r}")
+        missing = entry_number(entry_id or 0) if key is None else f"with key {key!r}"
+        raise NotFound(f"there is no entry {missing}")
     lines = (
         await conn.execute(
             select(
@@ -420,3 +424,12 @@ async def post(db: Database, draft: EntryDraft) -> PostedEntry:
     except DuplicateKey:
         async with db.read() as conn:
             return await replay(conn, draft.idempotency_key, draft.fingerprint())
+
+
+async def reversed_by(conn: AsyncConnection, entry_id: int) -> str | None:
+    """The number of the entry that reversed ``entry_id``, if one did."""
+    found = await conn.execute(
+        select(func.min(journal_entry.c.id)).where(journal_entry.c.reverses_id == entry_id)
+    )
+    reversal_id = found.scalar()
+    return None if reversal_id is None else entry_number(reversal_id)

@@ -17,18 +17,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.billing.invoice_view import BILLED
 from core.errors import ValidationError
-from core.ledger.aging import AtbQuery, GroupBy, aged_trial_balance
+from core.ledger.aging import ACCOUNT_GROUPS, AtbQuery, GroupBy, aged_trial_balance
 from core.ledger.tables import ar_item, customer_account, journal_entry
 from core.money import Money
 
-GROUPS = (GroupBy.FINANCIAL_CLASS, GroupBy.PATIENT_TYPE, GroupBy.LOCATION)
+GROUPS = tuple(ACCOUNT_GROUPS)
 """What days in A/R can be grouped by: what an account is, not what an item is."""
 
 
@@ -103,14 +102,10 @@ async def _billed(
     """What was billed (charges, debit memos, finance charges, chargebacks) in the
     ``period_days`` days ending on ``as_of``, per group."""
     ca = customer_account
-    column: Any = {
-        GroupBy.FINANCIAL_CLASS: ca.c.financial_class,
-        GroupBy.PATIENT_TYPE: func.coalesce(ca.c.patient_type, "(none)"),
-        GroupBy.LOCATION: ca.c.location,
-    }.get(by) if by is not None else None  # fmt: skip
-    group = column if column is not None else ca.c.id.is_(None)  # a constant: one group
+    grouped = [ACCOUNT_GROUPS[by]] if by is not None else []
     query = (
-        select(group.label("grp"), func.sum(ar_item.c.amount_minor))
+        select(*(g.label("grp") for g in grouped), func.sum(ar_item.c.amount_minor).label("sum"))
+        .select_from(ar_item)
         .join(ca, ca.c.id == ar_item.c.account_id)
         .join(journal_entry, journal_entry.c.id == ar_item.c.entry_id)
         .where(
@@ -120,9 +115,9 @@ async def _billed(
             ar_item.c.effective_day > as_of - timedelta(days=period_days),
             ar_item.c.effective_day <= as_of,
         )
-        .group_by(group)
+        .group_by(*grouped)
     )
     if location is not None:
         query = query.where(ca.c.location == location)
     rows = await conn.execute(query)
-    return {(r.grp if column is not None else None): int(r[1]) for r in rows}
+    return {(r.grp if grouped else None): int(r.sum or 0) for r in rows}

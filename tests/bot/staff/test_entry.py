@@ -13,10 +13,11 @@ from datetime import date
 import pytest
 
 from bot.staff import ids
-from core.billing.charges import ChargeLine, post_charges
+from core.billing.charges import ChargeLine, Invoice, post_charges
 from core.db import Database
+from core.ledger.accounts import Account
 from core.services.memos import receive_prepayment
-from core.services.payments import Tolerance, record_payment
+from core.services.payments import PaymentResult, Tolerance, record_payment
 from tests.bot.staff.conftest import Slack, buttons, patient, text_of
 from tests.bot.staff.test_invoice import pick
 from tests.core.helpers import ADMIN, usd
@@ -55,14 +56,20 @@ async def test_a_payment_shows_what_it_paid_and_where_it_was_posted(
     ]
 
 
-async def test_a_charge_shows_its_payments_and_opens_its_invoice(
-    slack: Slack, db: Database
-) -> None:
+async def visit_paid_in_part(db: Database) -> tuple[Account, Invoice, PaymentResult]:
+    """Ana's $80 consultation on Jun 1, $30 of it paid in cash on Jun 20."""
     ana = await patient(db, "López", "Ana")
     visit = await post_charges(db, ADMIN, account_id=ana.id, key="v1", bill_date=DAY,
                                lines=[ChargeLine("CONS", 1, DAY)])  # fmt: skip
     paid = await record_payment(db, ADMIN, account_id=ana.id, amount=usd("30"),
                                 received_on=PAID, key="p1", method="cash")  # fmt: skip
+    return ana, visit, paid
+
+
+async def test_a_charge_shows_its_payments_and_opens_its_invoice(
+    slack: Slack, db: Database
+) -> None:
+    ana, visit, paid = await visit_paid_in_part(db)
     reply = await slack.command(f"entry {visit.entry.number.lower()}")
     shown = text_of(reply)
     assert f"*Charge {visit.entry.number}* · Jun 1, 2026" in shown
@@ -76,11 +83,7 @@ async def test_a_charge_shows_its_payments_and_opens_its_invoice(
 async def test_the_account_view_opens_each_entry_of_its_activity(
     slack: Slack, db: Database
 ) -> None:
-    ana = await patient(db, "López", "Ana")
-    visit = await post_charges(db, ADMIN, account_id=ana.id, key="v1", bill_date=DAY,
-                               lines=[ChargeLine("CONS", 1, DAY)])  # fmt: skip
-    paid = await record_payment(db, ADMIN, account_id=ana.id, amount=usd("30"),
-                                received_on=PAID, key="p1", method="cash")  # fmt: skip
+    ana, visit, paid = await visit_paid_in_part(db)
     view = await slack.command(f"account {ana.number}")
     [menu] = [e for b in view.body["blocks"] for e in b.get("elements", [])
               if e.get("action_id") == ids.ACCOUNT_ENTRY]  # fmt: skip
