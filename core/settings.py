@@ -30,6 +30,12 @@ _PREFIXED = {
     "atb_digest_channels": "ARBOT_ATB_DIGEST_CHANNELS",
     "cash_digest_channel": "ARBOT_CASH_DIGEST_CHANNEL",
     "approval_expiry_days": "ARBOT_APPROVAL_EXPIRY_DAYS",
+    "late_fee": "ARBOT_LATE_FEE",
+    "late_fee_max": "ARBOT_LATE_FEE_MAX",
+    "late_fee_days": "ARBOT_LATE_FEE_DAYS",
+    "late_fee_min": "ARBOT_LATE_FEE_MIN",
+    "late_fee_day": "ARBOT_LATE_FEE_DAY",
+    "late_fee_locations": "ARBOT_LATE_FEE_LOCATIONS",
 }
 """Fields read from an ``ARBOT_``-prefixed variable rather than their upper-case name."""
 
@@ -62,6 +68,13 @@ class Settings:
     bad_debt_days: int = 0
     bad_debt_min: str = "0.01"
     bad_debt_after_collections_days: str = "30"
+    late_fee: str = ""
+    """Empty: no late fees (the default). ``1.5%`` of the overdue amount, or ``10.00``."""
+    late_fee_max: str = ""
+    late_fee_days: int = 30
+    late_fee_min: str = "10.00"
+    late_fee_day: int = 1
+    late_fee_locations: str = ""
     atb_digest: str = "daily"
     atb_digest_channel: str = ""
     atb_digest_channels: str = ""

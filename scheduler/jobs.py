@@ -27,6 +27,7 @@ from scheduler.housekeeping import (
     small_balance_job,
     snapshot_period,
 )
+from scheduler.latefees import late_fee_job
 from scheduler.plans import plans_job
 from scheduler.ports import Ports
 from scheduler.report import JobReport
@@ -100,6 +101,13 @@ JOBS: dict[str, Job] = {
             "statements on each account's cycle, with the next payment date (AR-144, AR-165)",
             statements_job,
             {"trigger": "cron", "hour": "7-20", "minute": 35},
+            by_hour,
+        ),
+        Job(
+            "late-fees",
+            "the month's late fees where the policy allows, and their invoices (AR-107, AR-151)",
+            late_fee_job,
+            {"trigger": "cron", "hour": "7-20", "minute": 50},
             by_hour,
         ),
         Job(

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from core.baddebt import BadDebtRule
 from core.dunning import SendingHours
+from core.latefees import LateFeePolicy
 from core.ports import Delivery, OutboundMessage, PaymentGateway, StaffMessenger
 from scheduler.pacing import DEFAULT_RATES, default_hours
 
@@ -99,5 +100,7 @@ class Ports:
     0: never)."""
     bad_debt: BadDebtRule | None = None
     """When accounts go to bad debt by themselves (AR-060); None: never."""
+    late_fee: LateFeePolicy | None = None
+    """How late fees are charged (AR-107, ``ARBOT_LATE_FEE*``); None: never."""
     staff_render: StaffRenderer | None = None
     digests: DigestSettings = field(default_factory=DigestSettings)

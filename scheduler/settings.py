@@ -1,9 +1,9 @@
-"""The plan, statement and bad-debt jobs' settings, read from the environment
+"""The plan, statement, bad-debt and late-fee jobs' settings, read from the environment
 (``ARBOT_PLAN_REMINDER_DAYS``, ``ARBOT_PLAN_GRACE_DAYS``, ``ARBOT_PLAN_RETRY_DAYS``,
-``ARBOT_BAD_DEBT_DAYS``, ``ARBOT_BAD_DEBT_MIN``, ``ARBOT_BAD_DEBT_AFTER_COLLECTIONS_DAYS``)
-into :class:`scheduler.ports.Ports` fields. A value that makes no sense stops the
-process at start with a sentence saying which and why, rather than a job failing at
-night."""
+``ARBOT_BAD_DEBT_DAYS``, ``ARBOT_BAD_DEBT_MIN``, ``ARBOT_BAD_DEBT_AFTER_COLLECTIONS_DAYS``,
+``ARBOT_LATE_FEE*``) into :class:`scheduler.ports.Ports` fields. A value that makes no
+sense stops the process at start with a sentence saying which and why, rather than a job
+failing at night."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from core.baddebt import BadDebtRule
 from core.errors import ValidationError
+from core.latefees import LateFeePolicy, parse_fee
 from core.money import parse_money
 from core.settings import Settings
 
@@ -47,6 +48,32 @@ def bad_debt_rule(settings: Settings) -> BadDebtRule | None:
     )
 
 
+def late_fee_policy(settings: Settings) -> LateFeePolicy | None:
+    """The late-fee policy, or None when ``ARBOT_LATE_FEE`` is empty (the default: no
+    late fees, AR-107)."""
+    if not settings.late_fee.strip():
+        return None
+    currency = settings.currency
+    try:
+        rate_bp, flat_minor = parse_fee(settings.late_fee, currency)
+        cap = settings.late_fee_max.strip()
+        least = parse_money(settings.late_fee_min, currency).minor
+        return LateFeePolicy(
+            currency=currency,
+            rate_bp=rate_bp,
+            flat_minor=flat_minor,
+            max_minor=parse_money(cap, currency).minor if cap else None,
+            days_past_due=settings.late_fee_days,
+            min_overdue_minor=least,
+            day_of_month=settings.late_fee_day,
+            locations=frozenset(
+                code.strip() for code in settings.late_fee_locations.split(",") if code.strip()
+            ),
+        )
+    except ValidationError as exc:
+        raise ValidationError(f"ARBOT_LATE_FEE*: {exc}") from None
+
+
 def plan_job_settings(settings: Settings) -> dict[str, Any]:
     """The :class:`~scheduler.ports.Ports` fields these settings give."""
     if not 0 <= settings.plan_reminder_days <= 60:
@@ -64,4 +91,5 @@ def plan_job_settings(settings: Settings) -> dict[str, Any]:
         "plan_grace_days": settings.plan_grace_days,
         "plan_retry_days": days,
         "bad_debt": bad_debt_rule(settings),
+        "late_fee": late_fee_policy(settings),
     }

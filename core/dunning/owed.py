@@ -32,6 +32,16 @@ def active_pauses(day: int) -> Any:
     )
 
 
+def paused_items(day: int) -> Any:
+    """Items paused on their own on ``day``."""
+    return (
+        select(dunning_pause.c.item_id)
+        .where(dunning_pause.c.item_id.is_not(None), active_pauses(day))
+        .distinct()
+        .subquery("paused_items")
+    )
+
+
 def aged_column(threshold: int) -> str:
     return f"aged_{threshold}".replace("-", "m")
 
@@ -44,12 +54,7 @@ def open_per_account(
     threshold what has been due at least that many days (column ``aged_<days>``)."""
     day = to_day(as_of)
     on = open_on_day(day)
-    paused = (
-        select(dunning_pause.c.item_id)
-        .where(dunning_pause.c.item_id.is_not(None), active_pauses(day))
-        .distinct()
-        .subquery("paused_items")
-    )
+    paused = paused_items(day)
     i = ar_item
     open_minor = on.open_minor
     dunnable = and_(i.c.amount_minor > 0, on.disputed.is_not(true()), paused.c.item_id.is_(None))

@@ -37,7 +37,7 @@ UNREACHABLE_STATUSES = (
 """Account statuses dunning leaves alone: someone else is dealing with the account."""
 
 
-def _on_plan() -> Any:
+def on_plan() -> Any:
     """Accounts with an active payment plan (AR-162): they get the plan's notices, not
     dunning. A plan missed past its grace period is put in default by the plan job
     (``core.plans.instalments``), which ends it, and dunning takes the account up again
@@ -52,6 +52,27 @@ def _on_plan() -> Any:
 def _latest(table: Any, keys: Sequence[Any], where: Any = None) -> Any:
     query = select(*keys, func.max(table.c.id).label("id")).group_by(*keys)
     return query.where(where) if where is not None else query
+
+
+def paused_accounts(day: int) -> Any:
+    """Accounts paused as a whole on ``day`` (promise to pay, hardship ...)."""
+    return (
+        select(dunning_pause.c.account_id)
+        .where(dunning_pause.c.item_id.is_(None), active_pauses(day))
+        .distinct()
+        .subquery("paused_accounts")
+    )
+
+
+def status_on(day: int) -> tuple[Any, Any]:
+    """Each account's latest status on ``day``: the subquery picking it (join on
+    ``account_id``) and the status row it picks (join on ``id``)."""
+    latest = _latest(
+        customer_status,
+        [customer_status.c.account_id],
+        day_number(customer_status.c.effective_day) <= day,
+    ).subquery("latest_status")
+    return latest, customer_status.alias("status_now")
 
 
 def _channels(recipient: Any) -> dict[str, Any]:
@@ -85,12 +106,7 @@ def reachable(leveled: Any, day: int, unreachable: bool) -> Any:
     """Join each account's level to its history and its channels."""
     ladder = leveled
     ca, recipient = customer_account, customer_account.alias("recipient")
-    status = customer_status.alias("status_now")
-    latest_status = _latest(
-        customer_status,
-        [customer_status.c.account_id],
-        day_number(customer_status.c.effective_day) <= day,
-    ).subquery("latest_status")
+    latest_status, status = status_on(day)
     done = dunning_notice.alias("done")
     last_sent = (
         select(
@@ -104,13 +120,8 @@ def reachable(leveled: Any, day: int, unreachable: bool) -> Any:
         .group_by(dunning_notice.c.account_id)
         .subquery("last_sent")
     )
-    account_paused = (
-        select(dunning_pause.c.account_id)
-        .where(dunning_pause.c.item_id.is_(None), active_pauses(day))
-        .distinct()
-        .subquery("paused_accounts")
-    )
-    on_plan = _on_plan()
+    account_paused = paused_accounts(day)
+    planned = on_plan()
     ch = _channels(recipient)
     (tg_latest, tg), (sms_latest, sms) = ch["links"]["telegram"], ch["links"]["sms"]
     phone_pick, phone = ch["phone_pick"], ch["phone"]
@@ -178,7 +189,7 @@ def reachable(leveled: Any, day: int, unreachable: bool) -> Any:
         )
         .outerjoin(last_sent, last_sent.c.account_id == leveled.c.account_id)
         .outerjoin(account_paused, account_paused.c.account_id == leveled.c.account_id)
-        .outerjoin(on_plan, on_plan.c.account_id == leveled.c.account_id)
+        .outerjoin(planned, planned.c.account_id == leveled.c.account_id)
         .outerjoin(tg_latest, tg_latest.c.account_id == recipient.c.id)
         .outerjoin(tg, tg.c.id == tg_latest.c.id)
         .outerjoin(
@@ -195,7 +206,7 @@ def reachable(leveled: Any, day: int, unreachable: bool) -> Any:
             leveled.c.amount_due > ladder.c.min_balance,
             done.c.id.is_(None),
             account_paused.c.account_id.is_(None),
-            on_plan.c.account_id.is_(None),
+            planned.c.account_id.is_(None),
             or_(status.c.status.is_(None), status.c.status.not_in(UNREACHABLE_STATUSES)),
             or_(
                 ladder.c.action == "collections",

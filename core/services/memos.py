@@ -62,8 +62,10 @@ async def post_memo(
     note: str,
     item_id: int | None = None,
     source: str = "staff",
+    description: str | None = None,
 ) -> PostedEntry:
-    """Post a memo. Credit memos need the item they reduce and never exceed it."""
+    """Post a memo. Credit memos need the item they reduce and never exceed it. The
+    item's description (what a statement shows) is ``note`` unless ``description``."""
     kind = MEMOS.get(memo_type)
     if kind is None:
         raise ValidationError(f"{memo_type!r} is not a memo type ({', '.join(MEMOS)})")
@@ -81,7 +83,7 @@ async def post_memo(
     signed = -amount if kind.credit else amount
     terms = ItemTerms(
         ref_item_id=item_id,
-        description=note,
+        description=note if description is None else description,
         due_date=None if kind.credit else on + timedelta(days=account.net_days),
     )
     draft = EntryDraft(

@@ -1,10 +1,12 @@
-"""``arbot jobs run dunning`` over the channels configured in the environment: real
-aiogram and Twilio clients talking HTTP to the fakes on 127.0.0.1, each reminder sent
-exactly once however often the job is run by hand; ``arbot jobs list`` shows the run."""
+"""``arbot jobs run dunning`` and ``late-fees`` over the channels configured in the
+environment: real aiogram and Twilio clients talking HTTP to the fakes on 127.0.0.1,
+each message sent exactly once however often the job is run by hand; ``arbot jobs
+list`` shows the run."""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 import pytest
 
@@ -14,8 +16,8 @@ from core.db import Database
 from core.dunning import set_location_hours
 from core.settings import Settings
 from tests.core.dunning_helpers import AS_OF, opt_in_sms, owes, patient
-from tests.core.helpers import ADMIN
-from tests.fakes.telegram import FakeTelegram, fake_telegram
+from tests.core.helpers import ADMIN, balance_of, usd
+from tests.fakes.telegram import BOT_TOKEN, FakeTelegram, fake_telegram
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio, fake_twilio
 
 __all__ = ["fake_telegram", "fake_twilio"]
@@ -24,7 +26,7 @@ __all__ = ["fake_telegram", "fake_twilio"]
 def settings_for(db: Database, telegram: FakeTelegram, twilio: FakeTwilio) -> Settings:
     return Settings(
         database_url=db.url,
-        telegram_bot_token="123456:TEST-token",
+        telegram_bot_token=BOT_TOKEN,
         telegram_api_base=telegram.base,
         twilio_account_sid=ACCOUNT_SID,
         twilio_auth_token=AUTH_TOKEN,
@@ -60,6 +62,9 @@ async def test_a_run_by_hand_sends_through_the_configured_channels_once(
     assert first.splitlines()[0] == (
         "2 reminders queued, 2 sent now, 0 accounts flagged for collections"
     )
+    # Delivered, not merely tried: both providers accepted them (a wrong bot token
+    # here once made Telegram's answer 401, counted as handled).
+    assert "sent: 2" in first.splitlines()
     assert second.splitlines()[0].startswith("0 reminders queued, 0 sent now")
     [telegram] = fake_telegram.called("sendMessage")
     assert telegram.params["text"].startswith(
@@ -100,3 +105,36 @@ async def test_a_dry_run_by_hand_shows_who_cannot_be_reached(
     assert out[0].startswith("dry run for 2026-06-30: 0 planned (nothing), 1 more owe")
     assert out[1].split()[:6] == [nobody.number, "level", "3", "reminder", "UNREACHABLE", "80.00"]
     assert fake_telegram.called("sendMessage") == [] and fake_twilio.messages == []
+
+
+async def test_late_fees_by_hand_post_once_and_invoice_through_the_real_channels(
+    db: Database,
+    clock: FixedClock,
+    fake_telegram: FakeTelegram,
+    fake_twilio: FakeTwilio,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """AR-107, AR-151: ``ARBOT_LATE_FEE`` set, a run by hand charges the month's fee
+    and the invoice goes through aiogram to the fake Bot API; a second run neither
+    charges nor sends again."""
+    monkeypatch.setattr("bot.cli.SystemClock", lambda: clock)
+    late = await patient(db, "Late")
+    await owes(db, late, "200.00", 60)
+    settings = replace(settings_for(db, fake_telegram, fake_twilio), late_fee="10.00")
+    run = argparse.Namespace(name="late-fees", as_of=AS_OF, dry_run=False)
+
+    assert await _jobs_run(run, settings) == 0
+    first = capsys.readouterr().out
+    assert await _jobs_run(run, settings) == 0
+    second = capsys.readouterr().out
+
+    assert first.splitlines()[0].startswith("1 accounts owe a late fee this month (USD 10.00")
+    assert first.splitlines()[0].endswith("1 late-fee invoices sent now")
+    assert second.splitlines()[0].endswith("0 late-fee invoices sent now")
+    [telegram] = fake_telegram.called("sendMessage")
+    assert telegram.params["text"].startswith(
+        f"Invoice from the billing office: a late fee of $10.00 was added to account {late.number}"
+    )
+    assert "Balance now: $210.00." in telegram.params["text"]
+    assert await balance_of(db, late.id) == usd("210.00")

@@ -1,4 +1,4 @@
-"""The plan and bad-debt jobs' settings from the environment: sensible values become the
+"""The plan, bad-debt and late-fee jobs' settings from the environment: sensible values become the
 scheduler's ports, nonsense stops the process with a sentence saying which and why."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import pytest
 
 from core.baddebt import BadDebtRule
 from core.errors import ValidationError
+from core.latefees import LateFeePolicy
 from core.settings import Settings
 from scheduler.settings import plan_job_settings, retry_days
 
@@ -17,6 +18,7 @@ def test_defaults_remind_three_days_ahead_retry_twice_and_leave_bad_debt_off() -
         "plan_grace_days": 30,
         "plan_retry_days": (3, 7),
         "bad_debt": None,
+        "late_fee": None,  # AR-107: only where the office says the law allows
     }
 
 
@@ -29,6 +31,12 @@ def test_the_environment_sets_them() -> None:
             "ARBOT_BAD_DEBT_DAYS": "180",
             "ARBOT_BAD_DEBT_MIN": "25.00",
             "ARBOT_BAD_DEBT_AFTER_COLLECTIONS_DAYS": "none",
+            "ARBOT_LATE_FEE": "1.5%",
+            "ARBOT_LATE_FEE_MAX": "25.00",
+            "ARBOT_LATE_FEE_DAYS": "60",
+            "ARBOT_LATE_FEE_MIN": "50",
+            "ARBOT_LATE_FEE_DAY": "5",
+            "ARBOT_LATE_FEE_LOCATIONS": "north, south",
         }
     )
     assert plan_job_settings(settings) == {
@@ -36,7 +44,18 @@ def test_the_environment_sets_them() -> None:
         "plan_grace_days": 45,
         "plan_retry_days": (2, 5, 10),
         "bad_debt": BadDebtRule(180, 2500, None),
+        "late_fee": LateFeePolicy(
+            currency="USD",
+            rate_bp=150,
+            max_minor=2500,
+            days_past_due=60,
+            min_overdue_minor=5000,
+            day_of_month=5,
+            locations=frozenset({"north", "south"}),
+        ),
     }
+    flat = Settings.from_env({"ARBOT_LATE_FEE": "10.00"})
+    assert plan_job_settings(flat)["late_fee"] == LateFeePolicy(currency="USD", flat_minor=1000)
     assert retry_days("") == ()
 
 
@@ -53,6 +72,11 @@ def test_the_environment_sets_them() -> None:
             {"ARBOT_BAD_DEBT_DAYS": "180", "ARBOT_BAD_DEBT_AFTER_COLLECTIONS_DAYS": "soon"},
             "give days, or 'none'",
         ),
+        ({"ARBOT_LATE_FEE": "15 percent"}, "ARBOT_LATE_FEE.*neither a percentage"),
+        ({"ARBOT_LATE_FEE": "40%"}, "at most 25%"),
+        ({"ARBOT_LATE_FEE": "1%", "ARBOT_LATE_FEE_DAY": "31"}, "day of the month from 1 to 28"),
+        ({"ARBOT_LATE_FEE": "1%", "ARBOT_LATE_FEE_MAX": "0"}, "cap must be above zero"),
+        ({"ARBOT_LATE_FEE": "1%", "ARBOT_LATE_FEE_MIN": "0"}, "least overdue amount"),
     ],
 )
 def test_nonsense_is_refused_with_a_reason(env: dict[str, str], says: str) -> None:

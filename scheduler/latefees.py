@@ -1,0 +1,102 @@
+"""The late-fees job: the month's late fees, and a late-fee invoice to each patient
+charged one (AR-107, AR-151).
+
+With a policy set (``ARBOT_LATE_FEE``), the first run on or after the policy's day of
+the month posts the month's fees (:mod:`core.latefees`); later runs find them posted and
+post nothing. Every run then sends the invoices of the month's fees not sent yet, where
+the location's sending hours are open: the fee, why, when it is due, the balance now and
+a pay link, in the patient's language. A chat whose person is not verified reads only
+that there is a new invoice, the link and, by SMS, STOP/HELP. The job runs every hour
+of the working day, so an invoice held by quiet hours goes out in a later run.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+
+from core.auth import Actor
+from core.clock import Clock
+from core.db import Database
+from core.latefees import (
+    LateFeePolicy,
+    assessment_day,
+    charge_late_fee,
+    fees_posted,
+    late_fees_due,
+)
+from core.patients.paylinks import PayChoice
+from core.patients.summary import patient_account
+from scheduler.notices import Notice, already_sent, send_notices
+from scheduler.ports import Ports
+from scheduler.report import JobReport
+
+LATE_FEE_JOB = Actor.system("late-fees")
+
+
+async def late_fee_job(
+    db: Database, clock: Clock, ports: Ports, as_of: date, dry_run: bool
+) -> JobReport:
+    """Post ``as_of``'s month's late fees once, then send their invoices (dry run: list
+    the fees, write and send nothing)."""
+    policy = ports.late_fee
+    if policy is None:
+        return JobReport("late fees are off (ARBOT_LATE_FEE is not set); nothing was done", ())
+    assess = assessment_day(as_of, policy)
+    if assess is None:
+        return JobReport(
+            f"late fees are assessed from day {policy.day_of_month} of the month; "
+            f"nothing before then",
+            (),
+        )
+    async with db.read() as conn:
+        due = await late_fees_due(conn, as_of, policy)
+    lines = tuple(f"{d.number:<12} {d.overdue!s:>12} overdue -> fee {d.fee!s:>10}" for d in due)
+    if dry_run:
+        return JobReport(
+            f"dry run for {as_of.isoformat()}: {len(due)} accounts would be charged a late "
+            f"fee ({policy.describe()}); nothing was written or sent",
+            lines,
+        )
+    for d in due:
+        await charge_late_fee(db, LATE_FEE_JOB, d, as_of, policy)
+    told = await _send_invoices(db, clock, ports, policy, assess, as_of)
+    return JobReport(
+        f"{len(due)} accounts owe a late fee this month ({policy.describe()}); "
+        f"{told['sent']} late-fee invoices sent now",
+        lines + tuple(f"{what}: {n}" for what, n in sorted(told.items())),
+    )
+
+
+async def _send_invoices(
+    db: Database, clock: Clock, ports: Ports, policy: LateFeePolicy, since: date, as_of: date
+) -> Counter[str]:
+    """An invoice for each of the month's fees not sent yet (a fee whose key is in the
+    outbox already is passed over before anything is read for it)."""
+    async with db.read() as conn:
+        fees = await fees_posted(conn, since, as_of)
+    sent = await already_sent(db, [fee.key for fee in fees])
+    told: Counter[str] = Counter({"already sent": len(sent)} if sent else {})
+    notices = []
+    async with db.read() as conn:
+        for fee in (f for f in fees if f.key not in sent):
+            account = await patient_account(conn, fee.account_id, as_of)
+            context = {
+                "number": account.number,
+                "fee": fee.fee,
+                "days": policy.days_past_due,
+                "due_date": fee.due_date,
+                "balance": account.balance,
+            }
+            notices.append(
+                Notice(
+                    fee.account_id,
+                    fee.location,
+                    fee.key,
+                    "late_fee",
+                    context,
+                    PayChoice.BALANCE,
+                    unverified="invoice_unverified",
+                )
+            )
+    return told + await send_notices(db, clock, ports, notices)
