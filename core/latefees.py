@@ -25,7 +25,8 @@ amount, capped at ``max_minor`` when set. It is posted through
 ``LATE_FEE``) due on the account's terms, under the key ``late-fee:<account>:<month>``:
 a second run in the month, or a second scheduler, posts nothing. The patient learns of
 it by a late-fee invoice in their chat (the ``late-fees`` job in :mod:`scheduler`), and
-statements list it as a late fee in the patient's language.
+statements list it as a late fee in the patient's language. A supervisor waives one by
+:func:`waive_fee` (``/ar waive``), which reverses it.
 """
 
 from __future__ import annotations
@@ -38,17 +39,21 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.auth import Actor
+from core.auth import Actor, Permission, require
+from core.billing.invoice_view import entry_accounts
 from core.db import Database
 from core.db.metadata import day_number, from_day, to_day
 from core.dunning.owed import paused_items
 from core.dunning.plan import DUNNED_TYPES
 from core.dunning.reach import UNREACHABLE_STATUSES, on_plan, paused_accounts, status_on
-from core.errors import ValidationError
+from core.errors import InvalidState, ValidationError
 from core.ledger.items import open_on_day
 from core.ledger.model import Kind, PostedEntry
+from core.ledger.posting import load_entry, reversed_by
 from core.ledger.tables import ar_item, customer_account, journal_entry
 from core.money import Money
+from core.services import prior_entry
+from core.services.adjustments import reverse_entry
 from core.services.memos import post_memo
 
 ENTRY_TYPE = "FINANCE_CHARGE"
@@ -292,3 +297,34 @@ async def fees_posted(conn: AsyncConnection, since: date, as_of: date) -> list[P
         )
         for r in rows
     ]
+
+
+async def waive_fee(
+    db: Database, actor: Actor, *, entry_id: int, on: date, key: str, reason: str, note: str
+) -> PostedEntry:
+    """Waive a late fee (or a finance charge posted by hand): reverse its entry, dated
+    ``on``, so that it no longer stands (what was paid on it becomes unapplied cash on
+    the account). Needs ``reverse_entry`` at the account's location, checked before
+    anything about the entry is said; once per fee (a replay returns the reversal)."""
+    if (done := await prior_entry(db, key)) is not None:
+        return done
+    async with db.read() as conn:
+        entry = await load_entry(conn, entry_id=entry_id)
+        for account in await entry_accounts(conn, entry) or [None]:
+            require(actor, Permission.REVERSE_ENTRY, account.location if account else None)
+        if entry.kind is not Kind.FINANCE_CHARGE:
+            raise ValidationError(
+                f"{entry.number} is a {entry.entry_type.lower().replace('_', ' ')}, not a "
+                "late fee: only late fees and finance charges are waived"
+            )
+        if (reversal := await reversed_by(conn, entry_id)) is not None:
+            raise InvalidState(f"{entry.number} was already waived or reversed, by {reversal}")
+    return await reverse_entry(
+        db,
+        actor,
+        entry_id=entry_id,
+        on=on,
+        key=key,
+        reason=reason,
+        memo=f"late fee waived: {note}" if note else "late fee waived",
+    )

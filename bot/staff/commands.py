@@ -42,6 +42,7 @@ from bot.staff.parse import (
     ShowEntry,
     ShowInvoice,
     Unapplied,
+    Waive,
     WriteOff,
     parse,
 )
@@ -89,4 +90,5 @@ SUBCOMMANDS: dict[type[Command], Callable[[Turn, Actor, Any], Awaitable[None]]] 
     WriteOff: approvals.write_off,
     ReverseWriteOff: approvals.reverse_write_off,
     Refund: refunds.refund,
+    Waive: money.waive,
 }

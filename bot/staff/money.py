@@ -1,4 +1,4 @@
-"""``/ar charge`` and ``/ar payment``: the commands that post money.
+"""``/ar charge``, ``/ar payment`` and ``/ar waive``: the commands that post money.
 
 Both post under an idempotency key made from the Slack request (``Turn.key``), so a
 request Slack retries posts once. Core checks the permissions and refuses whatever
@@ -13,13 +13,14 @@ the Slack request's digest, so a retried command asks the same question.
 from __future__ import annotations
 
 from bot.staff.lookup import account_by_number
-from bot.staff.parse import Charge, Payment
+from bot.staff.parse import Charge, Payment, Waive
 from bot.staff.turn import Turn, request_digest
 from core.auth import Actor, Permission
 from core.billing.charges import ChargeLine, post_charges
 from core.clock import today
 from core.db import Database
 from core.errors import ValidationError
+from core.latefees import waive_fee
 from core.ledger.accounts import Account, load_account
 from core.ledger.items import balance
 from core.money import Money
@@ -53,6 +54,23 @@ async def charge(turn: Turn, staff: Actor, cmd: Charge) -> None:
         balance=await balance_of(turn.db, account),
         warnings=invoice.warnings,
     )
+
+
+async def waive(turn: Turn, staff: Actor, cmd: Waive) -> None:
+    """Waive a late fee (AR-107): core reverses it if the person may reverse entries at
+    the account's location."""
+    reversal = await waive_fee(
+        turn.db, staff, entry_id=cmd.entry_id, on=today(turn.services.clock),
+        key=turn.key("waive"), reason=cmd.reason, note=cmd.note,
+    )  # fmt: skip
+    [line] = [ln for ln in reversal.lines if ln.account_id is not None]
+    async with turn.db.read() as conn:
+        account = await load_account(conn, account_id=line.account_id)
+    await turn.reply(
+        "waived", account=account, fee=-line.amount, waived=f"T{cmd.entry_id:08d}",
+        number=reversal.number, replayed=reversal.replayed,
+        balance=await balance_of(turn.db, account),
+    )  # fmt: skip
 
 
 async def payment(turn: Turn, staff: Actor, cmd: Payment) -> None:

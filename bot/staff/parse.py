@@ -158,6 +158,13 @@ class ReverseWriteOff:
 
 
 @dataclass(frozen=True, slots=True)
+class Waive:
+    entry_id: int
+    reason: str
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
 class Refund:
     account: str
     amount: Money
@@ -184,6 +191,7 @@ Command = (
     | Link
     | WriteOff
     | ReverseWriteOff
+    | Waive
     | Refund
 )
 
@@ -308,6 +316,7 @@ def _link(rest: str, currency: str) -> Command:
 _WRITEOFF = "/ar writeoff <account> <amount|all> <reason code> <note>"
 _REVERSE = "/ar writeoff reverse <entry number, e.g. T00000012> <reason code> <note>"
 _REFUND = "/ar refund <account> <amount> <reason code> [note]"
+_WAIVE = "/ar waive <entry number of a late fee, e.g. T00000012> <reason code> [note]"
 
 
 def _writeoff(rest: str, currency: str) -> Command:
@@ -323,6 +332,15 @@ def _writeoff(rest: str, currency: str) -> Command:
     asked = None if args[1].casefold() == "all" else amount(args[1], currency)
     return WriteOff(
         account_number(args[0]), asked, reason_code(args[2]), note_of(args[3:], _WRITEOFF)
+    )
+
+
+def _waive(rest: str, currency: str) -> Command:
+    args = tokens(rest)
+    if len(args) < 2:
+        raise ParseError(f"usage: {_WAIVE}")
+    return Waive(
+        entry_number(args[0]), reason_code(args[1]), note_of(args[2:], _WAIVE, required=False)
     )
 
 
@@ -383,6 +401,7 @@ _READERS: dict[str, Callable[[str, str], Command]] = {
     "invoice": _invoice,
     "entry": _entry,
     "charge": _charge,
+    "waive": _waive,
     "payment": _payment,
     "atb": _atb,
     "writeoff": _writeoff,

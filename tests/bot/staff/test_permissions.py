@@ -32,6 +32,7 @@ from core.ledger.posting import load_entry
 from core.ledger.tables import allocation, journal_entry
 from core.links import link_code
 from core.services.held import hold_payment
+from core.services.memos import post_memo
 from core.services.payments import record_payment
 from core.services.writeoffs import write_off
 from tests.bot.staff.approval_helpers import DAY, charge, more_staff
@@ -179,6 +180,13 @@ def button(action_id: str, value: Callable[[Target], str] = lambda t: t.arg) -> 
     return act
 
 
+async def late_fee(db: Database, account: Account, user: str) -> str:
+    fee = await post_memo(db, ADMIN, memo_type="FINANCE_CHARGE", account_id=account.id,
+                          amount=usd("15"), on=DAY, key=f"fee-{account.id}", reason="LATE_FEE",
+                          note="late fee")  # fmt: skip
+    return fee.number
+
+
 def pick_option(action_id: str) -> Act:
     """An option picked in a static select: its value is the target's ``arg``."""
 
@@ -247,6 +255,9 @@ NEEDS: dict[str, Case] = {
         command("writeoff reverse {arg} KEYING_ERROR wrong account"),
         grew("requests"),
         posted_write_off,
+    ),
+    "waive": Case(
+        (P.REVERSE_ENTRY,), command("waive {arg} ADMIN first time"), grew("journal"), late_fee
     ),
     "refund": Case(
         (P.REQUEST_REFUND,),
