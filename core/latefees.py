@@ -59,7 +59,8 @@ from core.services.memos import post_memo
 ENTRY_TYPE = "FINANCE_CHARGE"
 REASON = "LATE_FEE"
 DESCRIPTION = "Late fee"
-"""The fee item's description; statements show it in the patient's language."""
+"""The fee item's description; what the patient reads (statements, balances, receipts)
+shows it in their language (``templates/patient/_macros.txt.j2``, ``described``)."""
 KEY_PREFIX = "late-fee:"
 MAX_RATE = Decimal("25")
 """The highest percentage accepted: a typo (``15`` for ``1.5%``) stops at start."""

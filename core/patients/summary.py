@@ -56,9 +56,6 @@ class PatientItem:
     entry_id: int
     lines: tuple[PatientLine, ...] = ()
     """The invoice's lines, where they were read (statements only)."""
-    kind: str = ""
-    """The entry's kind: ``finance_charge`` marks a late fee (statements name it in the
-    patient's language)."""
 
     @property
     def paid(self) -> Money:
@@ -92,7 +89,7 @@ class PatientAccount:
         return tuple(i for i in self.items if i.open.minor > 0)
 
 
-def _item(item: Item, kind: str) -> PatientItem:
+def _item(item: Item) -> PatientItem:
     status = "disputed" if item.disputed and item.open.minor else item.status.value
     return PatientItem(
         item.id,
@@ -103,7 +100,6 @@ def _item(item: Item, kind: str) -> PatientItem:
         status,
         item.due_date,
         item.entry_id,
-        kind=kind,
     )
 
 
@@ -147,7 +143,6 @@ async def patient_account(conn: AsyncConnection, account_id: int, as_of: date) -
     head, cur = rows[0], rows[0].account_currency
     found = [(item_of(r), r.entry_kind) for r in rows if r.id is not None]
     items = [item for item, _ in found]
-    kinds = {item.id: kind for item, kind in found}
     debits = [i for i in items if i.is_debit and (i.open.minor or i.due_date >= as_of - RECENT)]
     balance = sum(i.open.minor for i in items)
     overdue = sum(i.open.minor for i in debits if i.due_date < as_of and not i.disputed)
@@ -161,7 +156,7 @@ async def patient_account(conn: AsyncConnection, account_id: int, as_of: date) -
         location=head.account_location,
         balance=Money(balance, cur),
         overdue=Money(max(0, min(overdue, balance)), cur),
-        items=tuple(_item(i, kinds[i.id]) for i in debits),
+        items=tuple(_item(i) for i in debits),
         payments=_payments(found, as_of, cur),
         next_due=min(dues) if dues else None,
     )

@@ -11,6 +11,7 @@ from core.clock import FixedClock
 from core.db import Database
 from core.dunning import set_location_hours
 from core.latefees import LateFeePolicy
+from core.patients.gateway import Receipt, ReceiptLine
 from core.patients.paylinks import PayChoice
 from core.patients.summary import patient_account
 from scheduler.runner import run_job
@@ -118,7 +119,7 @@ async def test_an_invoice_waits_for_the_location_s_sending_hours(
     assert len(messenger.to(await chat_of(db, ana))) == 1
 
 
-async def test_statements_name_the_fee_in_the_patient_s_language(
+async def test_statements_and_receipts_name_the_fee_in_the_patient_s_language(
     db: Database, clock: FixedClock, messenger: FakeMessenger
 ) -> None:
     luis = await patient(db, "Luis", language="es")
@@ -132,3 +133,9 @@ async def test_statements_name_the_fee_in_the_patient_s_language(
 
     assert "- 30 jun 2026 Recargo por mora: $3.00, pendiente; $3.00 pendiente" in spanish
     assert "- Jun 30, 2026 Late fee: $3.00, pending; $3.00 open, due Jul 30, 2026" in english
+    [fee] = [i for i in account.items if i.description == "Late fee"]
+    receipt = Receipt(
+        "pi_1", luis.id, luis.number, AS_OF, usd("3.00"), "T00000009", "payment",
+        (ReceiptLine(fee.item_id, fee.description, usd("3.00")),), usd("0"), usd("200.00"),
+    )  # fmt: skip
+    assert "- Recargo por mora: $3.00" in say("es", "receipt_pdf", receipt=receipt, account=luis)
