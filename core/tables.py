@@ -6,6 +6,7 @@ from core import jobs as _jobs  # noqa: F401
 from core import links as _links  # noqa: F401
 from core import snapshots as _snapshots  # noqa: F401
 from core import statements as _statements  # noqa: F401
+from core import worklists as _worklists  # noqa: F401
 from core.approvals import tables as _approvals  # noqa: F401
 from core.billing import tables as _billing  # noqa: F401
 from core.db import audit as _audit  # noqa: F401
