@@ -39,6 +39,8 @@ class Permission(StrEnum):
     RECORD_PAYMENT = "record_payment"
     APPLY_CASH = "apply_cash"
     DISPUTE = "dispute"
+    FOLLOW_UP = "follow_up"
+    """Collect: be assigned accounts and flag them for follow-up (AR-045, AR-101)."""
     REQUEST_WRITE_OFF = "request_write_off"
     REQUEST_REFUND = "request_refund"
     APPROVE_WRITE_OFF = "approve_write_off"
@@ -54,7 +56,7 @@ class Permission(StrEnum):
 P = Permission
 # Clerks take the money and hear first that a patient overpaid: they may ask for a
 # refund, never grant one (AR-058).
-_CLERK = {P.VIEW_ACCOUNTS, P.RECORD_PAYMENT, P.DISPUTE, P.REQUEST_REFUND}
+_CLERK = {P.VIEW_ACCOUNTS, P.RECORD_PAYMENT, P.DISPUTE, P.REQUEST_REFUND, P.FOLLOW_UP}
 _BILLER = _CLERK | {
     P.POST_CHARGE,
     P.APPLY_CASH,

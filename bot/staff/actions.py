@@ -1,4 +1,5 @@
-"""Buttons: View, payment Confirm/Cancel, Approve/Reject, Apply, account-view paging.
+"""Buttons: View, payment Confirm/Cancel, Approve/Reject, Apply, account-view paging,
+a worklist's Done and Snooze.
 
 A button's value is an id (an account id, a pending-payment token); what it stands
 for is read again on the server, with the permissions of whoever pressed it.
@@ -16,6 +17,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from bot.staff import (
     approvals,
     cash,
+    collect,
     details,
     ids,
     invoices,
@@ -56,6 +58,8 @@ BUTTONS: dict[str | re.Pattern[str], Pressed] = {
     ids.REJECT_REQUEST: lambda t, s, a: approvals.reject_pressed(t, s, value(a)),
     ids.RETRY_CARD_REFUND: lambda t, s, a: approvals.retry_pressed(t, s, value(a)),
     ids.APPLY_UNAPPLIED: lambda t, s, a: cash.apply(t, s, value(a)),
+    ids.FOLLOW_UP_DONE: lambda t, s, a: collect.done_pressed(t, s, value(a)),
+    ids.FOLLOW_UP_SNOOZE: lambda t, s, a: collect.snooze_pressed(t, s, value(a)),
     re.compile(f"^({ids.ACCOUNT_NEWER}|{ids.ACCOUNT_OLDER}|{ids.ACCOUNT_KIND}[a-z]+)$"): (
         lambda t, s, a: lookup.move(t, s, lookup.Where.read(value(a)))
     ),

@@ -11,6 +11,7 @@ from bot.staff import (
     approval_messages,
     approvals,
     cash,
+    collect,
     ids,
     invoices,
     links,
@@ -46,6 +47,7 @@ from bot.staff.parse import (
     WriteOff,
     parse,
 )
+from bot.staff.parse_collect import Assign, FollowUp, ShowWorklist
 from bot.staff.turn import Turn, answering
 from core.auth import Actor
 
@@ -91,4 +93,7 @@ SUBCOMMANDS: dict[type[Command], Callable[[Turn, Actor, Any], Awaitable[None]]] 
     ReverseWriteOff: approvals.reverse_write_off,
     Refund: refunds.refund,
     Waive: money.waive,
+    Assign: collect.assign,
+    FollowUp: collect.follow_up,
+    ShowWorklist: collect.show_worklist,
 }

@@ -46,6 +46,10 @@ REJECT_REASON_BLOCK = "ar_reject_reason"
 REJECT_REASON_INPUT = "ar_reject_reason_input"
 """The block and the text input holding the reason in :data:`REJECT_MODAL`."""
 
+FOLLOW_UP_DONE = "ar_follow_up_done"
+FOLLOW_UP_SNOOZE = "ar_follow_up_snooze"
+"""A worklist's Done and Snooze (7 days) buttons; the value is the follow-up's id."""
+
 APPLY_UNAPPLIED = "ar_apply_unapplied"
 """Apply an account's unapplied cash; its value is ``<account id>/<payment entry id>``."""
 

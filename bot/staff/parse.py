@@ -16,6 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
+from bot.staff.parse_collect import (
+    Assign,
+    FollowUp,
+    ShowWorklist,
+    read_assign,
+    read_followup,
+    read_worklist,
+)
 from bot.staff.words import (
     MAX_DAYS,
     MAX_QUANTITY,
@@ -193,6 +201,9 @@ Command = (
     | ReverseWriteOff
     | Waive
     | Refund
+    | Assign
+    | FollowUp
+    | ShowWorklist
 )
 
 _CURLY = str.maketrans({"“": '"', "”": '"', "„": '"', "‟": '"', "«": '"', "»": '"'})
@@ -402,6 +413,9 @@ _READERS: dict[str, Callable[[str, str], Command]] = {
     "entry": _entry,
     "charge": _charge,
     "waive": _waive,
+    "assign": read_assign,
+    "followup": read_followup,
+    "worklist": read_worklist,
     "payment": _payment,
     "atb": _atb,
     "writeoff": _writeoff,

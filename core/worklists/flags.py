@@ -30,8 +30,8 @@ async def assign_collector(
     db: Database, actor: Actor, *, account_id: int, collector: Actor | None
 ) -> Collector | None:
     """Give the account to ``collector`` (None: to nobody). Needs ``manage_accounts``
-    at the account's location; the collector must be able to see accounts there. Open
-    flags move to the new collector with the account."""
+    at the account's location; the collector must be able to collect there
+    (``follow_up``). Open flags move to the new collector with the account."""
     async with db.read() as conn:
         account = await load_account(conn, account_id=account_id)
     require(actor, Permission.MANAGE_ACCOUNTS, account.location)
@@ -39,10 +39,10 @@ async def assign_collector(
         if collector.kind != "staff":
             raise ValidationError("only a staff user can collect an account")
         try:
-            require(collector, Permission.VIEW_ACCOUNTS, account.location)
+            require(collector, Permission.FOLLOW_UP, account.location)
         except PermissionDenied as exc:
             raise ValidationError(
-                f"{collector.name} cannot work on accounts of location "
+                f"{collector.name} cannot collect accounts of location "
                 f"{account.location!r} ({exc})"
             ) from None
     staff_id = int(collector.id) if collector is not None else None
@@ -75,14 +75,14 @@ async def flag_follow_up(
     db: Database, actor: Actor, *, account_id: int, due: date, note: str, key: str
 ) -> Flag:
     """Flag the account for follow-up on ``due`` (AR-101), for its collector or, with
-    none, for ``actor``. Needs ``view_accounts`` at the account's location. Once per
+    none, for ``actor``. Needs ``follow_up`` at the account's location. Once per
     ``key``: a replay returns the flag first set."""
     note = note_text(note, "note")
     if not note:
         raise ValidationError("say what to follow up in a note")
     async with db.read() as conn:
         account = await load_account(conn, account_id=account_id)
-        require(actor, Permission.VIEW_ACCOUNTS, account.location)
+        require(actor, Permission.FOLLOW_UP, account.location)
         owner = await collector_of(conn, account.id)
     check_due(due, today(db.clock))
     if actor.kind != "staff" and owner is None:

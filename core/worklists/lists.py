@@ -67,11 +67,11 @@ async def worklist(conn: AsyncConnection, staff_id: int, as_of: date) -> Worklis
     )
     owed = func.coalesce(func.sum(ar_item.c.open_minor), 0)
     unflagged_rows = await conn.execute(
-        select(ca.c.id, ca.c.number, ca.c.name, ca.c.currency, owed.label("open"))
+        select(ca.c.id, ca.c.number, ca.c.name, ca.c.location, ca.c.currency, owed.label("open"))
         .join(assigned, assigned.c.account_id == ca.c.id)
         .outerjoin(ar_item, ar_item.c.account_id == ca.c.id)
         .where(ca.c.id.not_in(flagged))
-        .group_by(ca.c.id, ca.c.number, ca.c.name, ca.c.currency)
+        .group_by(ca.c.id, ca.c.number, ca.c.name, ca.c.location, ca.c.currency)
         .having(owed > 0)
         .order_by(owed.desc(), ca.c.id)
         .limit(SHOWN)
@@ -83,7 +83,7 @@ async def worklist(conn: AsyncConnection, staff_id: int, as_of: date) -> Worklis
         due,
         tuple(flag_of(r) for r in upcoming_rows),
         tuple(
-            Unflagged(r.id, r.number, r.name, Money(int(r.open), r.currency))
+            Unflagged(r.id, r.number, r.name, r.location, Money(int(r.open), r.currency))
             for r in unflagged_rows
         ),
         int(due_count),

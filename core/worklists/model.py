@@ -108,6 +108,7 @@ class Unflagged:
     account_id: int
     number: str
     name: str
+    location: str
     balance: Money
 
 

@@ -70,7 +70,7 @@ async def test_a_supervisor_assigns_collectors_and_the_history_is_kept(
         assert await collector_of(conn, ana.id) is None
     with pytest.raises(PermissionDenied, match="manage_accounts"):
         await assign_collector(db, team["cole"], account_id=ana.id, collector=team["cole"])
-    with pytest.raises(ValidationError, match="Nora North cannot work on accounts of location"):
+    with pytest.raises(ValidationError, match="Nora North cannot collect accounts of location"):
         await assign_collector(db, team["super"], account_id=ana.id, collector=team["nora"])
 
 

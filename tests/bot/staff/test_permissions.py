@@ -14,6 +14,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date
 from urllib.parse import urlencode
 
 import pytest
@@ -35,6 +36,7 @@ from core.services.held import hold_payment
 from core.services.memos import post_memo
 from core.services.payments import record_payment
 from core.services.writeoffs import write_off
+from core.worklists import collector_assignment, flag_follow_up, follow_up
 from tests.bot.staff.approval_helpers import DAY, charge, more_staff
 from tests.bot.staff.conftest import USERS, Slack, patient, text_of
 from tests.core.dunning_helpers import owes
@@ -187,6 +189,14 @@ async def late_fee(db: Database, account: Account, user: str) -> str:
     return fee.number
 
 
+async def flagged(db: Database, account: Account, user: str) -> str:
+    """Someone else's follow-up (the admin's): closing or snoozing it takes
+    ``manage_accounts`` (its owner may too: tests/bot/staff/test_worklist.py)."""
+    flag = await flag_follow_up(db, ADMIN, account_id=account.id, due=date(2026, 6, 30),
+                                note="call", key=f"flag-{account.id}")  # fmt: skip
+    return str(flag.id)
+
+
 def pick_option(action_id: str) -> Act:
     """An option picked in a static select: its value is the target's ``arg``."""
 
@@ -259,6 +269,8 @@ NEEDS: dict[str, Case] = {
     "waive": Case(
         (P.REVERSE_ENTRY,), command("waive {arg} ADMIN first time"), grew("journal"), late_fee
     ),
+    "assign": Case((P.MANAGE_ACCOUNTS,), command("assign {n} U0CLERK"), grew("assignments")),
+    "followup": Case((P.FOLLOW_UP,), command("followup {n} +1 call back"), grew("flags")),
     "refund": Case(
         (P.REQUEST_REFUND,),
         command("refund {n} 20 CREDIT_BALANCE overpaid"),
@@ -318,6 +330,12 @@ NEEDS: dict[str, Case] = {
             ("Edit details", P.MANAGE_ACCOUNTS, ids.ACCOUNT_DETAILS, ids.DETAILS_MODAL),
         )
     },
+    "follow-up Done": Case(
+        (P.MANAGE_ACCOUNTS,), button(ids.FOLLOW_UP_DONE), shows("Done: the follow-up"), flagged
+    ),
+    "follow-up Snooze": Case(
+        (P.MANAGE_ACCOUNTS,), button(ids.FOLLOW_UP_SNOOZE), shows("Snoozed the follow-up"), flagged
+    ),
     "Apply": Case(
         (P.APPLY_CASH,), button(ids.APPLY_UNAPPLIED), grew("allocations"), owed_cash, credit=True
     ),
@@ -325,7 +343,8 @@ NEEDS: dict[str, Case] = {
 """Action -> the permissions it needs, as the issue and core's services define them."""
 
 TABLES = {"journal": journal_entry, "requests": approval_request, "codes": link_code,
-          "allocations": allocation, "audit": audit_log}  # fmt: skip
+          "allocations": allocation, "audit": audit_log, "assignments": collector_assignment,
+          "flags": follow_up}  # fmt: skip
 
 
 async def counts(db: Database) -> dict[str, int]:
