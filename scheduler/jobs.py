@@ -21,6 +21,7 @@ from scheduler.baddebt import bad_debt_job
 from scheduler.cash_digest import cash_digest_job
 from scheduler.digests import atb_digest_job
 from scheduler.dunning import dunning_job, dunning_send_job
+from scheduler.followups import follow_up_job
 from scheduler.housekeeping import (
     approvals_expiry_job,
     atb_snapshot_job,
@@ -133,6 +134,12 @@ JOBS: dict[str, Job] = {
             "post yesterday's receipts, adjustments, failed deliveries, unapplied cash (AR-170)",
             cash_digest_job,
             {"trigger": "cron", "hour": "6-20", "minute": 45},
+        ),
+        Job(
+            "follow-ups",
+            "remind each collector of the follow-ups due (AR-101)",
+            follow_up_job,
+            {"trigger": "cron", "hour": "7-20", "minute": 55},
         ),
     )
 }
