@@ -41,6 +41,7 @@ from core.ledger.tables import (
 )
 from core.money import Money
 from core.plans.enrolment import Plan, plan_of
+from core.worklists import Collector, Flag, collector_of, open_flags
 
 __all__ = [
     "ACTIVITY_GROUPS",
@@ -143,6 +144,10 @@ class AccountView:
     activity: tuple[Activity, ...]
     page: int
     has_more: bool
+    collector: Collector | None = None
+    """Who collects the account (AR-045)."""
+    follow_ups: tuple[Flag, ...] = ()
+    """Its open follow-ups, soonest first (AR-101)."""
 
 
 def activity_kinds(names: set[str] | None) -> frozenset[Kind] | None:
@@ -203,6 +208,8 @@ async def account_view(
         activity=tuple(lines[:page_size]),
         page=page,
         has_more=len(lines) > page_size,
+        collector=await collector_of(conn, account_id),
+        follow_ups=tuple(await open_flags(conn, account_id)),
     )
 
 

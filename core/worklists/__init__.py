@@ -32,6 +32,7 @@ from core.worklists.model import (
     collector_of,
     follow_up,
     load_flag,
+    open_flags,
 )
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "flag_follow_up",
     "follow_up",
     "load_flag",
+    "open_flags",
     "snooze_follow_up",
     "staff_named",
     "worklist",

@@ -217,6 +217,16 @@ def flag_of(r: Row[Any]) -> Flag:
     )
 
 
+async def open_flags(conn: AsyncConnection, account_id: int) -> list[Flag]:
+    """The account's open follow-ups, soonest first (the account view shows them)."""
+    rows = await conn.execute(
+        flag_query()
+        .where(follow_up.c.account_id == account_id, follow_up.c.status == FlagStatus.OPEN.value)
+        .order_by(follow_up.c.due_day, follow_up.c.id)
+    )
+    return [flag_of(r) for r in rows]
+
+
 async def load_flag(conn: AsyncConnection, flag_id: int) -> Flag:
     row = (await conn.execute(flag_query().where(follow_up.c.id == flag_id))).first()
     if row is None:

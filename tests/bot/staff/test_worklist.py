@@ -65,6 +65,11 @@ async def test_a_collector_works_the_list_done_and_snoozed(
         "Biller: call about the plan"
     )
     assert "*Jul 3, 2026* (in 3 days)" in later
+    account = text_of(await slack.command(f"account {ana.number}", "U0CLERK"))
+    assert (
+        "Collector: Bea Biller · follow-up Jun 30, 2026: call about the plan · follow-up "
+        "Jul 3, 2026: send a letter"
+    ) in account
     reply = await slack.command("worklist", "U0BILLER")
     shown = text_of(reply)
     assert shown.startswith(
