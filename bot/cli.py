@@ -68,6 +68,14 @@ def _parser() -> argparse.ArgumentParser:
     atb.add_argument("--currency")
     atb.add_argument("--format", choices=["text", "csv", "json"], default="text")
 
+    journal = report.add_parser("journal", help="what was posted in a period, with totals")
+    journal.add_argument("--from", dest="start", type=date.fromisoformat, help="YYYY-MM-DD")
+    journal.add_argument("--to", dest="end", type=date.fromisoformat, help="YYYY-MM-DD")
+    journal.add_argument("--only", choices=["charges", "receipts", "adjustments"])
+    journal.add_argument("--location")
+    journal.add_argument("--currency")
+    journal.add_argument("--format", choices=["text", "csv", "json"], default="text")
+
     audit = sub.add_parser("audit", help="audit trail").add_subparsers(
         dest="action", required=True
     )
@@ -158,6 +166,25 @@ async def _report_atb(args: argparse.Namespace, settings: Settings) -> int:
         await db.dispose()
     render = {"text": atb_text, "csv": atb_csv, "json": atb_json}[args.format]
     sys.stdout.write(render(atb))
+    return 0
+
+
+async def _report_journal(args: argparse.Namespace, settings: Settings) -> int:
+    from core.reports.journal import journal, period
+    from core.reports.journal_format import journal_csv, journal_json, journal_text
+
+    start, end = period(args.start, args.end, today(SystemClock()))
+    db = Database(settings.database_url)
+    try:
+        async with db.read() as conn:
+            found = await journal(
+                conn, start, end, args.currency or settings.currency, only=args.only,
+                locations=[args.location] if args.location else None,
+            )  # fmt: skip
+    finally:
+        await db.dispose()
+    render = {"text": journal_text, "csv": journal_csv, "json": journal_json}[args.format]
+    sys.stdout.write(render(found))
     return 0
 
 
@@ -382,6 +409,7 @@ async def _chat(args: argparse.Namespace, settings: Settings) -> int:
 HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("db", "upgrade"): _db_upgrade,
     ("report", "atb"): _report_atb,
+    ("report", "journal"): _report_journal,
     ("audit", "verify"): _audit_verify,
     ("staff", "add"): _staff_add,
     ("staff", "list"): _staff_list,

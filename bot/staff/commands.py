@@ -14,6 +14,7 @@ from bot.staff import (
     collect,
     ids,
     invoices,
+    journal,
     links,
     lookup,
     modals,
@@ -48,6 +49,7 @@ from bot.staff.parse import (
     parse,
 )
 from bot.staff.parse_collect import Assign, FollowUp, ShowWorklist
+from bot.staff.parse_journal import ShowJournal
 from bot.staff.turn import Turn, answering
 from core.auth import Actor
 
@@ -96,4 +98,5 @@ SUBCOMMANDS: dict[type[Command], Callable[[Turn, Actor, Any], Awaitable[None]]] 
     Assign: collect.assign,
     FollowUp: collect.follow_up,
     ShowWorklist: collect.show_worklist,
+    ShowJournal: journal.show_journal,
 }

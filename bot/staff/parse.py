@@ -24,6 +24,7 @@ from bot.staff.parse_collect import (
     read_followup,
     read_worklist,
 )
+from bot.staff.parse_journal import ShowJournal, read_journal
 from bot.staff.words import (
     MAX_DAYS,
     MAX_QUANTITY,
@@ -204,6 +205,7 @@ Command = (
     | Assign
     | FollowUp
     | ShowWorklist
+    | ShowJournal
 )
 
 _CURLY = str.maketrans({"“": '"', "”": '"', "„": '"', "‟": '"', "«": '"', "»": '"'})
@@ -418,6 +420,7 @@ _READERS: dict[str, Callable[[str, str], Command]] = {
     "worklist": read_worklist,
     "payment": _payment,
     "atb": _atb,
+    "journal": read_journal,
     "writeoff": _writeoff,
     "write-off": _writeoff,
     "refund": _refund,

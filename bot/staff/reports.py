@@ -91,17 +91,22 @@ async def atb(turn: Turn, staff: Actor, cmd: Atb) -> None:
 
 
 async def send_csv(turn: Turn, report: AtbReport) -> None:
-    """Upload the full ATB (files.getUploadURLExternal, the upload, then
+    """The full ATB as a CSV file in the person's direct messages with arbot."""
+    as_of = report.query.as_of.isoformat()
+    comment = message("atb_file", turn.locale, q=report.query, rows=len(report.rows))
+    await upload_csv(turn, atb_csv(report), f"atb-{as_of}.csv", f"ATB {as_of}", comment["text"])
+
+
+async def upload_csv(turn: Turn, content: str, filename: str, title: str, comment: str) -> None:
+    """Upload a CSV file (files.getUploadURLExternal, the upload, then
     files.completeUploadExternal) into the person's direct messages with arbot."""
     opened = await turn.client.conversations_open(users=turn.slack_user)
-    as_of = report.query.as_of
-    comment = message("atb_file", turn.locale, q=report.query, rows=len(report.rows))
     await turn.client.files_upload_v2(
         channel=opened["channel"]["id"],
-        content=atb_csv(report),
-        filename=f"atb-{as_of.isoformat()}.csv",
-        title=f"ATB {as_of.isoformat()}",
-        initial_comment=comment["text"],
+        content=content,
+        filename=filename,
+        title=title,
+        initial_comment=comment,
     )
 
 

@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Callable
 from contextlib import redirect_stdout
 from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -254,3 +255,28 @@ def test_a_demo_patient_can_try_the_chat_without_any_keys(
     monkeypatch.setattr("sys.stdin", io.StringIO("hola\n03/09/1975\nsaldo\n"))
     spanish = arbot("chat", "--phone", "+15557000002")
     assert "Gracias, María. Su identidad está verificada." in spanish.out
+
+
+def test_the_journal_of_the_demo_s_year_adds_up_to_what_customers_owe(
+    arbot: Callable[..., Run],
+) -> None:
+    """AR-113, AR-114, AR-128: ``arbot report journal``. Over the demo's whole history
+    (its dates are within the last year), the net change in what customers owe is the
+    ATB's total; the CSV's amounts add up to it too; a period ending before it starts is
+    refused."""
+    start = (date.fromisoformat(AS_OF) - timedelta(days=365)).isoformat()
+    result = arbot("report", "journal", "--from", start, "--to", AS_OF, "--format", "json")
+    assert (result.code, result.err) == (0, "")
+    body = json.loads(result.out, parse_float=no_floats)
+    as_csv = arbot("report", "journal", "--from", start, "--to", AS_OF, "--format", "csv")
+    cash = arbot("report", "journal", "--from", start, "--to", AS_OF, "--only", "receipts")
+    backwards = arbot("report", "journal", "--from", AS_OF, "--to", start)
+
+    assert Decimal(body["net"]) == Decimal(atb_json(arbot)["total"])
+    rows = list(csv.DictReader(io.StringIO(as_csv.out)))
+    assert len(rows) == len(body["lines"]) > 0
+    assert sum(Decimal(r["amount"]) for r in rows) == Decimal(body["net"])
+    assert {r["group"] for r in rows} == {"charges", "receipts"}
+    assert cash.out.splitlines()[0] == f"Journal {start} to {AS_OF} (USD, receipts only)"
+    assert " CHARGE " not in cash.out and " PAYMENT " in cash.out
+    assert backwards.code == 2 and "before it starts" in backwards.err

@@ -278,6 +278,7 @@ NEEDS: dict[str, Case] = {
         credit=True,
     ),
     "atb": Case((P.VIEW_REPORTS,), command(f"atb --location {HOME}"), shows("Total")),
+    "journal": Case((P.VIEW_REPORTS,), command(f"journal --location {HOME}"), shows("Journal")),
     "dso": Case((P.VIEW_REPORTS,), command(f"dso --location {HOME}"), shows("Days in A/R")),
     "unapplied": Case(
         (P.VIEW_ACCOUNTS,), command("unapplied"), shows(""), credit=True, filters=True

@@ -1,0 +1,30 @@
+"""``/ar journal``: what was posted in a period, totalled by entry type and by payer
+(AR-113, AR-114, AR-126, AR-128), for the person's locations; ``--csv`` also sends every
+line as a file (the columns of ``arbot report journal --format csv``)."""
+
+from __future__ import annotations
+
+from bot.staff.parse_journal import ShowJournal
+from bot.staff.render import message
+from bot.staff.reports import location_for, upload_csv
+from bot.staff.turn import Turn
+from core.auth import Actor, Permission, require
+from core.clock import today
+from core.reports.journal import journal, period
+from core.reports.journal_format import journal_csv, title
+
+
+async def show_journal(turn: Turn, staff: Actor, cmd: ShowJournal) -> None:
+    location = location_for(staff, cmd.location)
+    require(staff, Permission.VIEW_REPORTS, location)
+    start, end = period(cmd.start, cmd.end, today(turn.services.clock))
+    where = [location] if location is not None else staff.locations
+    async with turn.db.read() as conn:
+        found = await journal(
+            conn, start, end, turn.services.settings.currency, only=cmd.only, locations=where
+        )
+    if cmd.csv and found.lines:
+        name = f"journal-{start.isoformat()}-{end.isoformat()}.csv"
+        comment = message("journal_file", turn.locale, j=found, heading=title(found))
+        await upload_csv(turn, journal_csv(found), name, title(found), comment["text"])
+    await turn.reply("journal", j=found, heading=title(found), csv=cmd.csv, location=location)

@@ -1,0 +1,37 @@
+"""Reading ``/ar journal [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--only charges|receipts|
+adjustments] [--location CODE] [--csv]`` (AR-113, AR-114, AR-128), for
+:func:`bot.staff.parse.parse`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from bot.staff.words import ParseError, account_number, day, read_options, tokens
+
+ONLY = ("charges", "receipts", "adjustments")
+
+
+@dataclass(frozen=True, slots=True)
+class ShowJournal:
+    start: date | None = None
+    end: date | None = None
+    only: str | None = None
+    location: str | None = None
+    csv: bool = False
+
+
+def read_journal(rest: str, currency: str) -> ShowJournal:
+    options = read_options(
+        tokens(rest), ("from", "to", "only", "location", "csv"), "a /ar journal option"
+    )
+    only = options.get("only")
+    if only is not None and only.casefold() not in ONLY:
+        raise ParseError(f"--only takes {', '.join(ONLY)}; not {only!r}")
+    return ShowJournal(
+        start=day(options["from"], "--from date") if "from" in options else None,
+        end=day(options["to"], "--to date") if "to" in options else None,
+        only=only.casefold() if only is not None else None,
+        location=account_number(options["location"]) if "location" in options else None,
+        csv="csv" in options,
+    )

@@ -1,0 +1,73 @@
+"""``/ar journal`` (AR-113, AR-114, AR-128): a period's postings totalled by entry type
+and by payer for the person's locations, and every line as a CSV file on request."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from core.db import Database
+from core.services.charges import post_charge
+from core.services.payments import record_payment
+from tests.bot.staff.conftest import Slack, patient, text_of
+from tests.core.helpers import ADMIN, usd
+from tests.core.reports.test_journal import DAY
+
+pytestmark = pytest.mark.usefixtures("staff", "catalogue")
+
+
+async def day_of_postings(db: Database) -> tuple[str, str]:
+    ana = await patient(db, "López", "Ana")
+    north = await patient(db, "Norte", "Nico", location="north")
+    for account, key in ((ana, "c1"), (north, "c2")):
+        await post_charge(db, ADMIN, account_id=account.id, amount=usd("120.00"),
+                          service_date=DAY, key=key)  # fmt: skip
+    await record_payment(db, ADMIN, account_id=ana.id, amount=usd("100.00"), received_on=DAY,
+                         key="p1", method="check", reference="CHK-1042")  # fmt: skip
+    return ana.number, north.number
+
+
+async def test_yesterday_s_journal_totals_by_type_and_payer(slack: Slack, db: Database) -> None:
+    ana, north = await day_of_postings(db)
+
+    shown = text_of(await slack.command("journal", "U0BILLER"))  # the clock: 30 June
+    cash = text_of(await slack.command("journal --from 2026-06-29 --only receipts", "U0BILLER"))
+    none = text_of(await slack.command("journal --from 2026-06-01 --to 2026-06-02", "U0BILLER"))
+
+    assert shown.startswith(
+        "*Journal 2026-06-29 (USD)*: 3 lines; net change in what customers owe *$140.00*."
+    )
+    assert "• Charge / invoice (CHARGE): 2 entries, $240.00" in shown
+    assert "• Payment received (PAYMENT): 1 entry, -$100.00" in shown
+    assert "• self-pay: $240.00 · $100.00 · $0.00" in shown
+    assert cash.startswith("*Journal 2026-06-29 to 2026-06-30 (USD, receipts only)*: 1 line;")
+    assert none.endswith("nothing was posted.")
+    del ana, north
+
+
+async def test_csv_sends_every_line_and_locations_are_kept_apart(
+    slack: Slack, db: Database
+) -> None:
+    ana, north = await day_of_postings(db)
+
+    reply = text_of(await slack.command("journal --csv --location main", "U0BILLER"))
+
+    assert "Every line is in the CSV file sent to your direct messages" in reply
+    asked = slack.fake.called("files.getUploadURLExternal")[0]
+    assert asked.body["filename"] == "journal-2026-06-29-2026-06-29.csv"
+    done = slack.fake.called("files.completeUploadExternal")[0]
+    rows = list(
+        csv.DictReader(io.StringIO(slack.fake.uploads[done.json("files")[0]["id"]].decode()))
+    )
+    assert [(r["account_number"], r["entry_type"], r["amount"]) for r in rows] == [
+        (ana, "CHARGE", "120.00"), (ana, "PAYMENT", "-100.00"),
+    ]  # fmt: skip
+    assert rows[1]["reference"] == "CHK-1042" and north not in {r["account_number"] for r in rows}
+    for text, user, says in (
+        ("journal", "U0CLERK", "lacks the permission 'view_reports'"),
+        ("journal --only cash", "U0BILLER", "--only takes charges, receipts, adjustments"),
+        ("journal --to 2026-06-01 --from 2026-06-29", "U0BILLER", "before it starts"),
+    ):
+        assert says in text_of(await slack.command(text, user)), text
