@@ -2,6 +2,7 @@
 
 from core import auth as _auth  # noqa: F401
 from core import digests as _digests  # noqa: F401
+from core import integrity as _integrity  # noqa: F401
 from core import jobs as _jobs  # noqa: F401
 from core import links as _links  # noqa: F401
 from core import snapshots as _snapshots  # noqa: F401

@@ -28,6 +28,7 @@ from scheduler.housekeeping import (
     small_balance_job,
     snapshot_period,
 )
+from scheduler.integrity import integrity_job
 from scheduler.latefees import late_fee_job
 from scheduler.plans import plans_job
 from scheduler.ports import Ports
@@ -110,6 +111,12 @@ JOBS: dict[str, Job] = {
             late_fee_job,
             {"trigger": "cron", "hour": "7-20", "minute": 50},
             by_hour,
+        ),
+        Job(
+            "integrity",
+            "control totals of the ledger's tables, the audit chain, the invariants (AR-175)",
+            integrity_job,
+            {"trigger": "cron", "hour": "2-23", "minute": 30},
         ),
         Job(
             "bad-debt",

@@ -27,7 +27,7 @@ DATA_TABLES = (
     "audit_log",
     *("dunning_notice", "dunning_pause", "dunning_level", "dunning_rule", "location_hours"),
     *("digest_figure", "digest_post"),
-    *("atb_snapshot_line", "atb_snapshot", "job_run"),
+    *("atb_snapshot_line", "atb_snapshot", "job_run", "control_total"),
     *("statement_cycle", "plan_charge"),
     *("gateway_reversal", "gateway_payment", "plan_agreement", "plan_instalment"),
     *("payment_plan", "pay_link"),

@@ -1,0 +1,54 @@
+"""The integrity job (``integrity``, AR-175): each night, control totals of the ledger's
+tables compared with the night before, the audit trail's hash chain walked and the
+ledger's invariants checked (:mod:`core.integrity`). Intact, it says so in its report
+(``arbot jobs list``); broken, it also alerts ``ARBOT_CASH_DIGEST_CHANNEL`` in Slack
+with every problem found. A dry run checks and records nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from core.clock import Clock
+from core.db import Database
+from core.integrity import Integrity, check_integrity, take_controls
+from core.ports import StaffPost
+from scheduler.ports import Ports
+from scheduler.report import JobReport
+
+
+async def integrity_job(
+    db: Database, clock: Clock, ports: Ports, as_of: date, dry_run: bool
+) -> JobReport:
+    if dry_run:
+        async with db.read() as conn:
+            found = await check_integrity(conn, as_of)
+        return _report(found, "dry run (nothing recorded): ")
+    found = await take_controls(db, as_of)
+    report = _report(found)
+    if found.ok:
+        return report
+    channel = ports.digests.cash_channel
+    if ports.staff is None or ports.staff_render is None or not channel:
+        return JobReport(report.summary + "; no Slack channel to alert", report.lines)
+    payload = ports.staff_render("integrity_alert", ports.digests.locale, found=found)
+    await ports.staff.post(
+        StaffPost(channel, payload["text"], blocks=tuple(payload.get("blocks", ())))
+    )
+    return JobReport(report.summary + f"; alerted {channel}", report.lines)
+
+
+def _report(found: Integrity, prefix: str = "") -> JobReport:
+    controls = tuple(
+        f"{c.table}: {c.rows} rows to id {c.max_id}, total {c.total}" for c in found.controls
+    )
+    if found.ok:
+        return JobReport(
+            f"{prefix}books intact: {len(found.controls)} tables controlled, audit trail "
+            f"of {found.audit_records} records unbroken, every invariant holds",
+            controls,
+        )
+    return JobReport(
+        f"{prefix}{len(found.problems)} INTEGRITY PROBLEMS: {found.problems[0]}",
+        (*found.problems, *controls),
+    )
