@@ -31,9 +31,10 @@ statements list it as a late fee in the patient's language. A supervisor waives 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select, true
@@ -62,6 +63,8 @@ DESCRIPTION = "Late fee"
 """The fee item's description; what the patient reads (statements, balances, receipts)
 shows it in their language (``templates/patient/_macros.txt.j2``, ``described``)."""
 KEY_PREFIX = "late-fee:"
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+"""Digits with a decimal point: no sign, exponent, NaN or infinity."""
 MAX_RATE = Decimal("25")
 """The highest percentage accepted: a typo (``15`` for ``1.5%``) stops at start."""
 
@@ -127,20 +130,17 @@ def parse_fee(text: str, currency: str) -> tuple[int, int]:
     percent, or a flat amount in minor units."""
     raw = text.strip()
     if raw.endswith("%"):
-        try:
-            rate = Decimal(raw[:-1].strip())
-        except InvalidOperation:
-            rate = Decimal(-1)
+        number = raw[:-1].strip()
+        rate = Decimal(number) if _DECIMAL.fullmatch(number) else Decimal(-1)
         if not 0 < rate <= MAX_RATE or (rate * 100) % 1:
             raise ValidationError(
                 f"a late fee of {raw} is not a percentage above 0 and at most "
                 f"{MAX_RATE}% with up to two decimals"
             )
         return int(rate * 100), 0
-    try:
-        flat = Money.from_decimal(raw, currency)
-    except ValidationError:
-        raise ValidationError(f"{raw!r} is neither a percentage (1.5%) nor an amount") from None
+    if not _DECIMAL.fullmatch(raw.replace(",", "")):
+        raise ValidationError(f"{raw!r} is neither a percentage (1.5%) nor an amount")
+    flat = Money.from_decimal(raw.replace(",", ""), currency)
     if flat.minor <= 0:
         raise ValidationError(f"a late fee of {raw} is not above zero")
     return 0, flat.minor
@@ -167,6 +167,26 @@ class LateFeeDue:
     fee: Money
 
 
+def fee_items() -> Any:
+    """Every A/R item that is a late fee or part of one: the finance charges' items, and
+    the items transfers made from them, however many times moved (a fee passed on to
+    the guarantor is still a fee)."""
+    je, moved_by = journal_entry.alias("fee_entry"), journal_entry.alias("moved_by")
+    fees = (
+        select(ar_item.c.id)
+        .join(je, je.c.id == ar_item.c.entry_id)
+        .where(je.c.kind == Kind.FINANCE_CHARGE.value)
+        .cte("fee_items", recursive=True)
+    )
+    moved = ar_item.alias("moved")
+    return fees.union_all(
+        select(moved.c.id)
+        .join(fees, moved.c.ref_item_id == fees.c.id)
+        .join(moved_by, moved_by.c.id == moved.c.entry_id)
+        .where(moved_by.c.kind == Kind.TRANSFER.value)
+    )
+
+
 def _overdue(as_of: date, threshold: int) -> Any:
     """Per account: what charges due on or before ``threshold`` (a day number) have open
     on ``as_of``, leaving out disputed and paused charges and late fees; and the
@@ -174,12 +194,13 @@ def _overdue(as_of: date, threshold: int) -> Any:
     day = to_day(as_of)
     on = open_on_day(day)
     paused = paused_items(day)
+    fees = fee_items()
     i = ar_item
     counted = and_(
         i.c.amount_minor > 0,
         on.disputed.is_not(true()),
         paused.c.item_id.is_(None),
-        journal_entry.c.kind != Kind.FINANCE_CHARGE.value,
+        fees.c.id.is_(None),
         day_number(i.c.due_day) <= threshold,
     )
     return (
@@ -189,8 +210,8 @@ def _overdue(as_of: date, threshold: int) -> Any:
             func.sum(case((i.c.amount_minor < 0, on.open_minor), else_=0)).label("credits"),
         )
         .select_from(
-            on.items.join(journal_entry, journal_entry.c.id == i.c.entry_id).outerjoin(
-                paused, paused.c.item_id == i.c.id
+            on.items.outerjoin(paused, paused.c.item_id == i.c.id).outerjoin(
+                fees, fees.c.id == i.c.id
             )
         )
         .where(on.posted, on.open_minor != 0)
@@ -274,14 +295,18 @@ class PostedFee:
 
 
 async def fees_posted(conn: AsyncConnection, since: date, as_of: date) -> list[PostedFee]:
-    """The late fees posted by the policy from ``since`` to ``as_of``, oldest first."""
+    """The late fees posted by the policy from ``since`` to ``as_of`` and not waived
+    since (a waived fee is never invoiced), oldest first."""
     i, je, ca = ar_item, journal_entry, customer_account
+    waived = journal_entry.alias("waived")
     rows = await conn.execute(
         select(i.c.account_id, ca.c.location, je.c.idempotency_key, i.c.amount_minor)
         .add_columns(i.c.currency, day_number(i.c.due_day).label("due"))
         .join(je, je.c.id == i.c.entry_id)
         .join(ca, ca.c.id == i.c.account_id)
+        .outerjoin(waived, waived.c.reverses_id == je.c.id)
         .where(
+            waived.c.id.is_(None),
             je.c.kind == Kind.FINANCE_CHARGE.value,
             je.c.idempotency_key.startswith(KEY_PREFIX, autoescape=True),
             je.c.effective_day.between(since, as_of),

@@ -2,12 +2,14 @@
 charged one (AR-107, AR-151).
 
 With a policy set (``ARBOT_LATE_FEE``), the first run on or after the policy's day of
-the month posts the month's fees (:mod:`core.latefees`); later runs find them posted and
-post nothing. Every run then sends the invoices of the month's fees not sent yet, where
-the location's sending hours are open: the fee, why, when it is due, the balance now and
-a pay link, in the patient's language. A chat whose person is not verified reads only
-that there is a new invoice, the link and, by SMS, STOP/HELP. The job runs every hour
-of the working day, so an invoice held by quiet hours goes out in a later run.
+the month assesses the month's fees (:mod:`core.latefees`), claimed once for the month
+(:data:`ASSESSMENT`); later runs assess nothing, so an account that becomes chargeable
+mid-month waits for the next month's run. Every run then sends the invoices of the
+month's fees not sent yet, where the location's sending hours are open: the fee, why,
+when it is due, the balance now and a pay link, in the patient's language. A chat whose
+person is not verified reads only that there is a new invoice, the link and, by SMS,
+STOP/HELP. The job runs every hour of the working day, so an invoice held by quiet hours
+goes out in a later run.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from datetime import date
 from core.auth import Actor
 from core.clock import Clock
 from core.db import Database
+from core.jobs import claim_run, fail_run, finish_run, run_of
 from core.latefees import (
+    LateFeeDue,
     LateFeePolicy,
     assessment_day,
     charge_late_fee,
@@ -32,6 +36,9 @@ from scheduler.ports import Ports
 from scheduler.report import JobReport
 
 LATE_FEE_JOB = Actor.system("late-fees")
+ASSESSMENT = "late-fees:assess"
+"""The month's assessment, claimed once per month (``job_run``): an account not
+chargeable on that run waits for next month's, so fees are a month apart."""
 
 
 async def late_fee_job(
@@ -49,23 +56,48 @@ async def late_fee_job(
             f"nothing before then",
             (),
         )
-    async with db.read() as conn:
-        due = await late_fees_due(conn, as_of, policy)
-    lines = tuple(f"{d.number:<12} {d.overdue!s:>12} overdue -> fee {d.fee!s:>10}" for d in due)
+    month = f"{as_of:%Y-%m}"
     if dry_run:
+        async with db.read() as conn:
+            done = await run_of(conn, ASSESSMENT, month)
+            due = [] if done is not None else await late_fees_due(conn, as_of, policy)
+        if done is not None:
+            return JobReport(
+                f"dry run: this month's late fees were assessed on {done.started_at:%Y-%m-%d}"
+            )
         return JobReport(
             f"dry run for {as_of.isoformat()}: {len(due)} accounts would be charged a late "
             f"fee ({policy.describe()}); nothing was written or sent",
-            lines,
+            _lines(due),
         )
-    for d in due:
-        await charge_late_fee(db, LATE_FEE_JOB, d, as_of, policy)
+    if await claim_run(db, ASSESSMENT, month):
+        try:
+            due = await _assess(db, as_of, policy)
+        except Exception as exc:
+            await fail_run(db, ASSESSMENT, month, f"{type(exc).__name__}: {exc}")
+            raise
+        await finish_run(db, ASSESSMENT, month, f"{len(due)} late fees")
+        head = f"{len(due)} accounts owe a late fee this month ({policy.describe()})"
+        lines = _lines(due)
+    else:
+        head, lines = "this month's late fees were assessed by an earlier run", ()
     told = await _send_invoices(db, clock, ports, policy, assess, as_of)
     return JobReport(
-        f"{len(due)} accounts owe a late fee this month ({policy.describe()}); "
-        f"{told['sent']} late-fee invoices sent now",
+        f"{head}; {told['sent']} late-fee invoices sent now",
         lines + tuple(f"{what}: {n}" for what, n in sorted(told.items())),
     )
+
+
+async def _assess(db: Database, as_of: date, policy: LateFeePolicy) -> list[LateFeeDue]:
+    async with db.read() as conn:
+        due = await late_fees_due(conn, as_of, policy)
+    for d in due:
+        await charge_late_fee(db, LATE_FEE_JOB, d, as_of, policy)
+    return due
+
+
+def _lines(due: list[LateFeeDue]) -> tuple[str, ...]:
+    return tuple(f"{d.number:<12} {d.overdue!s:>12} overdue -> fee {d.fee!s:>10}" for d in due)
 
 
 async def _send_invoices(

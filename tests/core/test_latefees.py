@@ -23,10 +23,10 @@ from core.latefees import (
 )
 from core.ledger.posting import load_entry
 from core.services.adjustments import dispute_item
-from core.services.memos import post_memo
+from core.services.memos import post_memo, transfer_item
 from core.services.payments import record_payment
 from tests.core.dunning_helpers import AS_OF, item_of, owes, patient
-from tests.core.helpers import ADMIN, balance_of, usd
+from tests.core.helpers import ADMIN, balance_of, items_of, usd
 from tests.scheduler.plan_helpers import enrol
 
 # 1.5% a month of what is 30+ days overdue on the 1st, at least $10.00 of it.
@@ -48,7 +48,8 @@ def test_a_fee_is_a_percentage_or_a_flat_amount_and_nonsense_is_refused() -> Non
         ("30%", "at most 25%"),
         ("0.005%", "up to two decimals"),
         ("0%", "above 0"),
-        ("-5.00", "not above zero"),
+        ("-5.00", "neither a percentage"),
+        ("0.00", "not above zero"),
         ("lots", "neither a percentage"),
     ):
         with pytest.raises(ValidationError, match=said):
@@ -176,3 +177,27 @@ async def test_a_fee_is_posted_once_a_month_as_an_open_charge(db: Database) -> N
     async with db.read() as conn:
         assert len(await fees_posted(conn, july, july)) == 1
         assert len(await fees_posted(conn, JUNE_1, july)) == 2
+
+
+async def test_a_fee_moved_to_the_guarantor_is_still_not_charged_a_fee(db: Database) -> None:
+    """Review finding: a transfer (AR-074) makes the fee a TRANSFER item on the
+    guarantor's account, which was then charged a fee of its own."""
+    guarantor = await patient(db, "Garcia", telegram=False, customer_type="guarantor")
+    ana = await patient(db, "Ana", telegram=False, guarantor_id=guarantor.id)
+    await owes(db, ana, "200.00", 60, as_of=JUNE_1)
+    async with db.read() as conn:
+        [due] = await late_fees_due(conn, JUNE_1, POLICY)
+    await charge_late_fee(db, ADMIN, due, JUNE_1, POLICY)
+    for item in await items_of(db, ana.id):  # everything to the guarantor
+        await transfer_item(db, ADMIN, item_id=item.id, to_account_id=guarantor.id,
+                            on=JUNE_1, key=f"t-{item.id}")  # fmt: skip
+    bea = await patient(db, "Bea", telegram=False)
+    [moved_fee] = [i for i in await items_of(db, guarantor.id) if i.open == usd("3.00")]
+    await transfer_item(db, ADMIN, item_id=moved_fee.id, to_account_id=bea.id, on=JUNE_1,
+                        amount=usd("1.00"), key="on-again")  # fmt: skip
+
+    async with db.read() as conn:
+        found = {d.number: d for d in await late_fees_due(conn, date(2026, 8, 1), POLICY)}
+
+    assert found[guarantor.number].overdue == usd("200.00")  # not 202.00
+    assert bea.number not in found  # a dollar of the fee, moved twice: still a fee

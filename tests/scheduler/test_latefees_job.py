@@ -4,13 +4,14 @@ amounts only to verified chats, within sending hours; statements name the fee.""
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import date, time, timedelta
 
 from bot.patient.texts import say
 from core.clock import FixedClock
 from core.db import Database
-from core.dunning import set_location_hours
-from core.latefees import LateFeePolicy
+from core.dunning import pause_dunning, set_location_hours
+from core.latefees import LateFeePolicy, fees_posted, waive_fee
+from core.ledger.posting import load_entry
 from core.patients.gateway import Receipt, ReceiptLine
 from core.patients.paylinks import PayChoice
 from core.patients.summary import patient_account
@@ -139,3 +140,47 @@ async def test_statements_and_receipts_name_the_fee_in_the_patient_s_language(
         (ReceiptLine(fee.item_id, fee.description, usd("3.00")),), usd("0"), usd("200.00"),
     )  # fmt: skip
     assert "- Recargo por mora: $3.00" in say("es", "receipt_pdf", receipt=receipt, account=luis)
+
+
+async def test_a_fee_waived_before_its_invoice_went_out_is_not_invoiced(
+    db: Database, clock: FixedClock, messenger: FakeMessenger
+) -> None:
+    """Review finding: the invoice held by quiet hours still went after a waiver."""
+    await set_location_hours(db, ADMIN, location="main", zone="America/Los_Angeles", start=time(8))
+    ana = await patient(db, "Ana")
+    await owes(db, ana, "200.00", 60)
+    ports = ports_for(db, messenger, late_fee=POLICY)
+    await run_on(db, clock, ports, "late-fees", AS_OF, 13)  # 06:00 there: posted, held
+    async with db.read() as conn:
+        [fee] = await fees_posted(conn, AS_OF.replace(day=1), AS_OF)
+        fee_id = (await load_entry(conn, key=fee.key)).id
+    await waive_fee(db, ADMIN, entry_id=fee_id, on=AS_OF, key="w", reason="ADMIN", note="")
+
+    await run_on(db, clock, ports, "late-fees", AS_OF, 16)  # 09:00 there
+
+    assert messenger.sent == []
+    assert await balance_of(db, ana.id) == usd("200.00")
+
+
+async def test_fees_are_assessed_on_the_month_s_first_run_only(
+    db: Database, clock: FixedClock, messenger: FakeMessenger
+) -> None:
+    """Review finding: an account that became chargeable mid-month (a promise to pay
+    ended on 3 June) was charged on 20 June and again on 1 July. Fees are a month apart:
+    whoever is not chargeable on the month's run waits for the next month's."""
+    june_1 = date(2026, 6, 1)
+    ana = await patient(db, "Ana")
+    await owes(db, ana, "200.00", 60, as_of=june_1)
+    await pause_dunning(
+        db, ADMIN, account_id=ana.id, reason="promise_to_pay", from_day=june_1,
+        until_day=june_1 + timedelta(days=2),
+    )  # fmt: skip
+    ports = ports_for(db, messenger, late_fee=POLICY)
+
+    first = await run_on(db, clock, ports, "late-fees", june_1)
+    later = await run_on(db, clock, ports, "late-fees", date(2026, 6, 20))
+    await run_on(db, clock, ports, "late-fees", date(2026, 7, 1))
+
+    assert first is not None and first.summary.startswith("0 accounts owe a late fee")
+    assert later is not None and later.summary.startswith("this month's late fees were assessed")
+    assert await entry_count(db, "finance_charge") == 1  # July's

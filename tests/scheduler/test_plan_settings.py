@@ -73,6 +73,8 @@ def test_the_environment_sets_them() -> None:
             "give days, or 'none'",
         ),
         ({"ARBOT_LATE_FEE": "15 percent"}, "ARBOT_LATE_FEE.*neither a percentage"),
+        ({"ARBOT_LATE_FEE": "NaN%"}, "not a percentage above 0"),  # review finding
+        ({"ARBOT_LATE_FEE": "1e3"}, "neither a percentage"),  # was a $1,000.00 fee
         ({"ARBOT_LATE_FEE": "40%"}, "at most 25%"),
         ({"ARBOT_LATE_FEE": "1%", "ARBOT_LATE_FEE_DAY": "31"}, "day of the month from 1 to 28"),
         ({"ARBOT_LATE_FEE": "1%", "ARBOT_LATE_FEE_MAX": "0"}, "cap must be above zero"),
