@@ -4,8 +4,8 @@ collectors' side of Slack (AR-045, AR-101, AR-005, AR-100).
 Core decides who may do what (:mod:`core.worklists`). A worklist shows its owner's
 flags due by today with View, Done and Snooze buttons, whose values are the flag's id
 and nothing else; what a button stands for is read again with the presser's
-permissions. Looking at someone else's worklist needs ``manage_accounts``, and shows
-only the accounts of the looker's own locations.
+permissions. Looking at someone else's worklist needs ``manage_accounts``; a worklist
+shows only the accounts of the reader's own locations, and counts the others.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from core.auth import Actor, Permission, require
 from core.clock import today
 from core.worklists import (
     Flag,
-    Worklist,
     assign_collector,
     close_follow_up,
     collector_of,
@@ -68,26 +67,9 @@ async def show_worklist(turn: Turn, staff: Actor, cmd: ShowWorklist) -> None:
     if whose.id != staff.id:
         require(staff, Permission.MANAGE_ACCOUNTS)
     async with turn.db.read() as conn:
-        found = await worklist(conn, int(whose.id), today(turn.services.clock))
-    await _show(turn, staff, found, mine=whose.id == staff.id)
-
-
-async def _show(turn: Turn, staff: Actor, found: Worklist, *, mine: bool) -> None:
-    """The worklist as ``staff`` may see it: flags and accounts of their locations."""
-
-    def seen(location: str) -> bool:
-        return staff.locations is None or location in staff.locations
-
-    every = [f.location for f in (*found.due, *found.upcoming)]
-    every += [u.location for u in found.unflagged]
-    hidden = sum(not seen(location) for location in every)
-    shown = replace(
-        found,
-        due=tuple(f for f in found.due if seen(f.location))[:LISTED],
-        upcoming=tuple(f for f in found.upcoming if seen(f.location)),
-        unflagged=tuple(u for u in found.unflagged if seen(u.location)),
-    )
-    await turn.reply("worklist", worklist=shown, mine=mine, hidden=hidden)
+        found = await worklist(conn, int(whose.id), today(turn.services.clock), staff.locations)
+    shown = replace(found, due=found.due[:LISTED])
+    await turn.reply("worklist", worklist=shown, mine=whose.id == staff.id)
 
 
 async def done_pressed(turn: Turn, staff: Actor, value: str) -> None:

@@ -31,7 +31,8 @@ async def assign_collector(
 ) -> Collector | None:
     """Give the account to ``collector`` (None: to nobody). Needs ``manage_accounts``
     at the account's location; the collector must be able to collect there
-    (``follow_up``). Open flags move to the new collector with the account."""
+    (``follow_up``). Open flags move to the new collector with the account. Assigning
+    the collector it has already writes nothing (a Slack retry, say)."""
     async with db.read() as conn:
         account = await load_account(conn, account_id=account_id)
     require(actor, Permission.MANAGE_ACCOUNTS, account.location)
@@ -46,6 +47,10 @@ async def assign_collector(
                 f"{account.location!r} ({exc})"
             ) from None
     staff_id = int(collector.id) if collector is not None else None
+    async with db.read() as conn:
+        current = await collector_of(conn, account.id)
+    if (current.staff_id if current else None) == staff_id:
+        return current  # already so (a Slack retry, say): nothing to write
     async with db.transaction() as tx:
         await tx.conn.execute(
             collector_assignment.insert().values(

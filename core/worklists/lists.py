@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Actor, load_staff, staff_user
@@ -30,11 +31,20 @@ from core.worklists.model import (
 )
 
 
-async def worklist(conn: AsyncConnection, staff_id: int, as_of: date) -> Worklist:
-    """``staff_id``'s worklist on ``as_of`` (AR-005)."""
+async def worklist(
+    conn: AsyncConnection,
+    staff_id: int,
+    as_of: date,
+    locations: Collection[str] | None = None,
+) -> Worklist:
+    """``staff_id``'s worklist on ``as_of`` (AR-005), of the accounts at ``locations``
+    (None: every location); ``hidden`` counts the open flags and assigned accounts
+    elsewhere."""
+    ca = customer_account
+    here = ca.c.location.in_(sorted(locations)) if locations is not None else true()
     collector = await collector_by_id(conn, staff_id)
     mine = flag_query().where(
-        follow_up.c.staff_id == staff_id, follow_up.c.status == FlagStatus.OPEN.value
+        follow_up.c.staff_id == staff_id, follow_up.c.status == FlagStatus.OPEN.value, here
     )
     due_rows = await conn.execute(
         mine.where(follow_up.c.due_day <= as_of)
@@ -42,41 +52,47 @@ async def worklist(conn: AsyncConnection, staff_id: int, as_of: date) -> Worklis
         .limit(SHOWN)
     )
     due = tuple(flag_of(r) for r in due_rows)
-    due_count = (
-        await conn.execute(
-            select(func.count()).where(
-                follow_up.c.staff_id == staff_id,
-                follow_up.c.status == FlagStatus.OPEN.value,
-                follow_up.c.due_day <= as_of,
-            )
-        )
-    ).scalar_one()
     upcoming_rows = await conn.execute(
         mine.where(follow_up.c.due_day > as_of, follow_up.c.due_day <= as_of + UPCOMING)
         .order_by(follow_up.c.due_day, follow_up.c.id)
         .limit(SHOWN)
     )
+    open_flags = (
+        select(
+            func.count().filter(here).label("shown"),
+            func.count().filter(and_(here, follow_up.c.due_day <= as_of)).label("due"),
+            func.count().label("all"),
+        )
+        .select_from(follow_up.join(ca, ca.c.id == follow_up.c.account_id))
+        .where(follow_up.c.staff_id == staff_id, follow_up.c.status == FlagStatus.OPEN.value)
+    )
+    flags = (await conn.execute(open_flags)).one()
     latest = latest_assignment()
-    ca = customer_account
-    flagged = select(follow_up.c.account_id).where(follow_up.c.status == FlagStatus.OPEN.value)
     assigned = (
         select(collector_assignment.c.account_id)
         .join(latest, latest.c.id == collector_assignment.c.id)
         .where(collector_assignment.c.staff_id == staff_id)
         .subquery("assigned")
     )
+    accounts = (
+        await conn.execute(
+            select(func.count().filter(here), func.count()).select_from(
+                assigned.join(ca, ca.c.id == assigned.c.account_id)
+            )
+        )
+    ).one()
+    flagged = select(follow_up.c.account_id).where(follow_up.c.status == FlagStatus.OPEN.value)
     owed = func.coalesce(func.sum(ar_item.c.open_minor), 0)
     unflagged_rows = await conn.execute(
         select(ca.c.id, ca.c.number, ca.c.name, ca.c.location, ca.c.currency, owed.label("open"))
         .join(assigned, assigned.c.account_id == ca.c.id)
         .outerjoin(ar_item, ar_item.c.account_id == ca.c.id)
-        .where(ca.c.id.not_in(flagged))
+        .where(ca.c.id.not_in(flagged), here)
         .group_by(ca.c.id, ca.c.number, ca.c.name, ca.c.location, ca.c.currency)
         .having(owed > 0)
         .order_by(owed.desc(), ca.c.id)
         .limit(SHOWN)
     )
-    count = (await conn.execute(select(func.count()).select_from(assigned))).scalar_one()
     return Worklist(
         collector,
         as_of,
@@ -86,8 +102,9 @@ async def worklist(conn: AsyncConnection, staff_id: int, as_of: date) -> Worklis
             Unflagged(r.id, r.number, r.name, r.location, Money(int(r.open), r.currency))
             for r in unflagged_rows
         ),
-        int(due_count),
-        int(count),
+        int(flags.due),
+        int(accounts[0]),
+        hidden=int(flags.all) - int(flags.shown) + int(accounts[1]) - int(accounts[0]),
     )
 
 
@@ -115,13 +132,12 @@ async def staff_named(conn: AsyncConnection, who: str) -> Actor:
         return await load_staff(conn, slack_user_id=text)
     except NotFound:
         pass
-    rows = (
-        await conn.execute(
-            select(staff_user.c.id).where(
-                staff_user.c.active.is_(True), func.lower(staff_user.c.name) == text.lower()
-            )
-        )
-    ).all()
+    # Compared here, not in SQL: SQLite's lower() lowers ASCII letters only ("Ángela").
+    wanted = " ".join(text.split()).casefold()
+    staff = await conn.execute(
+        select(staff_user.c.id, staff_user.c.name).where(staff_user.c.active.is_(True))
+    )
+    rows = [r for r in staff if " ".join(r.name.split()).casefold() == wanted]
     if len(rows) != 1:
         raise NotFound(
             f"no one on the staff is {who!r}"

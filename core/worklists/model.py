@@ -121,6 +121,8 @@ class Worklist:
     unflagged: tuple[Unflagged, ...]
     due_count: int
     assigned: int
+    hidden: int = 0
+    """Open flags and assigned accounts at locations the reader does not work at."""
 
 
 def note_text(text: str, what: str) -> str:

@@ -42,6 +42,7 @@ async def team(db: Database) -> dict[str, Actor]:
         "bea": await staff(db, "Bea Biller", "biller", slack="U0BEA"),
         "cole": await staff(db, "Cole Clerk", "clerk", slack="U0COLE"),
         "nora": await staff(db, "Nora North", "clerk", "north", slack="U0NORA"),
+        "angela": await staff(db, "Ángela Núñez", "clerk", slack="U0ANGELA"),
     }
 
 
@@ -194,5 +195,7 @@ async def test_staff_are_named_by_slack_id_mention_or_full_name(
         assert (await staff_named(conn, "U0BEA")).name == "Bea Biller"
         assert (await staff_named(conn, "<@U0BEA|bea>")).name == "Bea Biller"
         assert (await staff_named(conn, "bea biller")).name == "Bea Biller"
+        # Review finding: SQLite's lower() left "Á" as it was.
+        assert (await staff_named(conn, "ÁNGELA  núñez")).name == "Ángela Núñez"
         with pytest.raises(NotFound, match="no one on the staff is 'Bea'"):
             await staff_named(conn, "Bea")

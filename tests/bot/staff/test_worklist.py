@@ -3,16 +3,21 @@ buttons (AR-045, AR-101, AR-005, AR-100), through the real bolt app."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from bot.staff import ids
+from core.auth import Actor, add_staff
 from core.db import Database
 from core.ledger.accounts import Account
-from core.worklists import collector_of
+from core.worklists import collector_of, flag_follow_up
 from tests.bot.staff.conftest import Slack, buttons, patient, text_of
 from tests.core.dunning_helpers import owes
+from tests.core.helpers import ADMIN
 
 pytestmark = pytest.mark.usefixtures("staff", "catalogue")
+TODAY = date(2026, 6, 30)
 
 
 @pytest.fixture
@@ -27,10 +32,12 @@ async def test_a_supervisor_assigns_collectors_by_name_or_slack_id(
 ) -> None:
     first = text_of(await slack.command(f'assign {ana.number} "bea biller"', "U0SUPER"))
     second = text_of(await slack.command(f"assign {ana.number} U0CLERK", "U0SUPER"))
+    again = text_of(await slack.command(f'assign {ana.number} "chris  clerk"', "U0SUPER"))
     third = text_of(await slack.command(f"assign {ana.number} none", "U0SUPER"))
 
     assert first.startswith(f"*{ana.number}*  Ana López is now collected by *Bea Biller*.")
     assert "is now collected by *Chris Clerk* (before: Bea Biller)." in second
+    assert again.endswith("is already collected by *Chris Clerk*; nothing changed.")
     assert "no longer has a collector (before: Chris Clerk)." in third
     async with db.read() as conn:
         assert await collector_of(conn, ana.id) is None
@@ -113,3 +120,30 @@ async def test_someone_else_s_worklist_needs_manage_accounts(
         (f"followup {ana.number} +400 call", "give a whole number from 0 to 366"),
     ):
         assert says in text_of(await slack.command(text, "U0BILLER")), text
+
+
+async def test_another_location_s_manager_sees_their_accounts_whatever_the_rest(
+    slack: Slack, db: Database, staff: dict[str, Actor]
+) -> None:
+    """Review finding: the 15 oldest flags were read before the reader's locations were
+    applied, so a north manager was told 'Nothing is due today' about a collector whose
+    oldest flags were at main, and the counts included main's."""
+    async with db.transaction() as tx:
+        await add_staff(tx, ADMIN, name="Ned North", role="biller", locations=("north",),
+                        slack_user_id="U0NBILL")  # fmt: skip
+    clerk = staff["U0CLERK"]
+    for n in range(15):
+        account = await patient(db, f"Main{n}", "Al")
+        await owes(db, account, "50.00", 40)
+        await flag_follow_up(db, clerk, account_id=account.id, due=TODAY, note="call",
+                             key=f"main-{n}")  # fmt: skip
+    north = await patient(db, "Norte", "Bo", location="north")
+    await owes(db, north, "70.00", 40)
+    await flag_follow_up(db, clerk, account_id=north.id, due=TODAY, note="call north",
+                         key="north-1")  # fmt: skip
+
+    shown = text_of(await slack.command("worklist U0CLERK", "U0NBILL"))
+
+    assert shown.startswith("*Chris Clerk's worklist* on Jun 30, 2026: 1 follow-up due")
+    assert "15 more (follow-ups and accounts) at locations you do not work at" in shown
+    assert f"*{north.number}*  Bo Norte" in shown and "Main" not in shown
