@@ -21,6 +21,7 @@ from typing import Any
 
 from core.ledger.aging import Atb, AtbBucket, AtbRow, bucket_labels, per_account
 from core.money import Money
+from core.reports import cell
 from core.reports.render import render
 
 
@@ -71,9 +72,9 @@ def atb_csv(atb: Atb) -> str:
     for row in atb.rows:
         writer.writerow(
             [
-                row.number,
-                row.name,
-                row.group or "",
+                cell(row.number),
+                cell(row.name),
+                cell(row.group or ""),
                 *(str(Money(a, cur)) for a in row.amounts),
                 str(Money(row.total, cur)),
             ]

@@ -2,14 +2,17 @@
 AR-114, AR-126, AR-128, AR-176).
 
 One line per entry and customer account it names, in posting order: the entry number,
-its effective date and when it was posted, its type, the account and its payer
-(``self-pay`` for a person, else the insurer's or organisation's name), the payment
-method or reference, the reason code, who posted it, and its effect on what the account
-owes (negative lowers it). ``only`` narrows it to ``charges``, ``receipts`` (payments,
-prepayments and payments reversed: the cash journal) or ``adjustments`` (every other
-entry: the adjustment journal). The summary totals each entry type and each payer
-(charges, receipts, adjustments), so the detail (AR-113) and the summary per payer
-(AR-114) come from the same rows and always agree.
+its effective date and when it was posted, its type, the account and its payer (``self-
+pay`` for a person, else the insurer's or organisation's name), the payment method or
+reference, the reason code, who posted it, its effect on what the account owes (A/R:
+negative lowers it) and on what the account has paid ahead (prepayments are held outside
+A/R until used). The net is A/R's change, the ATB's total over all time; what was
+received counts a prepayment when it comes in, not again when it is used. ``only``
+narrows it to ``charges``, ``receipts`` (payments, prepayments and payments reversed:
+the cash journal) or ``adjustments`` (every other entry: the adjustment journal). The
+summary totals each entry type and each payer (charges, receipts, adjustments), so the
+detail (AR-113) and the summary per payer (AR-114) come from the same rows and always
+agree.
 """
 
 from __future__ import annotations
@@ -23,8 +26,14 @@ from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.errors import ValidationError
-from core.ledger.model import Kind, entry_number
-from core.ledger.tables import customer_account, entry_type, journal_entry, journal_line
+from core.ledger.model import AR_CONTROL, Kind, entry_number
+from core.ledger.tables import (
+    customer_account,
+    entry_type,
+    gl_account,
+    journal_entry,
+    journal_line,
+)
 from core.money import Money
 from core.reports.cash import PERSONS, RECEIPT_KINDS, SELF_PAY
 
@@ -49,7 +58,16 @@ class JournalLine:
     reason: str
     actor: str
     amount: Money
-    """The effect on what the account owes: negative lowers it."""
+    """The effect on what the account owes (A/R): negative lowers it."""
+    prepaid: Money
+    """The change in what the account has paid ahead (prepayments held outside A/R):
+    a prepayment received adds to it, one used against a bill takes from it."""
+
+    @property
+    def received(self) -> Money:
+        """Cash this line brought in, for a receipt (a payment, or a prepayment: held
+        first, then used without coming in again)."""
+        return Money(self.prepaid.minor - self.amount.minor, self.amount.currency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +143,8 @@ async def journal(
         raise ValidationError(f"{only!r} is not one of {', '.join(KINDS)}")
     je, jl, ca = journal_entry, journal_line, customer_account
     group = _group()
+    # A line naming a customer is on A/R control, or on what they paid ahead (2100).
+    ar = gl_account.c.code == AR_CONTROL
     payer = case((ca.c.customer_type.in_(PERSONS), literal(SELF_PAY)), else_=ca.c.name)
     where = [je.c.effective_day.between(start, end), jl.c.currency == currency]
     if only is not None:
@@ -146,9 +166,11 @@ async def journal(
             ca.c.number,
             ca.c.name,
             payer.label("payer"),
-            func.sum(jl.c.amount_minor).label("amount"),
+            func.sum(case((ar, jl.c.amount_minor), else_=0)).label("amount"),
+            func.sum(case((ar, 0), else_=-jl.c.amount_minor)).label("prepaid"),
         )
         .select_from(jl)
+        .join(gl_account, gl_account.c.id == jl.c.gl_account_id)
         .join(je, je.c.id == jl.c.entry_id)
         .join(ca, ca.c.id == jl.c.customer_account_id)
         .join(entry_type, entry_type.c.code == je.c.entry_type)
@@ -191,6 +213,7 @@ async def journal(
                 r.reason_code or "",
                 r.actor,
                 Money(int(r.amount), currency),
+                Money(int(r.prepaid), currency),
             )
         )
         count, amount = types.get(r.entry_type, (set(), 0))
@@ -207,12 +230,13 @@ def _by_payer(lines: list[JournalLine], currency: str) -> tuple[PayerTotal, ...]
     sums: dict[str, dict[str, int]] = {}
     for line in lines:
         row = sums.setdefault(line.payer, dict.fromkeys(KINDS, 0))
-        row[line.group] += line.amount.minor
+        receipt = line.group == "receipts"
+        row[line.group] += line.received.minor if receipt else line.amount.minor
     return tuple(
         PayerTotal(
             payer,
             Money(s["charges"], currency),
-            Money(-s["receipts"], currency),
+            Money(s["receipts"], currency),
             Money(s["adjustments"], currency),
         )
         for payer, s in sorted(sums.items(), key=lambda kv: (kv[0] != SELF_PAY, kv[0]))

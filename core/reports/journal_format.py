@@ -3,7 +3,8 @@
 CSV has one row per entry and account, in this order of columns (a contract with the
 spreadsheets that read it): ``entry, effective_date, posted_at, entry_type, group,
 account_number, account_name, payer, method, reference, reason, actor, amount,
-currency``; amounts are plain decimals, the effect on what the account owes.
+prepaid, currency``; amounts are plain decimals: ``amount`` the effect on what the
+account owes (A/R), ``prepaid`` on what it has paid ahead.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import io
 import json
 from typing import Any
 
-from core.reports.journal import Journal
+from core.reports import cell
+from core.reports.journal import Journal, JournalLine
 
 CSV_COLUMNS = (
     "entry", "effective_date", "posted_at", "entry_type", "group", "account_number",
-    "account_name", "payer", "method", "reference", "reason", "actor", "amount", "currency",
+    "account_name", "payer", "method", "reference", "reason", "actor", "amount", "prepaid",
+    "currency",
 )  # fmt: skip
 
 
@@ -27,19 +30,30 @@ def title(j: Journal) -> str:
     return f"Journal {days} ({j.currency}{only})"
 
 
+TEXT_COLUMNS = frozenset({"account_number", "account_name", "payer", "method", "reference"})
+"""Columns holding what people typed: a spreadsheet must not read them as formulas."""
+
+
+def _row(line: JournalLine, currency: str) -> dict[str, str]:
+    values = (
+        line.entry_number, line.effective_date.isoformat(),
+        line.posted_at.isoformat(timespec="seconds"), line.entry_type, line.group,
+        line.account_number, line.account_name, line.payer, line.method, line.reference,
+        line.reason, line.actor, str(line.amount), str(line.prepaid), currency,
+    )  # fmt: skip
+    return dict(zip(CSV_COLUMNS, values, strict=True))
+
+
+def _rows(j: Journal) -> list[dict[str, str]]:
+    return [_row(line, j.currency) for line in j.lines]
+
+
 def journal_csv(j: Journal) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for line in j.lines:
-        writer.writerow(
-            [
-                line.entry_number, line.effective_date.isoformat(),
-                line.posted_at.isoformat(timespec="seconds"), line.entry_type, line.group,
-                line.account_number, line.account_name, line.payer, line.method,
-                line.reference, line.reason, line.actor, str(line.amount), j.currency,
-            ]
-        )  # fmt: skip
+    for row in _rows(j):
+        writer.writerow(cell(v) if k in TEXT_COLUMNS else v for k, v in row.items())
     return out.getvalue()
 
 
@@ -49,10 +63,7 @@ def journal_json(j: Journal) -> str:
         "end": j.end.isoformat(),
         "currency": j.currency,
         "only": j.only,
-        "lines": [
-            dict(zip(CSV_COLUMNS, row, strict=True))
-            for row in csv.reader(io.StringIO(journal_csv(j)))
-        ][1:],
+        "lines": _rows(j),
         "by_type": [
             {
                 "entry_type": t.key,
@@ -81,7 +92,9 @@ def journal_text(j: Journal) -> str:
     if not j.lines:
         return "\n".join([*out, "Nothing was posted.", ""])
     for line in j.lines:
-        how = " ".join(x for x in (line.method, line.reference, line.reason) if x)
+        sign = "+" if line.prepaid.minor > 0 else ""
+        ahead = f"prepaid {sign}{line.prepaid}" if line.prepaid.minor else ""
+        how = " ".join(x for x in (line.method, line.reference, line.reason, ahead) if x)
         out.append(
             f"{line.entry_number}  {line.effective_date}  {line.entry_type:<16} "
             f"{line.account_number:<12} {line.payer[:20]:<20} {line.amount!s:>12}  {how}".rstrip()

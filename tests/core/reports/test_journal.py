@@ -11,15 +11,18 @@ from datetime import date, timedelta
 
 import pytest
 
+from core.customers import NewCustomer, register_customer
 from core.db import Database
 from core.errors import ValidationError
+from core.ledger.aging import AtbQuery, aged_trial_balance
 from core.reports.journal import journal, period
 from core.reports.journal_format import CSV_COLUMNS, journal_csv, journal_json, journal_text
 from core.services.charges import post_charge
+from core.services.memos import receive_prepayment, use_prepayment
 from core.services.payments import record_payment
 from core.services.writeoffs import write_off
 from tests.core.dunning_helpers import patient
-from tests.core.helpers import ADMIN, usd
+from tests.core.helpers import ADMIN, items_of, usd
 
 DAY = date(2026, 6, 29)
 
@@ -112,7 +115,8 @@ async def test_csv_json_and_text_say_the_same(db: Database) -> None:
 
     assert tuple(rows[0]) == CSV_COLUMNS == (
         "entry", "effective_date", "posted_at", "entry_type", "group", "account_number",
-        "account_name", "payer", "method", "reference", "reason", "actor", "amount", "currency",
+        "account_name", "payer", "method", "reference", "reason", "actor", "amount", "prepaid",
+        "currency",
     )  # fmt: skip
     assert rows[3]["reference"] == "CHK-1042" and rows[3]["amount"] == "-100.00"
     assert rows[3]["entry"] == j.lines[3].entry_number and rows[3]["actor"] == "staff:1"
@@ -123,3 +127,52 @@ async def test_csv_json_and_text_say_the_same(db: Database) -> None:
     assert text.startswith("Journal 2026-06-29 (USD)\n")
     assert f"{n['ana']:<12} self-pay" in text and "check CHK-1042" in text
     assert text.rstrip().endswith("Net change in what customers owe: 130.00")
+
+
+async def test_prepayments_count_as_received_not_as_owed(db: Database) -> None:
+    """Review finding: a prepayment held (outside A/R) made the journal's net differ
+    from the ATB, and using it showed as a 0.00 line though A/R fell by 40."""
+    ana = await patient(db, "Ana", telegram=False)
+    await post_charge(db, ADMIN, account_id=ana.id, amount=usd("100.00"), service_date=DAY,
+                      key="c1")  # fmt: skip
+    await receive_prepayment(db, ADMIN, account_id=ana.id, amount=usd("40.00"), on=DAY,
+                             key="pp1", method="cash")  # fmt: skip
+    async with db.read() as conn:
+        held = await journal(conn, DAY, DAY, "USD")
+    [item] = [i for i in await items_of(db, ana.id) if i.is_debit]
+    await use_prepayment(db, ADMIN, item_id=item.id, amount=usd("40.00"), on=DAY, key="use1")
+    async with db.read() as conn:
+        used = await journal(conn, DAY, DAY, "USD")
+        atb = await aged_trial_balance(conn, AtbQuery(as_of=DAY, currency="USD"))
+
+    assert [(ln.entry_type, str(ln.amount), str(ln.prepaid)) for ln in held.lines] == [
+        ("CHARGE", "100.00", "0.00"), ("PREPAYMENT", "0.00", "40.00"),
+    ]  # fmt: skip
+    assert str(held.net) == "100.00"  # the ATB's total then: the 40 is held, not applied
+    assert str(held.by_payer[0].receipts) == "40.00"  # but it was received
+    used_line = used.lines[-1]
+    assert (str(used_line.amount), str(used_line.prepaid)) == ("-40.00", "-40.00")
+    assert used.net.minor == atb.total_minor == 6000
+    assert str(used.by_payer[0].receipts) == "40.00"  # received once, not twice
+    rows = list(csv.DictReader(io.StringIO(journal_csv(used))))
+    assert [(r["amount"], r["prepaid"]) for r in rows][-1] == ("-40.00", "-40.00")
+
+
+async def test_a_name_a_spreadsheet_would_run_as_a_formula_stays_text(db: Database) -> None:
+    """Review finding: names went into the CSV as typed, so '=HYPERLINK(...)' would run
+    in a spreadsheet. The CSV keeps it as text; the JSON keeps it as it is."""
+    evil = await register_customer(
+        db, ADMIN, NewCustomer('=HYPERLINK("http://x")', "", "USD", customer_type="business")
+    )
+    await post_charge(db, ADMIN, account_id=evil.id, amount=usd("10.00"), service_date=DAY,
+                      key="c1")  # fmt: skip
+    async with db.read() as conn:
+        j = await journal(conn, DAY, DAY, "USD")
+
+    [row] = list(csv.DictReader(io.StringIO(journal_csv(j))))
+    [line] = json.loads(journal_json(j))["lines"]
+
+    assert j.lines[0].account_name.startswith("=HYPERLINK")
+    assert row["account_name"] == "'" + j.lines[0].account_name
+    assert row["payer"] == "'" + j.lines[0].payer  # an organisation pays for itself
+    assert row["amount"] == "10.00" and line["account_name"] == j.lines[0].account_name
