@@ -4,8 +4,9 @@ charged one (AR-107, AR-151).
 With a policy set (``ARBOT_LATE_FEE``), the first run on or after the policy's day of
 the month assesses the month's fees (:mod:`core.latefees`), claimed once for the month
 (:data:`ASSESSMENT`); later runs assess nothing, so an account that becomes chargeable
-mid-month waits for the next month's run. Every run then sends the invoices of the
-month's fees not sent yet, where the location's sending hours are open: the fee, why,
+mid-month waits for the next month's run. Every run, whatever the day, then sends the
+invoices of the fees of the last 31 days not sent (nor waived) yet, where the
+location's sending hours are open: the fee, why,
 when it is due, the balance now and a pay link, in the patient's language. A chat whose
 person is not verified reads only that there is a new invoice, the link and, by SMS,
 STOP/HELP. The job runs every hour of the working day, so an invoice held by quiet hours
@@ -15,7 +16,7 @@ goes out in a later run.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 
 from core.auth import Actor
 from core.clock import Clock
@@ -36,6 +37,8 @@ from scheduler.ports import Ports
 from scheduler.report import JobReport
 
 LATE_FEE_JOB = Actor.system("late-fees")
+INVOICE_DAYS = timedelta(days=31)
+"""How long a fee's invoice waits for sending hours or a channel before it is dropped."""
 ASSESSMENT = "late-fees:assess"
 """The month's assessment, claimed once per month (``job_run``): an account not
 chargeable on that run waits for next month's, so fees are a month apart."""
@@ -49,14 +52,13 @@ async def late_fee_job(
     policy = ports.late_fee
     if policy is None:
         return JobReport("late fees are off (ARBOT_LATE_FEE is not set); nothing was done", ())
-    assess = assessment_day(as_of, policy)
-    if assess is None:
-        return JobReport(
-            f"late fees are assessed from day {policy.day_of_month} of the month; "
-            f"nothing before then",
-            (),
-        )
     month = f"{as_of:%Y-%m}"
+    if assessment_day(as_of, policy) is None:
+        head = f"{as_of:%B}'s late fees are assessed from day {policy.day_of_month}"
+        if dry_run:
+            return JobReport(f"dry run: {head}; nothing now")
+        told = await _send_invoices(db, clock, ports, policy, as_of)
+        return JobReport(f"{head}; {told['sent']} late-fee invoices sent now", _told(told))
     if dry_run:
         async with db.read() as conn:
             done = await run_of(conn, ASSESSMENT, month)
@@ -81,11 +83,12 @@ async def late_fee_job(
         lines = _lines(due)
     else:
         head, lines = "this month's late fees were assessed by an earlier run", ()
-    told = await _send_invoices(db, clock, ports, policy, assess, as_of)
-    return JobReport(
-        f"{head}; {told['sent']} late-fee invoices sent now",
-        lines + tuple(f"{what}: {n}" for what, n in sorted(told.items())),
-    )
+    told = await _send_invoices(db, clock, ports, policy, as_of)
+    return JobReport(f"{head}; {told['sent']} late-fee invoices sent now", lines + _told(told))
+
+
+def _told(told: Counter[str]) -> tuple[str, ...]:
+    return tuple(f"{what}: {n}" for what, n in sorted(told.items()))
 
 
 async def _assess(db: Database, as_of: date, policy: LateFeePolicy) -> list[LateFeeDue]:
@@ -101,12 +104,13 @@ def _lines(due: list[LateFeeDue]) -> tuple[str, ...]:
 
 
 async def _send_invoices(
-    db: Database, clock: Clock, ports: Ports, policy: LateFeePolicy, since: date, as_of: date
+    db: Database, clock: Clock, ports: Ports, policy: LateFeePolicy, as_of: date
 ) -> Counter[str]:
-    """An invoice for each of the month's fees not sent yet (a fee whose key is in the
-    outbox already is passed over before anything is read for it)."""
+    """An invoice for each fee of the last :data:`INVOICE_DAYS` not sent yet (a fee
+    whose key is in the outbox already is passed over before anything is read for it):
+    one held by quiet hours at a month's end still goes in the next."""
     async with db.read() as conn:
-        fees = await fees_posted(conn, since, as_of)
+        fees = await fees_posted(conn, as_of - INVOICE_DAYS, as_of)
     sent = await already_sent(db, [fee.key for fee in fees])
     told: Counter[str] = Counter({"already sent": len(sent)} if sent else {})
     notices = []

@@ -4,6 +4,7 @@ amounts only to verified chats, within sending hours; statements name the fee.""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, time, timedelta
 
 from bot.patient.texts import say
@@ -184,3 +185,22 @@ async def test_fees_are_assessed_on_the_month_s_first_run_only(
     assert first is not None and first.summary.startswith("0 accounts owe a late fee")
     assert later is not None and later.summary.startswith("this month's late fees were assessed")
     assert await entry_count(db, "finance_charge") == 1  # July's
+
+
+async def test_an_invoice_held_at_the_month_s_end_goes_out_in_the_next(
+    db: Database, clock: FixedClock, messenger: FakeMessenger
+) -> None:
+    """Review finding: invoices were looked for among the month's fees only, from its
+    assessment day: one held by quiet hours on the 30th was never sent."""
+    await set_location_hours(db, ADMIN, location="main", zone="America/Los_Angeles", start=time(8))
+    ana = await patient(db, "Ana")
+    await owes(db, ana, "200.00", 60)
+    ports = ports_for(db, messenger, late_fee=replace(POLICY, day_of_month=5))
+    await run_on(db, clock, ports, "late-fees", AS_OF, 13)  # 06:00 there: posted, held
+
+    july = await run_on(db, clock, ports, "late-fees", date(2026, 7, 1), 16)
+
+    assert july is not None and july.summary.startswith("July's late fees are assessed from")
+    assert "1 late-fee invoices sent now" in july.summary
+    [text] = messenger.to(await chat_of(db, ana))
+    assert "a late fee of $3.00 was added" in text
