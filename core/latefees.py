@@ -332,6 +332,7 @@ async def waive_fee(
     ``on``, so that it no longer stands (what was paid on it becomes unapplied cash on
     the account). Needs ``reverse_entry`` at the account's location, checked before
     anything about the entry is said; once per fee (a replay returns the reversal)."""
+    require(actor, Permission.REVERSE_ENTRY)  # before saying whether the entry exists
     if (done := await prior_entry(db, key)) is not None:
         return done
     async with db.read() as conn:
