@@ -32,9 +32,9 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot import importer, statements_cli
+from bot import importer, report_cli, statements_cli
 from core.auth import Actor, StaffRole
-from core.clock import SystemClock, today
+from core.clock import SystemClock
 from core.db import Database
 from core.errors import ArbotError, ValidationError
 from core.settings import Settings
@@ -52,29 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
     db.add_parser("upgrade", help="apply every migration")
 
-    report = sub.add_parser("report", help="reports").add_subparsers(dest="action", required=True)
-    atb = report.add_parser("atb", help="aged trial balance")
-    atb.add_argument("--as-of", type=date.fromisoformat, help="YYYY-MM-DD (default: today)")
-    atb.add_argument("--basis", choices=["service", "bill", "due"], default="service")
-    atb.add_argument("--buckets", default="30,60,90,120,150,180")
-    atb.add_argument(
-        "--by",
-        choices=["financial_class", "location", "guarantor", "doctor", "payer", "patient_type"],
-    )
-    atb.add_argument("--over", type=int, metavar="DAYS")
-    atb.add_argument("--sort", choices=["balance", "name"], default="balance")
-    atb.add_argument("--disputed-current", action="store_true")
-    atb.add_argument("--location")
-    atb.add_argument("--currency")
-    atb.add_argument("--format", choices=["text", "csv", "json"], default="text")
-
-    journal = report.add_parser("journal", help="what was posted in a period, with totals")
-    journal.add_argument("--from", dest="start", type=date.fromisoformat, help="YYYY-MM-DD")
-    journal.add_argument("--to", dest="end", type=date.fromisoformat, help="YYYY-MM-DD")
-    journal.add_argument("--only", choices=["charges", "receipts", "adjustments"])
-    journal.add_argument("--location")
-    journal.add_argument("--currency")
-    journal.add_argument("--format", choices=["text", "csv", "json"], default="text")
+    report_cli.add_parser(sub)
 
     audit = sub.add_parser("audit", help="audit trail").add_subparsers(
         dest="action", required=True
@@ -140,51 +118,6 @@ async def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await db.dispose()
     print("database is up to date")
-    return 0
-
-
-async def _report_atb(args: argparse.Namespace, settings: Settings) -> int:
-    from core.ledger.aging import AtbQuery, Basis, GroupBy, aged_trial_balance, parse_bounds
-    from core.reports.atb import atb_csv, atb_json, atb_text
-
-    query = AtbQuery(
-        as_of=args.as_of or today(SystemClock()),
-        currency=args.currency or settings.currency,
-        basis=Basis(args.basis),
-        bounds=parse_bounds(args.buckets),
-        group_by=GroupBy(args.by) if args.by else None,
-        over_days=args.over,
-        disputed_current=args.disputed_current,
-        sort=args.sort,
-        location=args.location,
-    )
-    db = Database(settings.database_url)
-    try:
-        async with db.read() as conn:
-            atb = await aged_trial_balance(conn, query)
-    finally:
-        await db.dispose()
-    render = {"text": atb_text, "csv": atb_csv, "json": atb_json}[args.format]
-    sys.stdout.write(render(atb))
-    return 0
-
-
-async def _report_journal(args: argparse.Namespace, settings: Settings) -> int:
-    from core.reports.journal import journal, period
-    from core.reports.journal_format import journal_csv, journal_json, journal_text
-
-    start, end = period(args.start, args.end, today(SystemClock()))
-    db = Database(settings.database_url)
-    try:
-        async with db.read() as conn:
-            found = await journal(
-                conn, start, end, args.currency or settings.currency, only=args.only,
-                locations=[args.location] if args.location else None,
-            )  # fmt: skip
-    finally:
-        await db.dispose()
-    render = {"text": journal_text, "csv": journal_csv, "json": journal_json}[args.format]
-    sys.stdout.write(render(found))
     return 0
 
 
@@ -408,8 +341,7 @@ async def _chat(args: argparse.Namespace, settings: Settings) -> int:
 
 HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("db", "upgrade"): _db_upgrade,
-    ("report", "atb"): _report_atb,
-    ("report", "journal"): _report_journal,
+    **report_cli.HANDLERS,
     ("audit", "verify"): _audit_verify,
     ("staff", "add"): _staff_add,
     ("staff", "list"): _staff_list,

@@ -49,7 +49,7 @@ from bot.staff.parse import (
     parse,
 )
 from bot.staff.parse_collect import Assign, FollowUp, ShowWorklist
-from bot.staff.parse_journal import ShowJournal
+from bot.staff.parse_reports import ShowJournal, ShowStatus
 from bot.staff.turn import Turn, answering
 from core.auth import Actor
 
@@ -99,4 +99,5 @@ SUBCOMMANDS: dict[type[Command], Callable[[Turn, Actor, Any], Awaitable[None]]] 
     FollowUp: collect.follow_up,
     ShowWorklist: collect.show_worklist,
     ShowJournal: journal.show_journal,
+    ShowStatus: journal.show_status,
 }

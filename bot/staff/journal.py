@@ -1,10 +1,11 @@
 """``/ar journal``: what was posted in a period, totalled by entry type and by payer
 (AR-113, AR-114, AR-126, AR-128), for the person's locations; ``--csv`` also sends every
-line as a file (the columns of ``arbot report journal --format csv``)."""
+line as a file (the columns of ``arbot report journal --format csv``). ``/ar status``:
+where every account stands (AR-160, AR-009)."""
 
 from __future__ import annotations
 
-from bot.staff.parse_journal import ShowJournal
+from bot.staff.parse_reports import ShowJournal, ShowStatus
 from bot.staff.render import message
 from bot.staff.reports import location_for, upload_csv
 from bot.staff.turn import Turn
@@ -12,6 +13,7 @@ from core.auth import Actor, Permission, require
 from core.clock import today
 from core.reports.journal import journal, period
 from core.reports.journal_format import journal_csv, title
+from core.reports.status import ar_status
 
 
 async def show_journal(turn: Turn, staff: Actor, cmd: ShowJournal) -> None:
@@ -28,3 +30,14 @@ async def show_journal(turn: Turn, staff: Actor, cmd: ShowJournal) -> None:
         comment = message("journal_file", turn.locale, j=found, heading=title(found))
         await upload_csv(turn, journal_csv(found), name, title(found), comment["text"])
     await turn.reply("journal", j=found, heading=title(found), csv=cmd.csv, location=location)
+
+
+async def show_status(turn: Turn, staff: Actor, cmd: ShowStatus) -> None:
+    location = location_for(staff, cmd.location)
+    require(staff, Permission.VIEW_REPORTS, location)
+    where = [location] if location is not None else staff.locations
+    async with turn.db.read() as conn:
+        found = await ar_status(
+            conn, cmd.as_of or today(turn.services.clock), turn.services.settings.currency, where
+        )
+    await turn.reply("status", s=found, location=location)

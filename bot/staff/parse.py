@@ -24,7 +24,7 @@ from bot.staff.parse_collect import (
     read_followup,
     read_worklist,
 )
-from bot.staff.parse_journal import ShowJournal, read_journal
+from bot.staff.parse_reports import ShowJournal, ShowStatus, read_journal, read_status
 from bot.staff.words import (
     MAX_DAYS,
     MAX_QUANTITY,
@@ -206,6 +206,7 @@ Command = (
     | FollowUp
     | ShowWorklist
     | ShowJournal
+    | ShowStatus
 )
 
 _CURLY = str.maketrans({"“": '"', "”": '"', "„": '"', "‟": '"', "«": '"', "»": '"'})
@@ -421,6 +422,7 @@ _READERS: dict[str, Callable[[str, str], Command]] = {
     "payment": _payment,
     "atb": _atb,
     "journal": read_journal,
+    "status": read_status,
     "writeoff": _writeoff,
     "write-off": _writeoff,
     "refund": _refund,

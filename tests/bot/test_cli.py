@@ -280,3 +280,24 @@ def test_the_journal_of_the_demo_s_year_adds_up_to_what_customers_owe(
     assert cash.out.splitlines()[0] == f"Journal {start} to {AS_OF} (USD, receipts only)"
     assert " CHARGE " not in cash.out and " PAYMENT " in cash.out
     assert backwards.code == 2 and "before it starts" in backwards.err
+
+
+def test_the_status_report_adds_up_to_the_atb(arbot: Callable[..., Run]) -> None:
+    """AR-160, AR-009: ``arbot report status``: every owing account once, the lines
+    adding up to the ATB's total; the JSON's shape."""
+    result = arbot("report", "status", "--as-of", AS_OF, "--format", "json")
+    text = arbot("report", "status", "--as-of", AS_OF)
+
+    assert (result.code, result.err) == (0, "")
+    body = json.loads(result.out, parse_float=no_floats)
+    assert set(body) == {"as_of", "currency", "lines", "total", "accounts", "disputed", "unbilled"}
+    assert [line["key"] for line in body["lines"]] == [
+        "active_ip", "active_op", "active", "plan", "collections", "bad_debt", "credit",
+    ]  # fmt: skip
+    assert Decimal(body["total"]) == Decimal(atb_json(arbot)["total"])
+    assert sum(Decimal(line["amount"]) for line in body["lines"]) == Decimal(body["total"])
+    # Each account that owes or is owed; one whose open items net to nothing is neither.
+    owing = [a for a in atb_json(arbot)["accounts"] if Decimal(a["total"])]
+    assert body["accounts"] == len(owing)
+    assert text.out.startswith(f"A/R status on {AS_OF} (USD)\n")
+    assert "Total (the ATB)" in text.out and body["total"] in text.out

@@ -71,3 +71,23 @@ async def test_csv_sends_every_line_and_locations_are_kept_apart(
         ("journal --to 2026-06-01 --from 2026-06-29", "U0BILLER", "before it starts"),
     ):
         assert says in text_of(await slack.command(text, user)), text
+
+
+async def test_the_status_shows_where_accounts_stand_for_your_locations(
+    slack: Slack, db: Database
+) -> None:
+    """/ar status (AR-160, AR-009)."""
+    ana, north = await day_of_postings(db)
+
+    shown = text_of(await slack.command("status", "U0BILLER"))
+    there = text_of(await slack.command("status --location north --as-of 2026-06-28", "U0BILLER"))
+
+    assert shown.startswith("*A/R status* on Jun 30, 2026: 2 accounts, *$140.00* in all")
+    assert "• Active A/R, patient type not set: 2 · $140.00" in shown
+    assert "• In collections: 0 · $0.00" in shown
+    assert "Disputed: 0 accounts · $0.00 (counted above)" in shown
+    assert there.startswith("*A/R status* on Jun 28, 2026 at north: 0 accounts, *$0.00* in all")
+    assert "lacks the permission 'view_reports'" in text_of(
+        await slack.command("status", "U0CLERK")
+    )
+    del ana, north

@@ -1,6 +1,6 @@
 """Reading ``/ar journal [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--only charges|receipts|
-adjustments] [--location CODE] [--csv]`` (AR-113, AR-114, AR-128), for
-:func:`bot.staff.parse.parse`."""
+adjustments] [--location CODE] [--csv]`` (AR-113, AR-114, AR-128) and ``/ar status
+[--as-of YYYY-MM-DD] [--location CODE]`` (AR-160), for :func:`bot.staff.parse.parse`."""
 
 from __future__ import annotations
 
@@ -34,4 +34,18 @@ def read_journal(rest: str, currency: str) -> ShowJournal:
         only=only.casefold() if only is not None else None,
         location=account_number(options["location"]) if "location" in options else None,
         csv="csv" in options,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ShowStatus:
+    as_of: date | None = None
+    location: str | None = None
+
+
+def read_status(rest: str, currency: str) -> ShowStatus:
+    options = read_options(tokens(rest), ("as-of", "location"), "a /ar status option")
+    return ShowStatus(
+        as_of=day(options["as-of"], "--as-of date") if "as-of" in options else None,
+        location=account_number(options["location"]) if "location" in options else None,
     )

@@ -1,0 +1,120 @@
+"""``arbot report atb|journal|status``: the reports an operator reads at the server
+(AR-156, AR-183; AR-113, AR-114, AR-128; AR-160). Each reads the database once and
+writes text, CSV or JSON to standard output."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Coroutine
+from datetime import date
+from typing import Any
+
+from core.clock import SystemClock, today
+from core.db import Database
+from core.settings import Settings
+
+
+def add_parser(sub: Any) -> None:
+    """Add ``arbot report ...`` to the command line's subcommands."""
+    report = sub.add_parser("report", help="reports").add_subparsers(dest="action", required=True)
+    atb = report.add_parser("atb", help="aged trial balance")
+    atb.add_argument("--as-of", type=date.fromisoformat, help="YYYY-MM-DD (default: today)")
+    atb.add_argument("--basis", choices=["service", "bill", "due"], default="service")
+    atb.add_argument("--buckets", default="30,60,90,120,150,180")
+    atb.add_argument(
+        "--by",
+        choices=["financial_class", "location", "guarantor", "doctor", "payer", "patient_type"],
+    )
+    atb.add_argument("--over", type=int, metavar="DAYS")
+    atb.add_argument("--sort", choices=["balance", "name"], default="balance")
+    atb.add_argument("--disputed-current", action="store_true")
+    atb.add_argument("--location")
+    atb.add_argument("--currency")
+    atb.add_argument("--format", choices=["text", "csv", "json"], default="text")
+
+    journal = report.add_parser("journal", help="what was posted in a period, with totals")
+    journal.add_argument("--from", dest="start", type=date.fromisoformat, help="YYYY-MM-DD")
+    journal.add_argument("--to", dest="end", type=date.fromisoformat, help="YYYY-MM-DD")
+    journal.add_argument("--only", choices=["charges", "receipts", "adjustments"])
+    journal.add_argument("--location")
+    journal.add_argument("--currency")
+    journal.add_argument("--format", choices=["text", "csv", "json"], default="text")
+
+    status = report.add_parser("status", help="where every account stands (A/R status)")
+    status.add_argument("--as-of", type=date.fromisoformat, help="YYYY-MM-DD (default: today)")
+    status.add_argument("--location")
+    status.add_argument("--currency")
+    status.add_argument("--format", choices=["text", "json"], default="text")
+
+
+async def report_atb(args: argparse.Namespace, settings: Settings) -> int:
+    from core.ledger.aging import AtbQuery, Basis, GroupBy, aged_trial_balance, parse_bounds
+    from core.reports.atb import atb_csv, atb_json, atb_text
+
+    query = AtbQuery(
+        as_of=args.as_of or today(SystemClock()),
+        currency=args.currency or settings.currency,
+        basis=Basis(args.basis),
+        bounds=parse_bounds(args.buckets),
+        group_by=GroupBy(args.by) if args.by else None,
+        over_days=args.over,
+        disputed_current=args.disputed_current,
+        sort=args.sort,
+        location=args.location,
+    )
+    db = Database(settings.database_url)
+    try:
+        async with db.read() as conn:
+            atb = await aged_trial_balance(conn, query)
+    finally:
+        await db.dispose()
+    render = {"text": atb_text, "csv": atb_csv, "json": atb_json}[args.format]
+    sys.stdout.write(render(atb))
+    return 0
+
+
+async def report_journal(args: argparse.Namespace, settings: Settings) -> int:
+    from core.reports.journal import journal, period
+    from core.reports.journal_format import journal_csv, journal_json, journal_text
+
+    start, end = period(args.start, args.end, today(SystemClock()))
+    db = Database(settings.database_url)
+    try:
+        async with db.read() as conn:
+            found = await journal(
+                conn, start, end, args.currency or settings.currency, only=args.only,
+                locations=[args.location] if args.location else None,
+            )  # fmt: skip
+    finally:
+        await db.dispose()
+    render = {"text": journal_text, "csv": journal_csv, "json": journal_json}[args.format]
+    sys.stdout.write(render(found))
+    return 0
+
+
+async def report_status(args: argparse.Namespace, settings: Settings) -> int:
+    from core.reports.status import ar_status, status_json, status_text
+
+    db = Database(settings.database_url)
+    try:
+        async with db.read() as conn:
+            found = await ar_status(
+                conn, args.as_of or today(SystemClock()), args.currency or settings.currency,
+                [args.location] if args.location else None,
+            )  # fmt: skip
+    finally:
+        await db.dispose()
+    sys.stdout.write(
+        status_json(found) if args.format == "json" else status_text(found, args.location)
+    )
+    return 0
+
+
+HANDLERS: dict[
+    tuple[str, str | None], Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+] = {
+    ("report", "atb"): report_atb,
+    ("report", "journal"): report_journal,
+    ("report", "status"): report_status,
+}
