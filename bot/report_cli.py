@@ -1,6 +1,6 @@
-"""``arbot report atb|journal|status``: the reports an operator reads at the server
-(AR-156, AR-183; AR-113, AR-114, AR-128; AR-160). Each reads the database once and
-writes text, CSV or JSON to standard output."""
+"""``arbot report atb|journal|status|collections``: the reports an operator reads at the
+server (AR-156, AR-183; AR-113, AR-114, AR-128; AR-160; AR-152). Each reads the database
+once and writes text, CSV or JSON to standard output."""
 
 from __future__ import annotations
 
@@ -40,6 +40,16 @@ def add_parser(sub: Any) -> None:
     journal.add_argument("--location")
     journal.add_argument("--currency")
     journal.add_argument("--format", choices=["text", "csv", "json"], default="text")
+
+    collected = report.add_parser("collections", help="what was collected, from whom, how fast")
+    collected.add_argument("--from", dest="start", type=date.fromisoformat, help="YYYY-MM-DD")
+    collected.add_argument("--to", dest="end", type=date.fromisoformat, help="YYYY-MM-DD")
+    collected.add_argument(
+        "--by", choices=["payer", "financial_class", "patient_type", "location"], default="payer"
+    )
+    collected.add_argument("--location")
+    collected.add_argument("--currency")
+    collected.add_argument("--format", choices=["text", "json"], default="text")
 
     status = report.add_parser("status", help="where every account stands (A/R status)")
     status.add_argument("--as-of", type=date.fromisoformat, help="YYYY-MM-DD (default: today)")
@@ -111,10 +121,36 @@ async def report_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-HANDLERS: dict[
-    tuple[str, str | None], Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
-] = {
+async def report_collections(args: argparse.Namespace, settings: Settings) -> int:
+    from core.reports.collections import (
+        collection_analysis,
+        collections_json,
+        collections_text,
+        last_month,
+    )
+    from core.reports.journal import period
+
+    on = today(SystemClock())
+    start, end = period(args.start, args.end, on) if args.start or args.end else last_month(on)
+    db = Database(settings.database_url)
+    try:
+        async with db.read() as conn:
+            found = await collection_analysis(
+                conn, start, end, args.currency or settings.currency, by=args.by,
+                locations=[args.location] if args.location else None,
+            )  # fmt: skip
+    finally:
+        await db.dispose()
+    text = collections_json(found) if args.format == "json" else collections_text(found)
+    sys.stdout.write(text)
+    return 0
+
+
+Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+
+HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("report", "atb"): report_atb,
     ("report", "journal"): report_journal,
     ("report", "status"): report_status,
+    ("report", "collections"): report_collections,
 }

@@ -10,11 +10,11 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from bot.staff import (
     approval_messages,
     approvals,
+    books,
     cash,
     collect,
     ids,
     invoices,
-    journal,
     links,
     lookup,
     modals,
@@ -49,7 +49,7 @@ from bot.staff.parse import (
     parse,
 )
 from bot.staff.parse_collect import Assign, FollowUp, ShowWorklist
-from bot.staff.parse_reports import ShowJournal, ShowStatus
+from bot.staff.parse_reports import ShowCollections, ShowJournal, ShowStatus
 from bot.staff.turn import Turn, answering
 from core.auth import Actor
 
@@ -98,6 +98,7 @@ SUBCOMMANDS: dict[type[Command], Callable[[Turn, Actor, Any], Awaitable[None]]] 
     Assign: collect.assign,
     FollowUp: collect.follow_up,
     ShowWorklist: collect.show_worklist,
-    ShowJournal: journal.show_journal,
-    ShowStatus: journal.show_status,
+    ShowJournal: books.show_journal,
+    ShowStatus: books.show_status,
+    ShowCollections: books.show_collections,
 }

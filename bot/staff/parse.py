@@ -24,7 +24,14 @@ from bot.staff.parse_collect import (
     read_followup,
     read_worklist,
 )
-from bot.staff.parse_reports import ShowJournal, ShowStatus, read_journal, read_status
+from bot.staff.parse_reports import (
+    ShowCollections,
+    ShowJournal,
+    ShowStatus,
+    read_collections,
+    read_journal,
+    read_status,
+)
 from bot.staff.words import (
     MAX_DAYS,
     MAX_QUANTITY,
@@ -207,6 +214,7 @@ Command = (
     | ShowWorklist
     | ShowJournal
     | ShowStatus
+    | ShowCollections
 )
 
 _CURLY = str.maketrans({"“": '"', "”": '"', "„": '"', "‟": '"', "«": '"', "»": '"'})
@@ -423,6 +431,7 @@ _READERS: dict[str, Callable[[str, str], Command]] = {
     "atb": _atb,
     "journal": read_journal,
     "status": read_status,
+    "collections": read_collections,
     "writeoff": _writeoff,
     "write-off": _writeoff,
     "refund": _refund,

@@ -1,6 +1,8 @@
 """Reading ``/ar journal [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--only charges|receipts|
 adjustments] [--location CODE] [--csv]`` (AR-113, AR-114, AR-128) and ``/ar status
-[--as-of YYYY-MM-DD] [--location CODE]`` (AR-160), for :func:`bot.staff.parse.parse`."""
+[--as-of YYYY-MM-DD] [--location CODE]`` (AR-160) and ``/ar collections [--from] [--to]
+[--by payer|financial_class|patient_type|location] [--location CODE]`` (AR-152), for
+:func:`bot.staff.parse.parse`."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from datetime import date
 from bot.staff.words import ParseError, account_number, day, read_options, tokens
 
 ONLY = ("charges", "receipts", "adjustments")
+BY = ("payer", "financial_class", "patient_type", "location")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,5 +50,28 @@ def read_status(rest: str, currency: str) -> ShowStatus:
     options = read_options(tokens(rest), ("as-of", "location"), "a /ar status option")
     return ShowStatus(
         as_of=day(options["as-of"], "--as-of date") if "as-of" in options else None,
+        location=account_number(options["location"]) if "location" in options else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ShowCollections:
+    start: date | None = None
+    end: date | None = None
+    by: str = "payer"
+    location: str | None = None
+
+
+def read_collections(rest: str, currency: str) -> ShowCollections:
+    options = read_options(
+        tokens(rest), ("from", "to", "by", "location"), "a /ar collections option"
+    )
+    by = options.get("by", "payer").casefold()
+    if by not in BY:
+        raise ParseError(f"--by takes {', '.join(BY)}; not {options['by']!r}")
+    return ShowCollections(
+        start=day(options["from"], "--from date") if "from" in options else None,
+        end=day(options["to"], "--to date") if "to" in options else None,
+        by=by,
         location=account_number(options["location"]) if "location" in options else None,
     )

@@ -301,3 +301,22 @@ def test_the_status_report_adds_up_to_the_atb(arbot: Callable[..., Run]) -> None
     assert body["accounts"] == len(owing)
     assert text.out.startswith(f"A/R status on {AS_OF} (USD)\n")
     assert "Total (the ATB)" in text.out and body["total"] in text.out
+
+
+def test_collections_say_what_was_paid_and_how_fast(arbot: Callable[..., Run]) -> None:
+    """AR-152: ``arbot report collections`` over the demo's year, by payer: what its
+    payments paid of charges, no more than the journal's receipts."""
+    start = (date.fromisoformat(AS_OF) - timedelta(days=365)).isoformat()
+    result = arbot("report", "collections", "--from", start, "--to", AS_OF, "--format", "json")
+    text = arbot("report", "collections", "--from", start, "--to", AS_OF, "--by", "location")
+    journal = arbot("report", "journal", "--from", start, "--to", AS_OF, "--format", "json")
+
+    assert (result.code, result.err) == (0, "")
+    body = json.loads(result.out, parse_float=no_floats)
+    total = body["total"]
+    assert Decimal(total["collected"]) > 0 and total["charges"] > 0
+    assert sum(Decimal(ln["collected"]) for ln in body["lines"]) == Decimal(total["collected"])
+    assert Decimal(total["average_days"]) >= 0 and set(total["within"]) == {"30", "60", "90"}
+    received = json.loads(journal.out)["by_payer"]
+    assert Decimal(total["collected"]) <= sum(Decimal(p["receipts"]) for p in received)
+    assert text.out.startswith(f"Collections {start} to {AS_OF} (USD), by location\n")

@@ -91,3 +91,24 @@ async def test_the_status_shows_where_accounts_stand_for_your_locations(
         await slack.command("status", "U0CLERK")
     )
     del ana, north
+
+
+async def test_collections_last_month_by_default_or_the_days_asked(
+    slack: Slack, db: Database
+) -> None:
+    """/ar collections (AR-152, AR-157)."""
+    ana, north = await day_of_postings(db)  # a cheque of 100.00 paid Ana's June charge
+
+    june = text_of(await slack.command("collections --from 2026-06-01", "U0BILLER"))
+    may = text_of(await slack.command("collections", "U0BILLER"))  # the clock: 30 June
+
+    assert june.startswith(
+        "*Collections* Jun 1, 2026 to Jun 30, 2026: *$100.00* paid on 1 charge, 0.0 days "
+        "after the bill on average · 100.0% within 30 days"
+    )
+    assert "• self-pay: $100.00 · 1 · 0.0 · 100.0%/100.0%/100.0%" in june
+    assert may == "*Collections* May 1, 2026 to May 31, 2026: nothing was collected."
+    assert "--by takes payer, financial_class" in text_of(
+        await slack.command("collections --by doctor", "U0BILLER")
+    )
+    del ana, north

@@ -280,6 +280,9 @@ NEEDS: dict[str, Case] = {
     "atb": Case((P.VIEW_REPORTS,), command(f"atb --location {HOME}"), shows("Total")),
     "journal": Case((P.VIEW_REPORTS,), command(f"journal --location {HOME}"), shows("Journal")),
     "status": Case((P.VIEW_REPORTS,), command(f"status --location {HOME}"), shows("A/R status")),
+    "collections": Case(
+        (P.VIEW_REPORTS,), command(f"collections --location {HOME}"), shows("Collections")
+    ),
     "dso": Case((P.VIEW_REPORTS,), command(f"dso --location {HOME}"), shows("Days in A/R")),
     "unapplied": Case(
         (P.VIEW_ACCOUNTS,), command("unapplied"), shows(""), credit=True, filters=True

@@ -1,16 +1,18 @@
 """``/ar journal``: what was posted in a period, totalled by entry type and by payer
 (AR-113, AR-114, AR-126, AR-128), for the person's locations; ``--csv`` also sends every
 line as a file (the columns of ``arbot report journal --format csv``). ``/ar status``:
-where every account stands (AR-160, AR-009)."""
+where every account stands (AR-160, AR-009). ``/ar collections``: what was collected,
+from whom, how fast (AR-152, AR-157)."""
 
 from __future__ import annotations
 
-from bot.staff.parse_reports import ShowJournal, ShowStatus
+from bot.staff.parse_reports import ShowCollections, ShowJournal, ShowStatus
 from bot.staff.render import message
 from bot.staff.reports import location_for, upload_csv
 from bot.staff.turn import Turn
 from core.auth import Actor, Permission, require
 from core.clock import today
+from core.reports.collections import WITHIN, collection_analysis, last_month
 from core.reports.journal import journal, period
 from core.reports.journal_format import journal_csv, title
 from core.reports.status import ar_status
@@ -41,3 +43,20 @@ async def show_status(turn: Turn, staff: Actor, cmd: ShowStatus) -> None:
             conn, cmd.as_of or today(turn.services.clock), turn.services.settings.currency, where
         )
     await turn.reply("status", s=found, location=location)
+
+
+async def show_collections(turn: Turn, staff: Actor, cmd: ShowCollections) -> None:
+    """Last month unless the dates say (``--from`` alone runs to today)."""
+    location = location_for(staff, cmd.location)
+    require(staff, Permission.VIEW_REPORTS, location)
+    on = today(turn.services.clock)
+    if cmd.start is None and cmd.end is None:
+        start, end = last_month(on)
+    else:
+        start, end = period(cmd.start, cmd.end, on)
+    where = [location] if location is not None else staff.locations
+    async with turn.db.read() as conn:
+        found = await collection_analysis(
+            conn, start, end, turn.services.settings.currency, by=cmd.by, locations=where
+        )
+    await turn.reply("collections", c=found, location=location, within=WITHIN)
