@@ -189,6 +189,9 @@ class Database:
         for reads whose statements need not agree with one another."""
         engine = self.engine if snapshot else self._latest
         async with engine.connect() as conn:
+            if snapshot and self.is_postgres:
+                # PostgreSQL's READ COMMITTED would let each statement see newer commits.
+                await conn.execution_options(isolation_level="REPEATABLE READ")
             yield conn
 
     async def dispose(self) -> None:
