@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot import importer, report_cli, statements_cli
 from core.auth import Actor, StaffRole
-from core.clock import SystemClock
+from core.clock import SystemClock, today
 from core.db import Database
 from core.errors import ArbotError, ValidationError
 from core.settings import Settings
@@ -123,6 +123,7 @@ async def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     from core.db.audit import verify_chain
+    from core.integrity import check_integrity, last_findings
     from core.ledger.invariants import check_invariants
 
     db = Database(settings.database_url)
@@ -130,8 +131,16 @@ async def _audit_verify(args: argparse.Namespace, settings: Settings) -> int:
         async with db.read() as conn:
             chain = await verify_chain(conn)
             problems = await check_invariants(conn)
+            controls = await check_integrity(conn, today(SystemClock()))
+            findings = await last_findings(conn)
     finally:
         await db.dispose()
+    if findings is not None and findings[1]:
+        print(f"the integrity check of {findings[0]} found {len(findings[1])} problems:")
+        for finding in findings[1]:
+            print(f"  {finding}")
+    for change in controls.changed:  # since the integrity job's last controls
+        print(f"control totals differ: {change}")
     if chain.ok:
         print(f"audit trail intact: {chain.records} records")
     else:
@@ -140,7 +149,7 @@ async def _audit_verify(args: argparse.Namespace, settings: Settings) -> int:
         print(f"ledger problem ({problem.source}) {problem.entity}: {problem.message}")
     if not problems:
         print("ledger invariants hold: every entry balances, subledger = control")
-    return 0 if chain.ok and not problems else 1
+    return 0 if chain.ok and not problems and not controls.changed else 1
 
 
 async def _staff_add(args: argparse.Namespace, settings: Settings) -> int:

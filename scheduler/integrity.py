@@ -11,7 +11,7 @@ from datetime import date
 
 from core.clock import Clock
 from core.db import Database
-from core.integrity import Integrity, check_integrity, take_controls
+from core.integrity import Integrity, check_integrity, record_controls
 from core.ports import StaffPost
 from scheduler.ports import Ports
 from scheduler.report import JobReport
@@ -20,22 +20,25 @@ from scheduler.report import JobReport
 async def integrity_job(
     db: Database, clock: Clock, ports: Ports, as_of: date, dry_run: bool
 ) -> JobReport:
+    async with db.read() as conn:
+        found = await check_integrity(conn, as_of)
     if dry_run:
-        async with db.read() as conn:
-            found = await check_integrity(conn, as_of)
         return _report(found, "dry run (nothing recorded): ")
-    found = await take_controls(db, as_of)
     report = _report(found)
-    if found.ok:
-        return report
-    channel = ports.digests.cash_channel
-    if ports.staff is None or ports.staff_render is None or not channel:
-        return JobReport(report.summary + "; no Slack channel to alert", report.lines)
-    payload = ports.staff_render("integrity_alert", ports.digests.locale, found=found)
-    await ports.staff.post(
-        StaffPost(channel, payload["text"], blocks=tuple(payload.get("blocks", ())))
-    )
-    return JobReport(report.summary + f"; alerted {channel}", report.lines)
+    if not found.ok:
+        channel = ports.digests.cash_channel
+        if ports.staff is None or ports.staff_render is None or not channel:
+            report = JobReport(report.summary + "; no Slack channel to alert", report.lines)
+        else:
+            # Alerted before the controls are kept: if Slack refuses, the run fails and
+            # the next tick finds the same differences again, and tells them.
+            payload = ports.staff_render("integrity_alert", ports.digests.locale, found=found)
+            await ports.staff.post(
+                StaffPost(channel, payload["text"], blocks=tuple(payload.get("blocks", ())))
+            )
+            report = JobReport(report.summary + f"; alerted {channel}", report.lines)
+    await record_controls(db, found)
+    return report
 
 
 def _report(found: Integrity, prefix: str = "") -> JobReport:

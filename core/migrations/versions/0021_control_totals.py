@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("max_id", sa.Integer(), nullable=False),
         sa.Column("row_count", sa.Integer(), nullable=False),
         sa.Column("total", sa.BigInteger(), nullable=False),
+        sa.Column("fingerprint", sa.BigInteger(), nullable=False),
         sa.Column("taken_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f(f"pk_{t}")),
     )
