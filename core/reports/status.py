@@ -15,17 +15,18 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.db.metadata import to_day
-from core.dunning.reach import on_plan, status_on
+from core.db.metadata import day_number, to_day
+from core.dunning.reach import status_on
 from core.ledger.items import open_on_day
 from core.ledger.tables import ar_item, customer_account
 from core.money import Money
+from core.plans.tables import payment_plan
 
 LINES = (
     ("active_ip", "Active A/R, inpatient"),
@@ -61,6 +62,24 @@ class ArStatus:
     @property
     def accounts(self) -> int:
         return sum(line.accounts for line in self.lines)
+
+
+def plans_on(as_of: date) -> Any:
+    """Accounts with a payment plan in force on ``as_of``: enrolled by the end of that
+    day and not in default by then (a plan's completion is not dated: one paid off
+    counts until it leaves the active plans)."""
+    end_of_day = datetime.combine(as_of + timedelta(days=1), time.min, tzinfo=UTC)
+    p = payment_plan
+    in_force = or_(
+        p.c.status == "active",
+        and_(p.c.defaulted_on.is_not(None), day_number(p.c.defaulted_on) > to_day(as_of)),
+    )
+    return (
+        select(p.c.account_id)
+        .where(p.c.enrolled_at < end_of_day, in_force)
+        .distinct()
+        .subquery("plans_on")
+    )
 
 
 def _where(status: str | None, on_a_plan: bool, owed: int, patient_type: str | None) -> str:
@@ -100,7 +119,7 @@ async def ar_status(
         .subquery("per_account")
     )
     latest, status = status_on(day)
-    planned = on_plan()
+    planned = plans_on(as_of)
     query = (
         select(
             per_account.c.owed,

@@ -81,3 +81,17 @@ async def test_each_account_once_where_it_stands_adding_up_to_the_atb(db: Databa
         )
     assert later.unbilled.accounts == 0 and later.lines[0].amount == usd("620.00")
     assert later.total.minor == atb.total_minor
+
+
+async def test_a_past_day_shows_the_plans_in_force_then(db: Database) -> None:
+    """Review finding: plans were today's whatever the day asked for."""
+    later = await person(db, "Later", patient_type="OP")
+    await owes(db, later, "300.00")
+    await enrol(db, later, first_due=DAY + timedelta(days=14))  # enrolled 30 June
+
+    async with db.read() as conn:
+        before = await ar_status(conn, date(2026, 6, 1), "USD")
+        now = await ar_status(conn, DAY, "USD")
+
+    assert [(ln.key, ln.accounts) for ln in before.lines if ln.accounts] == [("active_op", 1)]
+    assert [(ln.key, ln.accounts) for ln in now.lines if ln.accounts] == [("plan", 1)]
