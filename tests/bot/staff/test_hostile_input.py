@@ -76,6 +76,18 @@ async def test_hostile_text_gets_one_specific_refusal_and_posts_nothing(
     assert slack.fake.web_api_calls == []
 
 
+async def test_a_command_with_the_word_payload_is_a_command(
+    slack: Slack, db: Database, ana: Account
+) -> None:
+    """Found by the random-text test: slack-bolt reads any form body containing the
+    word "payload" as a button's payload, finds none, and answers 404, so a note or a
+    search with that word was lost ("the payload of the 835 was wrong")."""
+    reply = await slack.command("find payload", "U0ADMIN")
+    assert "No account matches “payload”" in refused_plainly(reply)
+    shown = text_of(await slack.command(f"account {ana.number} payload", "U0ADMIN"))
+    assert "usage: /ar account" in shown
+
+
 async def test_sql_in_a_search_is_only_searched_for(
     slack: Slack, db: Database, ana: Account
 ) -> None:
@@ -122,6 +134,7 @@ TYPED = st.one_of(
 @example(typed=("U0ADMIN", "atb --over=" + "9" * 50))
 @example(typed=("U0AUDIT", "payment A0000001 10 cash"))
 @example(typed=("U0AUDIT", "writeoff A0000001 all ADMIN x"))
+@example(typed=("U0ADMIN", "payload"))  # found by this test: slack-bolt's 404
 async def test_random_text_gets_one_reply_and_leaves_the_ledger_alone(
     slack: Slack, db: Database, ana: Account, typed: tuple[str, str]
 ) -> None:
