@@ -13,6 +13,7 @@ from core.clock import today
 from core.db import Database, inserted_id
 from core.errors import InvalidState, PermissionDenied, ValidationError
 from core.ledger.accounts import load_account
+from core.ledger.items import lock_account
 from core.worklists.model import (
     Collector,
     Flag,
@@ -47,11 +48,12 @@ async def assign_collector(
                 f"{account.location!r} ({exc})"
             ) from None
     staff_id = int(collector.id) if collector is not None else None
-    async with db.read() as conn:
-        current = await collector_of(conn, account.id)
-    if (current.staff_id if current else None) == staff_id:
-        return current  # already so (a Slack retry, say): nothing to write
     async with db.transaction() as tx:
+        # Read under the account's lock: two retries of one request write once.
+        await lock_account(tx, account.id)
+        current = await collector_of(tx.conn, account.id)
+        if (current.staff_id if current else None) == staff_id:
+            return current  # already so (a Slack retry, say): nothing to write
         await tx.conn.execute(
             collector_assignment.insert().values(
                 account_id=account.id, staff_id=staff_id, at=db.clock.now(), actor=actor.label

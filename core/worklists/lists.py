@@ -112,7 +112,11 @@ async def due_by_owner(conn: AsyncConnection, as_of: date) -> dict[Collector, li
     """Open flags due by ``as_of``, per owner, oldest first (the reminders)."""
     rows = await conn.execute(
         flag_query()
-        .where(follow_up.c.status == FlagStatus.OPEN.value, follow_up.c.due_day <= as_of)
+        .where(
+            follow_up.c.status == FlagStatus.OPEN.value,
+            follow_up.c.due_day <= as_of,
+            staff_user.c.active.is_(True),  # nobody is reminded after they left
+        )
         .order_by(follow_up.c.staff_id, follow_up.c.due_day, follow_up.c.id)
     )
     found: dict[Collector, list[Flag]] = defaultdict(list)

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from core.auth import Actor, add_staff
+from core.auth import Actor, add_staff, staff_user
 from core.db import Database
 from core.errors import InvalidState, NotFound, PermissionDenied, ValidationError
 from core.ledger.accounts import Account
@@ -199,3 +199,16 @@ async def test_staff_are_named_by_slack_id_mention_or_full_name(
         assert (await staff_named(conn, "ÁNGELA  núñez")).name == "Ángela Núñez"
         with pytest.raises(NotFound, match="no one on the staff is 'Bea'"):
             await staff_named(conn, "Bea")
+
+
+async def test_staff_who_left_are_not_reminded(db: Database, team: dict[str, Actor]) -> None:
+    ana = await owing(db, "Ana")
+    await assign_collector(db, team["super"], account_id=ana.id, collector=team["cole"])
+    await flag_follow_up(db, team["cole"], account_id=ana.id, due=TODAY, note="call", key="a")
+    async with db.transaction() as tx:  # Cole left (there is no command for it yet)
+        await tx.conn.execute(
+            staff_user.update().where(staff_user.c.id == int(team["cole"].id)).values(active=False)
+        )
+
+    async with db.read() as conn:
+        assert await due_by_owner(conn, TODAY) == {}
