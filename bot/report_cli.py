@@ -37,6 +37,12 @@ def add_parser(sub: Any) -> None:
     journal.add_argument("--from", dest="start", type=date.fromisoformat, help="YYYY-MM-DD")
     journal.add_argument("--to", dest="end", type=date.fromisoformat, help="YYYY-MM-DD")
     journal.add_argument("--only", choices=["charges", "receipts", "adjustments"])
+    journal.add_argument(
+        "--type",
+        dest="types",
+        default="",
+        help="entry types: CONTRACTUAL, or WO_ADMIN,WO_SMALL",
+    )
     journal.add_argument("--location")
     journal.add_argument("--currency")
     journal.add_argument("--format", choices=["text", "csv", "json"], default="text")
@@ -95,6 +101,7 @@ async def report_journal(args: argparse.Namespace, settings: Settings) -> int:
             found = await journal(
                 conn, start, end, args.currency or settings.currency, only=args.only,
                 locations=[args.location] if args.location else None,
+                types=args.types.split(","),
             )  # fmt: skip
     finally:
         await db.dispose()

@@ -25,8 +25,9 @@ async def show_journal(turn: Turn, staff: Actor, cmd: ShowJournal) -> None:
     where = [location] if location is not None else staff.locations
     async with turn.db.read() as conn:
         found = await journal(
-            conn, start, end, turn.services.settings.currency, only=cmd.only, locations=where
-        )
+            conn, start, end, turn.services.settings.currency, only=cmd.only, locations=where,
+            types=cmd.types,
+        )  # fmt: skip
     if cmd.csv and found.lines:
         name = f"journal-{start.isoformat()}-{end.isoformat()}.csv"
         comment = message("journal_file", turn.locale, j=found, heading=title(found))

@@ -6,12 +6,20 @@ adjustments] [--location CODE] [--csv]`` (AR-113, AR-114, AR-128) and ``/ar stat
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 
-from bot.staff.words import ParseError, account_number, day, read_options, tokens
+from bot.staff.words import (
+    ParseError,
+    account_number,
+    day,
+    read_options,
+    tokens,
+)
 
 ONLY = ("charges", "receipts", "adjustments")
+ENTRY_TYPE = re.compile(r"[A-Z][A-Z0-9_]{0,29}")
 BY = ("payer", "financial_class", "patient_type", "location")
 
 
@@ -22,11 +30,21 @@ class ShowJournal:
     only: str | None = None
     location: str | None = None
     csv: bool = False
+    types: tuple[str, ...] = ()
+
+
+def entry_types(text: str) -> tuple[str, ...]:
+    """``CONTRACTUAL`` or ``WO_ADMIN,WO_SMALL``: entry type codes (core says which exist)."""
+    codes = tuple(t.strip().upper() for t in text.split(",") if t.strip())
+    for code in codes:
+        if not ENTRY_TYPE.fullmatch(code):
+            raise ParseError(f"{code[:40]!r} is not an entry type (like CONTRACTUAL or WO_ADMIN)")
+    return codes
 
 
 def read_journal(rest: str, currency: str) -> ShowJournal:
     options = read_options(
-        tokens(rest), ("from", "to", "only", "location", "csv"), "a /ar journal option"
+        tokens(rest), ("from", "to", "only", "location", "csv", "type"), "a /ar journal option"
     )
     only = options.get("only")
     if only is not None and only.casefold() not in ONLY:
@@ -37,6 +55,7 @@ def read_journal(rest: str, currency: str) -> ShowJournal:
         only=only.casefold() if only is not None else None,
         location=account_number(options["location"]) if "location" in options else None,
         csv="csv" in options,
+        types=entry_types(options.get("type", "")),
     )
 
 

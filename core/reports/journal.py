@@ -96,6 +96,8 @@ class Journal:
     lines: tuple[JournalLine, ...]
     by_type: tuple[Total, ...]
     by_payer: tuple[PayerTotal, ...]
+    types: tuple[str, ...] = ()
+    """The entry types asked for (none: every type)."""
 
     @property
     def net(self) -> Money:
@@ -132,9 +134,11 @@ async def journal(
     *,
     only: str | None = None,
     locations: Collection[str] | None = None,
+    types: Collection[str] = (),
 ) -> Journal:
     """The journal from ``start`` to ``end`` (both included) in ``currency``, of the
-    accounts at ``locations`` (None: every location)."""
+    accounts at ``locations`` (None: every location), of the entry ``types`` when given
+    (``CONTRACTUAL``: the contractual-allowance report, AR-171)."""
     if end < start:
         raise ValidationError(f"the period ends ({end}) before it starts ({start})")
     if (end - start).days >= MAX_DAYS:
@@ -149,6 +153,14 @@ async def journal(
     where = [je.c.effective_day.between(start, end), jl.c.currency == currency]
     if only is not None:
         where.append(group == only)
+    chosen = tuple(sorted({t.strip().upper() for t in types if t.strip()}))
+    if chosen:
+        known = set((await conn.execute(select(entry_type.c.code))).scalars())
+        if unknown := [t for t in chosen if t not in known]:
+            raise ValidationError(
+                f"{unknown[0]!r} is not an entry type (the types: {', '.join(sorted(known))})"
+            )
+        where.append(je.c.entry_type.in_(chosen))
     if locations is not None:
         where.append(ca.c.location.in_(sorted(locations)))
     rows = await conn.execute(
@@ -194,7 +206,7 @@ async def journal(
         .order_by(je.c.effective_day, je.c.id, ca.c.number)
     )
     lines: list[JournalLine] = []
-    types: dict[str, tuple[set[int], int]] = {}
+    per_type: dict[str, tuple[set[int], int]] = {}
     described: dict[str, str] = {}
     for r in rows:
         receipt = r.grp == "receipts"
@@ -216,14 +228,16 @@ async def journal(
                 Money(int(r.prepaid), currency),
             )
         )
-        count, amount = types.get(r.entry_type, (set(), 0))
-        types[r.entry_type] = (count | {r.id}, amount + int(r.amount))
+        count, amount = per_type.get(r.entry_type, (set(), 0))
+        per_type[r.entry_type] = (count | {r.id}, amount + int(r.amount))
         described[r.entry_type] = r.description
     by_type = tuple(
         Total(code, described[code], len(ids), Money(amount, currency))
-        for code, (ids, amount) in sorted(types.items())
+        for code, (ids, amount) in sorted(per_type.items())
     )
-    return Journal(start, end, currency, only, tuple(lines), by_type, _by_payer(lines, currency))
+    return Journal(
+        start, end, currency, only, tuple(lines), by_type, _by_payer(lines, currency), chosen
+    )
 
 
 def _by_payer(lines: list[JournalLine], currency: str) -> tuple[PayerTotal, ...]:

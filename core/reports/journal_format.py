@@ -26,7 +26,8 @@ CSV_COLUMNS = (
 
 def title(j: Journal) -> str:
     days = j.start.isoformat() if j.start == j.end else f"{j.start} to {j.end}"
-    only = f", {j.only} only" if j.only else ""
+    only = ", ".join(x for x in (j.only, " ".join(j.types)) if x)
+    only = f", {only} only" if only else ""
     return f"Journal {days} ({j.currency}{only})"
 
 
@@ -63,6 +64,7 @@ def journal_json(j: Journal) -> str:
         "end": j.end.isoformat(),
         "currency": j.currency,
         "only": j.only,
+        "types": list(j.types),
         "lines": _rows(j),
         "by_type": [
             {

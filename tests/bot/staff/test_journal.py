@@ -112,3 +112,16 @@ async def test_collections_last_month_by_default_or_the_days_asked(
         await slack.command("collections --by doctor", "U0BILLER")
     )
     del ana, north
+
+
+async def test_the_journal_of_chosen_entry_types(slack: Slack, db: Database) -> None:
+    """AR-171, AR-146: --type narrows the journal to entry types; a wrong one is named."""
+    await day_of_postings(db)
+
+    shown = text_of(await slack.command("journal --type payment", "U0BILLER"))
+    wrong = text_of(await slack.command("journal --type PAYMNT", "U0BILLER"))
+    odd = text_of(await slack.command("journal --type 'x", "U0BILLER"))
+
+    assert shown.startswith("*Journal 2026-06-29 (USD, PAYMENT only)*: 1 line;")
+    assert "'PAYMNT' is not an entry type (the types: " in wrong
+    assert "is not an entry type (like CONTRACTUAL or WO_ADMIN)" in odd

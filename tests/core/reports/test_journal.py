@@ -18,7 +18,7 @@ from core.ledger.aging import AtbQuery, aged_trial_balance
 from core.reports.journal import journal, period
 from core.reports.journal_format import CSV_COLUMNS, journal_csv, journal_json, journal_text
 from core.services.charges import post_charge
-from core.services.memos import receive_prepayment, use_prepayment
+from core.services.memos import post_memo, receive_prepayment, use_prepayment
 from core.services.payments import record_payment
 from core.services.writeoffs import write_off
 from tests.core.dunning_helpers import patient
@@ -176,3 +176,28 @@ async def test_a_name_a_spreadsheet_would_run_as_a_formula_stays_text(db: Databa
     assert row["account_name"] == "'" + j.lines[0].account_name
     assert row["payer"] == "'" + j.lines[0].payer  # an organisation pays for itself
     assert row["amount"] == "10.00" and line["account_name"] == j.lines[0].account_name
+
+
+async def test_contractual_allowances_by_type_and_patient(db: Database) -> None:
+    """AR-171 (with AR-146's parameters): the journal of chosen entry types is the
+    contractual-allowance report, summary by type and detail by patient; an unknown type
+    is refused by name."""
+    ana = await patient(db, "Ana", telegram=False)
+    bea = await patient(db, "Bea", telegram=False)
+    for account, key in ((ana, "a"), (bea, "b")):
+        await post_charge(db, ADMIN, account_id=account.id, amount=usd("100.00"),
+                          service_date=DAY, key=f"c{key}")  # fmt: skip
+        [item] = await items_of(db, account.id)
+        await post_memo(db, ADMIN, memo_type="CONTRACTUAL", account_id=account.id,
+                        amount=usd("30.00"), on=DAY, key=f"m{key}", reason="OTHER",
+                        note="contract rate", item_id=item.id)  # fmt: skip
+    async with db.read() as conn:
+        j = await journal(conn, DAY, DAY, "USD", types=["contractual"])
+        with pytest.raises(ValidationError, match="'NOPE' is not an entry type"):
+            await journal(conn, DAY, DAY, "USD", types=["NOPE"])
+
+    assert [(ln.account_number, str(ln.amount)) for ln in j.lines] == [
+        (ana.number, "-30.00"), (bea.number, "-30.00"),
+    ]  # fmt: skip
+    assert [(t.key, t.count, str(t.amount)) for t in j.by_type] == [("CONTRACTUAL", 2, "-60.00")]
+    assert journal_text(j).startswith("Journal 2026-06-29 (USD, CONTRACTUAL only)")
