@@ -1,6 +1,6 @@
-"""``arbot report atb|journal|status|collections``: the reports an operator reads at the
-server (AR-156, AR-183; AR-113, AR-114, AR-128; AR-160; AR-152). Each reads the database
-once and writes text, CSV or JSON to standard output."""
+"""``arbot report atb|journal|status|collections|gl``: the reports an operator reads at
+the server (AR-156, AR-183; AR-113, AR-114, AR-128; AR-160; AR-152; AR-122). Each reads
+the database once and writes text, CSV or JSON to standard output."""
 
 from __future__ import annotations
 
@@ -56,6 +56,12 @@ def add_parser(sub: Any) -> None:
     collected.add_argument("--location")
     collected.add_argument("--currency")
     collected.add_argument("--format", choices=["text", "json"], default="text")
+
+    gl = report.add_parser("gl", help="each general-ledger account over a period")
+    gl.add_argument("--from", dest="start", type=date.fromisoformat, help="YYYY-MM-DD")
+    gl.add_argument("--to", dest="end", type=date.fromisoformat, help="YYYY-MM-DD")
+    gl.add_argument("--currency")
+    gl.add_argument("--format", choices=["text", "json"], default="text")
 
     status = report.add_parser("status", help="where every account stands (A/R status)")
     status.add_argument("--as-of", type=date.fromisoformat, help="YYYY-MM-DD (default: today)")
@@ -153,6 +159,21 @@ async def report_collections(args: argparse.Namespace, settings: Settings) -> in
     return 0
 
 
+async def report_gl(args: argparse.Namespace, settings: Settings) -> int:
+    from core.reports.gl import gl_json, gl_summary, gl_text
+    from core.reports.journal import period
+
+    start, end = period(args.start, args.end, today(SystemClock()))
+    db = Database(settings.database_url)
+    try:
+        async with db.read() as conn:
+            found = await gl_summary(conn, start, end, args.currency or settings.currency)
+    finally:
+        await db.dispose()
+    sys.stdout.write(gl_json(found) if args.format == "json" else gl_text(found))
+    return 0 if found.balanced else 1
+
+
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
 HANDLERS: dict[tuple[str, str | None], Handler] = {
@@ -160,4 +181,5 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("report", "journal"): report_journal,
     ("report", "status"): report_status,
     ("report", "collections"): report_collections,
+    ("report", "gl"): report_gl,
 }

@@ -6,13 +6,14 @@ from whom, how fast (AR-152, AR-157)."""
 
 from __future__ import annotations
 
-from bot.staff.parse_reports import ShowCollections, ShowJournal, ShowStatus
+from bot.staff.parse_reports import ShowCollections, ShowGl, ShowJournal, ShowStatus
 from bot.staff.render import message
 from bot.staff.reports import location_for, upload_csv
 from bot.staff.turn import Turn
 from core.auth import Actor, Permission, require
 from core.clock import today
 from core.reports.collections import WITHIN, collection_analysis, last_month
+from core.reports.gl import every_location, gl_summary
 from core.reports.journal import journal, period
 from core.reports.journal_format import journal_csv, title
 from core.reports.status import ar_status
@@ -61,3 +62,15 @@ async def show_collections(turn: Turn, staff: Actor, cmd: ShowCollections) -> No
             conn, start, end, turn.services.settings.currency, by=cmd.by, locations=where
         )
     await turn.reply("collections", c=found, location=location, within=WITHIN)
+
+
+async def show_gl(turn: Turn, staff: Actor, cmd: ShowGl) -> None:
+    """Each GL account over a period (AR-122): the general ledger covers every location,
+    so only staff who may read reports at each of them may read it."""
+    require(staff, Permission.VIEW_REPORTS)
+    start, end = period(cmd.start, cmd.end, today(turn.services.clock))
+    async with turn.db.read() as conn:
+        for location in await every_location(conn):
+            require(staff, Permission.VIEW_REPORTS, location)
+        found = await gl_summary(conn, start, end, turn.services.settings.currency)
+    await turn.reply("gl", s=found)

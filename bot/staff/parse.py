@@ -26,9 +26,11 @@ from bot.staff.parse_collect import (
 )
 from bot.staff.parse_reports import (
     ShowCollections,
+    ShowGl,
     ShowJournal,
     ShowStatus,
     read_collections,
+    read_gl,
     read_journal,
     read_status,
 )
@@ -215,6 +217,7 @@ Command = (
     | ShowJournal
     | ShowStatus
     | ShowCollections
+    | ShowGl
 )
 
 _CURLY = str.maketrans({"“": '"', "”": '"', "„": '"', "‟": '"', "«": '"', "»": '"'})
@@ -432,6 +435,7 @@ _READERS: dict[str, Callable[[str, str], Command]] = {
     "journal": read_journal,
     "status": read_status,
     "collections": read_collections,
+    "gl": read_gl,
     "writeoff": _writeoff,
     "write-off": _writeoff,
     "refund": _refund,

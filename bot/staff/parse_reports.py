@@ -94,3 +94,17 @@ def read_collections(rest: str, currency: str) -> ShowCollections:
         by=by,
         location=account_number(options["location"]) if "location" in options else None,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ShowGl:
+    start: date | None = None
+    end: date | None = None
+
+
+def read_gl(rest: str, currency: str) -> ShowGl:
+    options = read_options(tokens(rest), ("from", "to"), "a /ar gl option")
+    return ShowGl(
+        start=day(options["from"], "--from date") if "from" in options else None,
+        end=day(options["to"], "--to date") if "to" in options else None,
+    )

@@ -320,3 +320,22 @@ def test_collections_say_what_was_paid_and_how_fast(arbot: Callable[..., Run]) -
     received = json.loads(journal.out)["by_payer"]
     assert Decimal(total["collected"]) <= sum(Decimal(p["receipts"]) for p in received)
     assert text.out.startswith(f"Collections {start} to {AS_OF} (USD), by location\n")
+
+
+def test_the_general_ledger_balances_and_its_ar_is_the_atb(arbot: Callable[..., Run]) -> None:
+    """AR-122: ``arbot report gl``: every GL account before, during and after a period;
+    debits equal credits, and A/R control after the period is the ATB's total."""
+    start = (date.fromisoformat(AS_OF) - timedelta(days=30)).isoformat()
+    result = arbot("report", "gl", "--from", start, "--to", AS_OF, "--format", "json")
+    text = arbot("report", "gl", "--to", AS_OF)
+
+    assert (result.code, result.err) == (0, "")
+    body = json.loads(result.out, parse_float=no_floats)
+    accounts = {a["code"]: a for a in body["accounts"]}
+    assert body["balanced"] is True
+    assert sum(Decimal(a["debits"]) for a in body["accounts"]) == sum(
+        Decimal(a["credits"]) for a in body["accounts"]
+    )
+    assert Decimal(accounts["1100"]["after"]) == Decimal(atb_json(arbot)["total"])
+    assert text.code == 0 and text.out.startswith(f"General ledger {AS_OF} (USD)\n")
+    assert text.out.rstrip().endswith("The ledger balances.")

@@ -8,6 +8,7 @@ import io
 
 import pytest
 
+from core.auth import Actor, add_staff
 from core.db import Database
 from core.services.charges import post_charge
 from core.services.payments import record_payment
@@ -125,3 +126,24 @@ async def test_the_journal_of_chosen_entry_types(slack: Slack, db: Database) -> 
     assert shown.startswith("*Journal 2026-06-29 (USD, PAYMENT only)*: 1 line;")
     assert "'PAYMNT' is not an entry type (the types: " in wrong
     assert "is not an entry type (like CONTRACTUAL or WO_ADMIN)" in odd
+
+
+async def test_the_general_ledger_for_staff_of_every_location(
+    slack: Slack, db: Database, staff: dict[str, Actor]
+) -> None:
+    """/ar gl (AR-122): each GL account over the day; the ledger balances. It covers
+    every location, so staff of one location may not read it."""
+    await day_of_postings(db)
+    async with db.transaction() as tx:
+        await add_staff(tx, ADMIN, name="Ned North", role="manager", locations=("north",),
+                        slack_user_id="U0NMGR")  # fmt: skip
+
+    shown = text_of(await slack.command("gl --from 2026-06-29 --to 2026-06-29", "U0BILLER"))
+    refused = text_of(await slack.command("gl", "U0NMGR"))
+
+    assert shown.startswith(
+        "*General ledger* Jun 29, 2026 (USD): debits $340.00, credits $340.00; "
+        "the ledger balances."
+    )
+    assert "• 1100 Accounts receivable - control: $0.00 · $240.00 · $100.00 · *$140.00*" in shown
+    assert "may not work on accounts of location 'main'" in refused

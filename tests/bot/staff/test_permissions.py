@@ -283,6 +283,7 @@ NEEDS: dict[str, Case] = {
     "collections": Case(
         (P.VIEW_REPORTS,), command(f"collections --location {HOME}"), shows("Collections")
     ),
+    "gl": Case((P.VIEW_REPORTS,), command("gl"), shows("General ledger")),
     "dso": Case((P.VIEW_REPORTS,), command(f"dso --location {HOME}"), shows("Days in A/R")),
     "unapplied": Case(
         (P.VIEW_ACCOUNTS,), command("unapplied"), shows(""), credit=True, filters=True
