@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import SystemClock, today
 from core.db import Database
@@ -70,6 +72,19 @@ def add_parser(sub: Any) -> None:
     status.add_argument("--format", choices=["text", "json"], default="text")
 
 
+T = TypeVar("T")
+
+
+async def reading(settings: Settings, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """``work`` on one read of the configured database, then the database closed."""
+    db = Database(settings.database_url)
+    try:
+        async with db.read() as conn:
+            return await work(conn)
+    finally:
+        await db.dispose()
+
+
 async def report_atb(args: argparse.Namespace, settings: Settings) -> int:
     from core.ledger.aging import AtbQuery, Basis, GroupBy, aged_trial_balance, parse_bounds
     from core.reports.atb import atb_csv, atb_json, atb_text
@@ -85,12 +100,7 @@ async def report_atb(args: argparse.Namespace, settings: Settings) -> int:
         sort=args.sort,
         location=args.location,
     )
-    db = Database(settings.database_url)
-    try:
-        async with db.read() as conn:
-            atb = await aged_trial_balance(conn, query)
-    finally:
-        await db.dispose()
+    atb = await reading(settings, lambda conn: aged_trial_balance(conn, query))
     render = {"text": atb_text, "csv": atb_csv, "json": atb_json}[args.format]
     sys.stdout.write(render(atb))
     return 0
@@ -101,16 +111,18 @@ async def report_journal(args: argparse.Namespace, settings: Settings) -> int:
     from core.reports.journal_format import journal_csv, journal_json, journal_text
 
     start, end = period(args.start, args.end, today(SystemClock()))
-    db = Database(settings.database_url)
-    try:
-        async with db.read() as conn:
-            found = await journal(
-                conn, start, end, args.currency or settings.currency, only=args.only,
-                locations=[args.location] if args.location else None,
-                types=args.types.split(","),
-            )  # fmt: skip
-    finally:
-        await db.dispose()
+    found = await reading(
+        settings,
+        lambda conn: journal(
+            conn,
+            start,
+            end,
+            args.currency or settings.currency,
+            only=args.only,
+            locations=_where(args),
+            types=args.types.split(","),
+        ),
+    )
     render = {"text": journal_text, "csv": journal_csv, "json": journal_json}[args.format]
     sys.stdout.write(render(found))
     return 0
@@ -119,15 +131,8 @@ async def report_journal(args: argparse.Namespace, settings: Settings) -> int:
 async def report_status(args: argparse.Namespace, settings: Settings) -> int:
     from core.reports.status import ar_status, status_json, status_text
 
-    db = Database(settings.database_url)
-    try:
-        async with db.read() as conn:
-            found = await ar_status(
-                conn, args.as_of or today(SystemClock()), args.currency or settings.currency,
-                [args.location] if args.location else None,
-            )  # fmt: skip
-    finally:
-        await db.dispose()
+    on, currency = args.as_of or today(SystemClock()), args.currency or settings.currency
+    found = await reading(settings, lambda conn: ar_status(conn, on, currency, _where(args)))
     sys.stdout.write(
         status_json(found) if args.format == "json" else status_text(found, args.location)
     )
@@ -145,15 +150,17 @@ async def report_collections(args: argparse.Namespace, settings: Settings) -> in
 
     on = today(SystemClock())
     start, end = period(args.start, args.end, on) if args.start or args.end else last_month(on)
-    db = Database(settings.database_url)
-    try:
-        async with db.read() as conn:
-            found = await collection_analysis(
-                conn, start, end, args.currency or settings.currency, by=args.by,
-                locations=[args.location] if args.location else None,
-            )  # fmt: skip
-    finally:
-        await db.dispose()
+    found = await reading(
+        settings,
+        lambda conn: collection_analysis(
+            conn,
+            start,
+            end,
+            args.currency or settings.currency,
+            by=args.by,
+            locations=_where(args),
+        ),
+    )
     text = collections_json(found) if args.format == "json" else collections_text(found)
     sys.stdout.write(text)
     return 0
@@ -164,14 +171,14 @@ async def report_gl(args: argparse.Namespace, settings: Settings) -> int:
     from core.reports.journal import period
 
     start, end = period(args.start, args.end, today(SystemClock()))
-    db = Database(settings.database_url)
-    try:
-        async with db.read() as conn:
-            found = await gl_summary(conn, start, end, args.currency or settings.currency)
-    finally:
-        await db.dispose()
+    currency = args.currency or settings.currency
+    found = await reading(settings, lambda conn: gl_summary(conn, start, end, currency))
     sys.stdout.write(gl_json(found) if args.format == "json" else gl_text(found))
     return 0 if found.balanced else 1
+
+
+def _where(args: argparse.Namespace) -> list[str] | None:
+    return [args.location] if args.location else None
 
 
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
