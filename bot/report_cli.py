@@ -1,5 +1,6 @@
-"""``arbot report atb|journal|status|collections|gl``: the reports an operator reads at
-the server (AR-156, AR-183; AR-113, AR-114, AR-128; AR-160; AR-152; AR-122). Each reads
+"""``arbot report atb|journal|status|collections|gl|services``: the reports an operator
+reads at the server (AR-156, AR-183; AR-113, AR-114, AR-128; AR-160; AR-152; AR-122;
+BI-16). Each reads
 the database once and writes text, CSV or JSON to standard output."""
 
 from __future__ import annotations
@@ -64,6 +65,16 @@ def add_parser(sub: Any) -> None:
     gl.add_argument("--to", dest="end", type=date.fromisoformat, help="YYYY-MM-DD")
     gl.add_argument("--currency")
     gl.add_argument("--format", choices=["text", "json"], default="text")
+
+    services = report.add_parser("services", help="service use and revenue per service")
+    services.add_argument("--from", dest="start", type=date.fromisoformat, help="YYYY-MM-DD")
+    services.add_argument("--to", dest="end", type=date.fromisoformat, help="YYYY-MM-DD")
+    services.add_argument(
+        "--by", choices=["service", "category", "doctor", "location"], default="service"
+    )
+    services.add_argument("--location")
+    services.add_argument("--currency")
+    services.add_argument("--format", choices=["text", "csv", "json"], default="text")
 
     status = report.add_parser("status", help="where every account stands (A/R status)")
     status.add_argument("--as-of", type=date.fromisoformat, help="YYYY-MM-DD (default: today)")
@@ -177,6 +188,29 @@ async def report_gl(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if found.balanced else 1
 
 
+async def report_services(args: argparse.Namespace, settings: Settings) -> int:
+    from core.reports.collections import last_month
+    from core.reports.journal import period
+    from core.reports.services import service_csv, service_json, service_text, service_use
+
+    on = today(SystemClock())
+    start, end = period(args.start, args.end, on) if args.start or args.end else last_month(on)
+    found = await reading(
+        settings,
+        lambda conn: service_use(
+            conn,
+            start,
+            end,
+            args.currency or settings.currency,
+            by=args.by,
+            locations=_where(args),
+        ),
+    )
+    render = {"text": service_text, "csv": service_csv, "json": service_json}[args.format]
+    sys.stdout.write(render(found))
+    return 0
+
+
 def _where(args: argparse.Namespace) -> list[str] | None:
     return [args.location] if args.location else None
 
@@ -189,4 +223,5 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("report", "status"): report_status,
     ("report", "collections"): report_collections,
     ("report", "gl"): report_gl,
+    ("report", "services"): report_services,
 }

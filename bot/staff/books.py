@@ -6,7 +6,15 @@ from whom, how fast (AR-152, AR-157)."""
 
 from __future__ import annotations
 
-from bot.staff.parse_reports import ShowCollections, ShowGl, ShowJournal, ShowStatus
+from datetime import date
+
+from bot.staff.parse_reports import (
+    ShowCollections,
+    ShowGl,
+    ShowJournal,
+    ShowServices,
+    ShowStatus,
+)
 from bot.staff.render import message
 from bot.staff.reports import location_for, upload_csv
 from bot.staff.turn import Turn
@@ -16,6 +24,7 @@ from core.reports.collections import WITHIN, collection_analysis, last_month
 from core.reports.gl import every_location, gl_summary
 from core.reports.journal import journal, period
 from core.reports.journal_format import journal_csv, title
+from core.reports.services import service_use
 from core.reports.status import ar_status
 
 
@@ -47,15 +56,16 @@ async def show_status(turn: Turn, staff: Actor, cmd: ShowStatus) -> None:
     await turn.reply("status", s=found, location=location)
 
 
-async def show_collections(turn: Turn, staff: Actor, cmd: ShowCollections) -> None:
+def _month_or_days(turn: Turn, start: date | None, end: date | None) -> tuple[date, date]:
     """Last month unless the dates say (``--from`` alone runs to today)."""
+    on = today(turn.services.clock)
+    return last_month(on) if start is None and end is None else period(start, end, on)
+
+
+async def show_collections(turn: Turn, staff: Actor, cmd: ShowCollections) -> None:
     location = location_for(staff, cmd.location)
     require(staff, Permission.VIEW_REPORTS, location)
-    on = today(turn.services.clock)
-    if cmd.start is None and cmd.end is None:
-        start, end = last_month(on)
-    else:
-        start, end = period(cmd.start, cmd.end, on)
+    start, end = _month_or_days(turn, cmd.start, cmd.end)
     where = [location] if location is not None else staff.locations
     async with turn.db.read() as conn:
         found = await collection_analysis(
@@ -74,3 +84,16 @@ async def show_gl(turn: Turn, staff: Actor, cmd: ShowGl) -> None:
             require(staff, Permission.VIEW_REPORTS, location)
         found = await gl_summary(conn, start, end, turn.services.settings.currency)
     await turn.reply("gl", s=found)
+
+
+async def show_services(turn: Turn, staff: Actor, cmd: ShowServices) -> None:
+    """Service use and revenue per service (BI-16), last month unless the dates say."""
+    location = location_for(staff, cmd.location)
+    require(staff, Permission.VIEW_REPORTS, location)
+    start, end = _month_or_days(turn, cmd.start, cmd.end)
+    where = [location] if location is not None else staff.locations
+    async with turn.db.read() as conn:
+        found = await service_use(
+            conn, start, end, turn.services.settings.currency, by=cmd.by, locations=where
+        )
+    await turn.reply("services", s=found, location=location)

@@ -49,7 +49,13 @@ from bot.staff.parse import (
     parse,
 )
 from bot.staff.parse_collect import Assign, FollowUp, ShowWorklist
-from bot.staff.parse_reports import ShowCollections, ShowGl, ShowJournal, ShowStatus
+from bot.staff.parse_reports import (
+    ShowCollections,
+    ShowGl,
+    ShowJournal,
+    ShowServices,
+    ShowStatus,
+)
 from bot.staff.turn import Turn, answering
 from core.auth import Actor
 
@@ -102,4 +108,5 @@ SUBCOMMANDS: dict[type[Command], Callable[[Turn, Actor, Any], Awaitable[None]]] 
     ShowStatus: books.show_status,
     ShowCollections: books.show_collections,
     ShowGl: books.show_gl,
+    ShowServices: books.show_services,
 }

@@ -28,10 +28,12 @@ from bot.staff.parse_reports import (
     ShowCollections,
     ShowGl,
     ShowJournal,
+    ShowServices,
     ShowStatus,
     read_collections,
     read_gl,
     read_journal,
+    read_services,
     read_status,
 )
 from bot.staff.words import (
@@ -218,6 +220,7 @@ Command = (
     | ShowStatus
     | ShowCollections
     | ShowGl
+    | ShowServices
 )
 
 _CURLY = str.maketrans({"“": '"', "”": '"', "„": '"', "‟": '"', "«": '"', "»": '"'})
@@ -436,6 +439,7 @@ _READERS: dict[str, Callable[[str, str], Command]] = {
     "status": read_status,
     "collections": read_collections,
     "gl": read_gl,
+    "services": read_services,
     "writeoff": _writeoff,
     "write-off": _writeoff,
     "refund": _refund,

@@ -21,6 +21,7 @@ from bot.staff.words import (
 ONLY = ("charges", "receipts", "adjustments")
 ENTRY_TYPE = re.compile(r"[A-Z][A-Z0-9_]{0,29}")
 BY = ("payer", "financial_class", "patient_type", "location")
+SERVICE_BY = ("service", "category", "doctor", "location")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,4 +108,25 @@ def read_gl(rest: str, currency: str) -> ShowGl:
     return ShowGl(
         start=day(options["from"], "--from date") if "from" in options else None,
         end=day(options["to"], "--to date") if "to" in options else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ShowServices:
+    start: date | None = None
+    end: date | None = None
+    by: str = "service"
+    location: str | None = None
+
+
+def read_services(rest: str, currency: str) -> ShowServices:
+    options = read_options(tokens(rest), ("from", "to", "by", "location"), "a /ar services option")
+    by = options.get("by", "service").casefold()
+    if by not in SERVICE_BY:
+        raise ParseError(f"--by takes {', '.join(SERVICE_BY)}; not {options['by']!r}")
+    return ShowServices(
+        start=day(options["from"], "--from date") if "from" in options else None,
+        end=day(options["to"], "--to date") if "to" in options else None,
+        by=by,
+        location=account_number(options["location"]) if "location" in options else None,
     )

@@ -339,3 +339,21 @@ def test_the_general_ledger_balances_and_its_ar_is_the_atb(arbot: Callable[..., 
     assert Decimal(accounts["1100"]["after"]) == Decimal(atb_json(arbot)["total"])
     assert text.code == 0 and text.out.startswith(f"General ledger {AS_OF} (USD)\n")
     assert text.out.rstrip().endswith("The ledger balances.")
+
+
+def test_services_billed_add_up_to_the_charges_billed(arbot: Callable[..., Run]) -> None:
+    """BI-16: ``arbot report services`` over the demo's year: what the invoice lines
+    billed is what the journal's charges billed; CSV with its documented columns."""
+    start = (date.fromisoformat(AS_OF) - timedelta(days=365)).isoformat()
+    body = json.loads(
+        arbot("report", "services", "--from", start, "--to", AS_OF, "--format", "json").out
+    )
+    as_csv = arbot("report", "services", "--from", start, "--to", AS_OF, "--format", "csv")
+    journal = json.loads(
+        arbot("report", "journal", "--from", start, "--to", AS_OF, "--format", "json").out
+    )
+
+    charged = sum(Decimal(t["amount"]) for t in journal["by_type"] if t["entry_type"] == "CHARGE")
+    assert Decimal(body["billed"]) == charged > 0
+    header = as_csv.out.splitlines()[0]
+    assert header == "key,description,lines,units,listed,billed,off_list,currency"

@@ -147,3 +147,18 @@ async def test_the_general_ledger_for_staff_of_every_location(
     )
     assert "• 1100 Accounts receivable - control: $0.00 · $240.00 · $100.00 · *$140.00*" in shown
     assert "may not work on accounts of location 'main'" in refused
+
+
+async def test_services_billed_per_service(slack: Slack, db: Database) -> None:
+    """/ar services (BI-16): June's consultations from the catalogue."""
+    ana = await patient(db, "López", "Ana")
+    await slack.command(f"charge {ana.number} CONS 2 2026-06-10", "U0BILLER")
+
+    june = text_of(await slack.command("services --from 2026-06-01", "U0BILLER"))
+    by_category = text_of(
+        await slack.command("services --from 2026-06-01 --by category", "U0BILLER")
+    )
+
+    assert june.startswith("*Services billed* Jun 1, 2026 to Jun 30, 2026, by service: *$160.00*")
+    assert "• CONS Consultation: 1 · 2 · $160.00 · $0.00" in june
+    assert "• consultation: 1 · 2 · $160.00 · $0.00" in by_category

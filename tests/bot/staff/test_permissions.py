@@ -284,6 +284,9 @@ NEEDS: dict[str, Case] = {
         (P.VIEW_REPORTS,), command(f"collections --location {HOME}"), shows("Collections")
     ),
     "gl": Case((P.VIEW_REPORTS,), command("gl"), shows("General ledger")),
+    "services": Case(
+        (P.VIEW_REPORTS,), command(f"services --location {HOME}"), shows("Services billed")
+    ),
     "dso": Case((P.VIEW_REPORTS,), command(f"dso --location {HOME}"), shows("Days in A/R")),
     "unapplied": Case(
         (P.VIEW_ACCOUNTS,), command("unapplied"), shows(""), credit=True, filters=True
