@@ -118,7 +118,8 @@ async def report_atb(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def report_journal(args: argparse.Namespace, settings: Settings) -> int:
-    from core.reports.journal import journal, period
+    from core.reports.days import period
+    from core.reports.journal import journal
     from core.reports.journal_format import journal_csv, journal_json, journal_text
 
     start, end = period(args.start, args.end, today(SystemClock()))
@@ -151,16 +152,9 @@ async def report_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def report_collections(args: argparse.Namespace, settings: Settings) -> int:
-    from core.reports.collections import (
-        collection_analysis,
-        collections_json,
-        collections_text,
-        last_month,
-    )
-    from core.reports.journal import period
+    from core.reports.collections import collection_analysis, collections_json, collections_text
 
-    on = today(SystemClock())
-    start, end = period(args.start, args.end, on) if args.start or args.end else last_month(on)
+    start, end = _month_or_days(args)
     found = await reading(
         settings,
         lambda conn: collection_analysis(
@@ -178,8 +172,8 @@ async def report_collections(args: argparse.Namespace, settings: Settings) -> in
 
 
 async def report_gl(args: argparse.Namespace, settings: Settings) -> int:
+    from core.reports.days import period
     from core.reports.gl import gl_json, gl_summary, gl_text
-    from core.reports.journal import period
 
     start, end = period(args.start, args.end, today(SystemClock()))
     currency = args.currency or settings.currency
@@ -189,12 +183,9 @@ async def report_gl(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def report_services(args: argparse.Namespace, settings: Settings) -> int:
-    from core.reports.collections import last_month
-    from core.reports.journal import period
     from core.reports.services import service_csv, service_json, service_text, service_use
 
-    on = today(SystemClock())
-    start, end = period(args.start, args.end, on) if args.start or args.end else last_month(on)
+    start, end = _month_or_days(args)
     found = await reading(
         settings,
         lambda conn: service_use(
@@ -209,6 +200,14 @@ async def report_services(args: argparse.Namespace, settings: Settings) -> int:
     render = {"text": service_text, "csv": service_csv, "json": service_json}[args.format]
     sys.stdout.write(render(found))
     return 0
+
+
+def _month_or_days(args: argparse.Namespace) -> tuple[date, date]:
+    """``--from`` / ``--to``, else last month (collections, services)."""
+    from core.reports.days import last_month, period
+
+    on = today(SystemClock())
+    return period(args.start, args.end, on, otherwise=last_month(on))
 
 
 def _where(args: argparse.Namespace) -> list[str] | None:

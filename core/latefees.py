@@ -37,18 +37,17 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, true
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Actor, Permission, require
 from core.billing.invoice_view import entry_accounts
 from core.db import Database
 from core.db.metadata import day_number, from_day, to_day
-from core.dunning.owed import paused_items
+from core.dunning.owed import aged_column, open_per_account
 from core.dunning.plan import DUNNED_TYPES
 from core.dunning.reach import UNREACHABLE_STATUSES, on_plan, paused_accounts, status_on
 from core.errors import InvalidState, ValidationError
-from core.ledger.items import open_on_day
 from core.ledger.model import Kind, PostedEntry
 from core.ledger.posting import load_entry, reversed_by
 from core.ledger.tables import ar_item, customer_account, journal_entry
@@ -187,39 +186,6 @@ def fee_items() -> Any:
     )
 
 
-def _overdue(as_of: date, threshold: int) -> Any:
-    """Per account: what charges due on or before ``threshold`` (a day number) have open
-    on ``as_of``, leaving out disputed and paused charges and late fees; and the
-    account's unapplied credit."""
-    day = to_day(as_of)
-    on = open_on_day(day)
-    paused = paused_items(day)
-    fees = fee_items()
-    i = ar_item
-    counted = and_(
-        i.c.amount_minor > 0,
-        on.disputed.is_not(true()),
-        paused.c.item_id.is_(None),
-        fees.c.id.is_(None),
-        day_number(i.c.due_day) <= threshold,
-    )
-    return (
-        select(
-            i.c.account_id,
-            func.sum(case((counted, on.open_minor), else_=0)).label("overdue"),
-            func.sum(case((i.c.amount_minor < 0, on.open_minor), else_=0)).label("credits"),
-        )
-        .select_from(
-            on.items.outerjoin(paused, paused.c.item_id == i.c.id).outerjoin(
-                fees, fees.c.id == i.c.id
-            )
-        )
-        .where(on.posted, on.open_minor != 0)
-        .group_by(i.c.account_id)
-        .subquery("late")
-    )
-
-
 async def late_fees_due(
     conn: AsyncConnection, as_of: date, policy: LateFeePolicy
 ) -> list[LateFeeDue]:
@@ -230,8 +196,10 @@ async def late_fees_due(
     if assess is None:
         return []
     day = to_day(as_of)
-    late = _overdue(as_of, to_day(assess) - policy.days_past_due)
-    net = late.c.overdue + late.c.credits
+    # Due at least days_past_due before the assessment day, counted as of today.
+    threshold = (as_of - assess).days + policy.days_past_due
+    late = open_per_account(as_of, [threshold], leave_out=fee_items())
+    net = late.c[aged_column(threshold)] + late.c.credits
     paused, planned = paused_accounts(day), on_plan()
     latest, status = status_on(day)
     ca = customer_account

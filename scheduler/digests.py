@@ -47,10 +47,10 @@ from core.digests import (
 from core.errors import ArbotError, ValidationError
 from core.ledger.aging import Atb, AtbBucket, AtbQuery, AtbRow, GroupBy, aged_trial_balance
 from core.money import Money
-from core.ports import StaffFile, StaffMessenger, StaffPost
+from core.ports import StaffFile, StaffMessenger
 from core.reports.atb import top_accounts
 from scheduler.chart import bucket_chart
-from scheduler.ports import DigestSettings, Ports, StaffRenderer
+from scheduler.ports import DigestSettings, Ports, StaffRenderer, staff_post
 from scheduler.report import JobReport
 
 DIGESTS = Actor.system("digests")
@@ -276,9 +276,7 @@ async def post_digest(db: Database, staff: StaffMessenger, plan: Planned) -> boo
     channel = plan.draft.channel
     try:
         if digest.message_ts is None:
-            payload = plan.message(digest.id)
-            blocks = tuple(payload.get("blocks", ()))
-            ts = await staff.post(StaffPost(channel, payload["text"], blocks=blocks))
+            ts = await staff.post(staff_post(channel, plan.message(digest.id)))
             await message_posted(db, digest.id, ts)
         file_id = digest.file_id
         if plan.chart is not None and file_id is None:

@@ -18,9 +18,9 @@ from datetime import date
 
 from core.clock import Clock
 from core.db import Database
-from core.ports import StaffMessenger, StaffPost
+from core.ports import StaffMessenger
 from core.worklists import Collector, Flag, due_by_owner
-from scheduler.ports import Ports, StaffRenderer
+from scheduler.ports import Ports, StaffRenderer, staff_post
 from scheduler.report import JobReport
 
 SHOWN = 15
@@ -76,7 +76,7 @@ async def _send(
     for r in reminders:
         user = str(r.collector.slack_user_id)
         payload = render("followups_due", locale, view=r)
-        post = StaffPost(user, payload["text"], blocks=tuple(payload.get("blocks", ())))
+        post = staff_post(user, payload)
         try:
             await staff.post(post)
         except Exception as exc:  # one collector's failure must not stop the others

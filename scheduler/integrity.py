@@ -12,8 +12,7 @@ from datetime import date
 from core.clock import Clock
 from core.db import Database
 from core.integrity import Integrity, check_integrity, record_controls
-from core.ports import StaffPost
-from scheduler.ports import Ports
+from scheduler.ports import Ports, staff_post
 from scheduler.report import JobReport
 
 
@@ -33,9 +32,7 @@ async def integrity_job(
             # Alerted before the controls are kept: if Slack refuses, the run fails and
             # the next tick finds the same differences again, and tells them.
             payload = ports.staff_render("integrity_alert", ports.digests.locale, found=found)
-            await ports.staff.post(
-                StaffPost(channel, payload["text"], blocks=tuple(payload.get("blocks", ())))
-            )
+            await ports.staff.post(staff_post(channel, payload))
             report = JobReport(report.summary + f"; alerted {channel}", report.lines)
     await record_controls(db, found)
     return report

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from core.baddebt import BadDebtRule
 from core.dunning import SendingHours
 from core.latefees import LateFeePolicy
-from core.ports import Delivery, OutboundMessage, PaymentGateway, StaffMessenger
+from core.ports import Delivery, OutboundMessage, PaymentGateway, StaffMessenger, StaffPost
 from scheduler.pacing import DEFAULT_RATES, default_hours
 
 
@@ -48,6 +48,12 @@ class StaffRenderer(Protocol):
     "blocks": [...]}`` (the shape of ``bot.staff.digest.render``)."""
 
     def __call__(self, template: str, locale: str = "en_US", **context: Any) -> dict[str, Any]: ...
+
+
+def staff_post(channel: str, payload: Mapping[str, Any]) -> StaffPost:
+    """A rendered Slack payload (``{"text": ..., "blocks": [...]}``) as a post to
+    ``channel`` (a channel id, or a user id for a direct message)."""
+    return StaffPost(channel, str(payload["text"]), blocks=tuple(payload.get("blocks", ())))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,12 @@
-"""``/ar journal``: what was posted in a period, totalled by entry type and by payer
-(AR-113, AR-114, AR-126, AR-128), for the person's locations; ``--csv`` also sends every
-line as a file (the columns of ``arbot report journal --format csv``). ``/ar status``:
-where every account stands (AR-160, AR-009). ``/ar collections``: what was collected,
-from whom, how fast (AR-152, AR-157)."""
+"""The period reports in Slack, each for the person's locations (``view_reports``):
+``/ar journal`` (AR-113, AR-114, AR-126, AR-128; ``--csv`` also sends every line as a
+file, the columns of ``arbot report journal --format csv``), ``/ar status`` (AR-160,
+AR-009), ``/ar collections`` (AR-152, AR-157), ``/ar gl`` (AR-122: every location) and
+``/ar services`` (BI-16)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
 
 from bot.staff.parse_reports import (
@@ -20,19 +21,26 @@ from bot.staff.reports import location_for, upload_csv
 from bot.staff.turn import Turn
 from core.auth import Actor, Permission, require
 from core.clock import today
-from core.reports.collections import WITHIN, collection_analysis, last_month
+from core.reports.collections import WITHIN, collection_analysis
+from core.reports.days import last_month, period
 from core.reports.gl import every_location, gl_summary
-from core.reports.journal import journal, period
+from core.reports.journal import journal
 from core.reports.journal_format import journal_csv, title
 from core.reports.services import service_use
 from core.reports.status import ar_status
 
 
-async def show_journal(turn: Turn, staff: Actor, cmd: ShowJournal) -> None:
-    location = location_for(staff, cmd.location)
+def readable(staff: Actor, asked: str | None) -> tuple[str | None, Collection[str] | None]:
+    """The location asked for (or the person's only one) once ``view_reports`` there is
+    checked, and the locations to read: that one, else all the person works at."""
+    location = location_for(staff, asked)
     require(staff, Permission.VIEW_REPORTS, location)
+    return location, [location] if location is not None else staff.locations
+
+
+async def show_journal(turn: Turn, staff: Actor, cmd: ShowJournal) -> None:
+    location, where = readable(staff, cmd.location)
     start, end = period(cmd.start, cmd.end, today(turn.services.clock))
-    where = [location] if location is not None else staff.locations
     async with turn.db.read() as conn:
         found = await journal(
             conn, start, end, turn.services.settings.currency, only=cmd.only, locations=where,
@@ -46,9 +54,7 @@ async def show_journal(turn: Turn, staff: Actor, cmd: ShowJournal) -> None:
 
 
 async def show_status(turn: Turn, staff: Actor, cmd: ShowStatus) -> None:
-    location = location_for(staff, cmd.location)
-    require(staff, Permission.VIEW_REPORTS, location)
-    where = [location] if location is not None else staff.locations
+    location, where = readable(staff, cmd.location)
     async with turn.db.read() as conn:
         found = await ar_status(
             conn, cmd.as_of or today(turn.services.clock), turn.services.settings.currency, where
@@ -59,14 +65,12 @@ async def show_status(turn: Turn, staff: Actor, cmd: ShowStatus) -> None:
 def _month_or_days(turn: Turn, start: date | None, end: date | None) -> tuple[date, date]:
     """Last month unless the dates say (``--from`` alone runs to today)."""
     on = today(turn.services.clock)
-    return last_month(on) if start is None and end is None else period(start, end, on)
+    return period(start, end, on, otherwise=last_month(on))
 
 
 async def show_collections(turn: Turn, staff: Actor, cmd: ShowCollections) -> None:
-    location = location_for(staff, cmd.location)
-    require(staff, Permission.VIEW_REPORTS, location)
+    location, where = readable(staff, cmd.location)
     start, end = _month_or_days(turn, cmd.start, cmd.end)
-    where = [location] if location is not None else staff.locations
     async with turn.db.read() as conn:
         found = await collection_analysis(
             conn, start, end, turn.services.settings.currency, by=cmd.by, locations=where
@@ -88,10 +92,8 @@ async def show_gl(turn: Turn, staff: Actor, cmd: ShowGl) -> None:
 
 async def show_services(turn: Turn, staff: Actor, cmd: ShowServices) -> None:
     """Service use and revenue per service (BI-16), last month unless the dates say."""
-    location = location_for(staff, cmd.location)
-    require(staff, Permission.VIEW_REPORTS, location)
+    location, where = readable(staff, cmd.location)
     start, end = _month_or_days(turn, cmd.start, cmd.end)
-    where = [location] if location is not None else staff.locations
     async with turn.db.read() as conn:
         found = await service_use(
             conn, start, end, turn.services.settings.currency, by=cmd.by, locations=where

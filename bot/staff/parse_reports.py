@@ -1,8 +1,9 @@
-"""Reading ``/ar journal [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--only charges|receipts|
-adjustments] [--location CODE] [--csv]`` (AR-113, AR-114, AR-128) and ``/ar status
-[--as-of YYYY-MM-DD] [--location CODE]`` (AR-160) and ``/ar collections [--from] [--to]
-[--by payer|financial_class|patient_type|location] [--location CODE]`` (AR-152), for
-:func:`bot.staff.parse.parse`."""
+"""Reading the period reports' commands, for :func:`bot.staff.parse.parse`: ``/ar journal
+[--from] [--to] [--only charges|receipts|adjustments] [--type CODE] [--location CODE]
+[--csv]`` (AR-113, AR-114, AR-128), ``/ar status [--as-of] [--location]`` (AR-160),
+``/ar collections [--from] [--to] [--by payer|...] [--location]`` (AR-152), ``/ar gl
+[--from] [--to]`` (AR-122) and ``/ar services [--from] [--to] [--by service|...]
+[--location]`` (BI-16). Dates are YYYY-MM-DD."""
 
 from __future__ import annotations
 
@@ -43,18 +44,35 @@ def entry_types(text: str) -> tuple[str, ...]:
     return codes
 
 
+def _read(rest: str, names: tuple[str, ...], command: str) -> dict[str, str]:
+    return read_options(tokens(rest), names, f"a /ar {command} option")
+
+
+def _day(options: dict[str, str], name: str) -> date | None:
+    return day(options[name], f"--{name} date") if name in options else None
+
+
+def _location(options: dict[str, str]) -> str | None:
+    return account_number(options["location"]) if "location" in options else None
+
+
+def _by(options: dict[str, str], allowed: tuple[str, ...]) -> str:
+    by = options.get("by", allowed[0]).casefold()
+    if by not in allowed:
+        raise ParseError(f"--by takes {', '.join(allowed)}; not {options['by']!r}")
+    return by
+
+
 def read_journal(rest: str, currency: str) -> ShowJournal:
-    options = read_options(
-        tokens(rest), ("from", "to", "only", "location", "csv", "type"), "a /ar journal option"
-    )
+    options = _read(rest, ("from", "to", "only", "location", "csv", "type"), "journal")
     only = options.get("only")
     if only is not None and only.casefold() not in ONLY:
         raise ParseError(f"--only takes {', '.join(ONLY)}; not {only!r}")
     return ShowJournal(
-        start=day(options["from"], "--from date") if "from" in options else None,
-        end=day(options["to"], "--to date") if "to" in options else None,
+        start=_day(options, "from"),
+        end=_day(options, "to"),
         only=only.casefold() if only is not None else None,
-        location=account_number(options["location"]) if "location" in options else None,
+        location=_location(options),
         csv="csv" in options,
         types=entry_types(options.get("type", "")),
     )
@@ -67,11 +85,8 @@ class ShowStatus:
 
 
 def read_status(rest: str, currency: str) -> ShowStatus:
-    options = read_options(tokens(rest), ("as-of", "location"), "a /ar status option")
-    return ShowStatus(
-        as_of=day(options["as-of"], "--as-of date") if "as-of" in options else None,
-        location=account_number(options["location"]) if "location" in options else None,
-    )
+    options = _read(rest, ("as-of", "location"), "status")
+    return ShowStatus(as_of=_day(options, "as-of"), location=_location(options))
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,17 +98,9 @@ class ShowCollections:
 
 
 def read_collections(rest: str, currency: str) -> ShowCollections:
-    options = read_options(
-        tokens(rest), ("from", "to", "by", "location"), "a /ar collections option"
-    )
-    by = options.get("by", "payer").casefold()
-    if by not in BY:
-        raise ParseError(f"--by takes {', '.join(BY)}; not {options['by']!r}")
+    options = _read(rest, ("from", "to", "by", "location"), "collections")
     return ShowCollections(
-        start=day(options["from"], "--from date") if "from" in options else None,
-        end=day(options["to"], "--to date") if "to" in options else None,
-        by=by,
-        location=account_number(options["location"]) if "location" in options else None,
+        _day(options, "from"), _day(options, "to"), _by(options, BY), _location(options)
     )
 
 
@@ -104,11 +111,8 @@ class ShowGl:
 
 
 def read_gl(rest: str, currency: str) -> ShowGl:
-    options = read_options(tokens(rest), ("from", "to"), "a /ar gl option")
-    return ShowGl(
-        start=day(options["from"], "--from date") if "from" in options else None,
-        end=day(options["to"], "--to date") if "to" in options else None,
-    )
+    options = _read(rest, ("from", "to"), "gl")
+    return ShowGl(_day(options, "from"), _day(options, "to"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,13 +124,7 @@ class ShowServices:
 
 
 def read_services(rest: str, currency: str) -> ShowServices:
-    options = read_options(tokens(rest), ("from", "to", "by", "location"), "a /ar services option")
-    by = options.get("by", "service").casefold()
-    if by not in SERVICE_BY:
-        raise ParseError(f"--by takes {', '.join(SERVICE_BY)}; not {options['by']!r}")
+    options = _read(rest, ("from", "to", "by", "location"), "services")
     return ShowServices(
-        start=day(options["from"], "--from date") if "from" in options else None,
-        end=day(options["to"], "--to date") if "to" in options else None,
-        by=by,
-        location=account_number(options["location"]) if "location" in options else None,
+        _day(options, "from"), _day(options, "to"), _by(options, SERVICE_BY), _location(options)
     )

@@ -47,17 +47,26 @@ def aged_column(threshold: int) -> str:
 
 
 def open_per_account(
-    as_of: date, thresholds: Sequence[int] = (), account_id: int | None = None
+    as_of: date,
+    thresholds: Sequence[int] = (),
+    account_id: int | None = None,
+    leave_out: Any = None,
 ) -> Any:
     """Per account: the anchor (the oldest dunnable open item's due day), what the
     dunnable items have open, the part past due, unapplied credits, and for each
-    threshold what has been due at least that many days (column ``aged_<days>``)."""
+    threshold what has been due at least that many days (column ``aged_<days>``).
+    ``leave_out``, a query of item ids (``id``), takes those items out of the dunnable
+    ones (late fees, for :mod:`core.latefees`)."""
     day = to_day(as_of)
     on = open_on_day(day)
     paused = paused_items(day)
     i = ar_item
     open_minor = on.open_minor
     dunnable = and_(i.c.amount_minor > 0, on.disputed.is_not(true()), paused.c.item_id.is_(None))
+    items = on.items.outerjoin(paused, paused.c.item_id == i.c.id)
+    if leave_out is not None:
+        items = items.outerjoin(leave_out, leave_out.c.id == i.c.id)
+        dunnable = and_(dunnable, leave_out.c.id.is_(None))
     due = day_number(i.c.due_day)
     only = i.c.account_id == account_id if account_id is not None else true()
     return (
@@ -74,7 +83,7 @@ def open_per_account(
                 for t in sorted(set(thresholds))
             ),
         )
-        .select_from(on.items.outerjoin(paused, paused.c.item_id == i.c.id))
+        .select_from(items)
         .where(on.posted, open_minor != 0, only)
         .group_by(i.c.account_id)
         .subquery("owed")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -29,6 +29,7 @@ from core.ledger.model import Kind
 from core.ledger.tables import allocation, ar_item, customer_account, journal_entry
 from core.money import Money
 from core.reports.cash import PERSONS, SELF_PAY
+from core.reports.days import check_period
 
 GROUPS = ("payer", "financial_class", "patient_type", "location")
 OWED = tuple(
@@ -40,7 +41,6 @@ OWED = tuple(
 )  # fmt: skip
 """What was billed (or moved, or reinstated) and can be collected; not the debits a
 returned cheque or a refund makes, which payments are matched with too."""
-MAX_DAYS = 366
 WITHIN = (30, 60, 90)
 
 
@@ -116,10 +116,7 @@ async def collection_analysis(
     ``by``, at ``locations`` (None: everywhere)."""
     if by not in GROUPS:
         raise ValidationError(f"{by!r} is not one of {', '.join(GROUPS)}")
-    if end < start:
-        raise ValidationError(f"the period ends ({end}) before it starts ({start})")
-    if (end - start).days >= MAX_DAYS:
-        raise ValidationError(f"an analysis covers at most {MAX_DAYS} days; ask for less")
+    check_period(start, end, "an analysis")
     a, ca = allocation, customer_account
     paid = -a.c.amount_minor  # a charge's allocation from a payment is negative
     days = day_number(a.c.effective_day) - day_number(a.c.bill_day)
@@ -234,9 +231,3 @@ def collections_json(c: Collections) -> str:
         "total": line(c.total),
     }
     return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
-
-
-def last_month(today: date) -> tuple[date, date]:
-    """The month before ``today``'s: the period an analysis covers unless told."""
-    end = today.replace(day=1) - timedelta(days=1)
-    return end.replace(day=1), end

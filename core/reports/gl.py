@@ -17,11 +17,9 @@ from datetime import date
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.errors import ValidationError
 from core.ledger.tables import customer_account, gl_account, journal_entry, journal_line
 from core.money import Money
-
-MAX_DAYS = 366
+from core.reports.days import check_period
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +63,7 @@ async def every_location(conn: AsyncConnection) -> list[str]:
 async def gl_summary(conn: AsyncConnection, start: date, end: date, currency: str) -> GlSummary:
     """Each GL account's balance before ``start``, debits and credits to ``end`` (both
     included) and balance after, in ``currency``, in one query."""
-    if end < start:
-        raise ValidationError(f"the period ends ({end}) before it starts ({start})")
-    if (end - start).days >= MAX_DAYS:
-        raise ValidationError(f"a summary covers at most {MAX_DAYS} days; ask for less")
+    check_period(start, end, "a summary")
     je, jl, gl = journal_entry, journal_line, gl_account
     before = je.c.effective_day < start
     during = je.c.effective_day.between(start, end)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, case, func, literal, select
@@ -36,10 +36,9 @@ from core.ledger.tables import (
 )
 from core.money import Money
 from core.reports.cash import PERSONS, RECEIPT_KINDS, SELF_PAY
+from core.reports.days import check_period
 
 KINDS = ("charges", "receipts", "adjustments")
-MAX_DAYS = 366
-"""The longest period one journal covers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,18 +104,6 @@ class Journal:
         return Money(sum(t.amount.minor for t in self.by_type), self.currency)
 
 
-def period(start: date | None, end: date | None, today: date) -> tuple[date, date]:
-    """The days asked for: none, yesterday; ``start`` alone, from it to today; ``end``
-    alone, that day; both, from one to the other."""
-    if start is None and end is None:
-        yesterday = today - timedelta(days=1)
-        return yesterday, yesterday
-    if start is None:
-        assert end is not None
-        return end, end
-    return start, end or today
-
-
 def _group() -> Any:
     je = journal_entry
     return case(
@@ -139,10 +126,7 @@ async def journal(
     """The journal from ``start`` to ``end`` (both included) in ``currency``, of the
     accounts at ``locations`` (None: every location), of the entry ``types`` when given
     (``CONTRACTUAL``: the contractual-allowance report, AR-171)."""
-    if end < start:
-        raise ValidationError(f"the period ends ({end}) before it starts ({start})")
-    if (end - start).days >= MAX_DAYS:
-        raise ValidationError(f"a journal covers at most {MAX_DAYS} days; ask for less")
+    check_period(start, end, "a journal")
     if only is not None and only not in KINDS:
         raise ValidationError(f"{only!r} is not one of {', '.join(KINDS)}")
     je, jl, ca = journal_entry, journal_line, customer_account

@@ -25,9 +25,9 @@ from core.errors import ValidationError
 from core.ledger.tables import journal_entry
 from core.money import Money
 from core.reports import cell
+from core.reports.days import check_period
 
 GROUPS = ("service", "category", "doctor", "location")
-MAX_DAYS = 366
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +80,7 @@ async def service_use(
     ``by``, at ``locations`` (None: everywhere), largest first."""
     if by not in GROUPS:
         raise ValidationError(f"{by!r} is not one of {', '.join(GROUPS)}")
-    if end < start:
-        raise ValidationError(f"the period ends ({end}) before it starts ({start})")
-    if (end - start).days >= MAX_DAYS:
-        raise ValidationError(f"a report covers at most {MAX_DAYS} days; ask for less")
+    check_period(start, end, "a report")
     cl, je = charge_line, journal_entry
     undone = journal_entry.alias("undone")
     key, description = _group(by)

@@ -15,7 +15,8 @@ from core.customers import NewCustomer, register_customer
 from core.db import Database
 from core.errors import ValidationError
 from core.ledger.aging import AtbQuery, aged_trial_balance
-from core.reports.journal import journal, period
+from core.reports.days import period
+from core.reports.journal import journal
 from core.reports.journal_format import CSV_COLUMNS, journal_csv, journal_json, journal_text
 from core.services.charges import post_charge
 from core.services.memos import post_memo, receive_prepayment, use_prepayment
