@@ -3,7 +3,7 @@
 arbot db upgrade
 arbot report atb [--as-of DATE] [--basis service|bill|due] [--buckets 30,60,...]
                  [--by financial_class|location|guarantor|doctor|payer|patient_type]
-                 [--over DAYS] [--sort balance|name] [--disputed-current]
+                 [--over DAYS] [--sort balance|name] [--disputed aged|current]
                  [--currency USD] [--format text|csv|json]
 arbot audit verify
 arbot staff add --name NAME --role ROLE [--slack-user U123] [--location CODE ...]

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import SystemClock, today
 from core.db import Database
-from core.settings import Settings
+from core.settings import Settings, aging_rule
 
 
 def add_parser(sub: Any) -> None:
@@ -23,15 +23,20 @@ def add_parser(sub: Any) -> None:
     report = sub.add_parser("report", help="reports").add_subparsers(dest="action", required=True)
     atb = report.add_parser("atb", help="aged trial balance")
     atb.add_argument("--as-of", type=date.fromisoformat, help="YYYY-MM-DD (default: today)")
-    atb.add_argument("--basis", choices=["service", "bill", "due"], default="service")
-    atb.add_argument("--buckets", default="30,60,90,120,150,180")
+    atb.add_argument(
+        "--basis", choices=["service", "bill", "due"], help="default: ARBOT_AGING_BASIS"
+    )
+    atb.add_argument("--buckets", help="e.g. 30,60,90 (default: ARBOT_AGING_BUCKETS)")
     atb.add_argument(
         "--by",
         choices=["financial_class", "location", "guarantor", "doctor", "payer", "patient_type"],
     )
     atb.add_argument("--over", type=int, metavar="DAYS")
     atb.add_argument("--sort", choices=["balance", "name"], default="balance")
-    atb.add_argument("--disputed-current", action="store_true")
+    atb.add_argument(
+        "--disputed", choices=["aged", "current"], help="default: ARBOT_AGING_DISPUTED"
+    )
+    atb.add_argument("--disputed-current", dest="disputed", action="store_const", const="current")
     atb.add_argument("--location")
     atb.add_argument("--currency")
     atb.add_argument("--format", choices=["text", "csv", "json"], default="text")
@@ -97,17 +102,15 @@ async def reading(settings: Settings, work: Callable[[AsyncConnection], Awaitabl
 
 
 async def report_atb(args: argparse.Namespace, settings: Settings) -> int:
-    from core.ledger.aging import AtbQuery, Basis, GroupBy, aged_trial_balance, parse_bounds
+    from core.ledger.aging import GroupBy, aged_trial_balance
     from core.reports.atb import atb_csv, atb_json, atb_text
 
-    query = AtbQuery(
-        as_of=args.as_of or today(SystemClock()),
-        currency=args.currency or settings.currency,
-        basis=Basis(args.basis),
-        bounds=parse_bounds(args.buckets),
+    rule = aging_rule(settings).overridden(args.basis, args.buckets, args.disputed)
+    query = rule.query(
+        args.as_of or today(SystemClock()),
+        args.currency or settings.currency,
         group_by=GroupBy(args.by) if args.by else None,
         over_days=args.over,
-        disputed_current=args.disputed_current,
         sort=args.sort,
         location=args.location,
     )

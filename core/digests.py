@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Column,
     ColumnElement,
@@ -47,7 +48,14 @@ from core.auth import Actor, Permission, require
 from core.db import Database, Tx
 from core.db.metadata import Currency, DayNumber, Minor, UtcDateTime, metadata
 from core.errors import NotFound, PermissionDenied, ValidationError
-from core.ledger.aging import AtbBucket, AtbQuery, aged_trial_balance, bucket_labels, parse_bounds
+from core.ledger.aging import (
+    AgingRule,
+    AtbBucket,
+    Basis,
+    aged_trial_balance,
+    bucket_labels,
+    parse_bounds,
+)
 from core.money import Money
 
 KINDS = ("atb", "cash")
@@ -67,6 +75,8 @@ digest_post = Table(
     Column("currency", Currency, nullable=False),
     Column("channel", String(40), nullable=False),
     Column("bounds", String(60), nullable=False),
+    Column("basis", String(10), nullable=False, server_default="service"),
+    Column("disputed_current", Boolean, nullable=False, server_default="0"),
     Column("total_minor", Minor, nullable=False),
     Column("accounts", Integer, nullable=False),
     Column("state", String(10), nullable=False),
@@ -110,7 +120,8 @@ class DigestDraft:
     channel: str
     total_minor: int
     accounts: int
-    bounds: tuple[int, ...] = ()
+    rule: AgingRule | None = None
+    """How an ATB digest aged its items (AR-194); None for the cash digest."""
     figures: Mapping[str, Sequence[AtbBucket]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -134,7 +145,7 @@ class Digest:
     as_of: date
     currency: str
     channel: str
-    bounds: tuple[int, ...]
+    rule: AgingRule | None
     total_minor: int
     accounts: int
     state: str
@@ -195,7 +206,9 @@ async def claim_digest(db: Database, draft: DigestDraft, actor: str) -> Digest |
     values = {
         "as_of": draft.as_of,
         "channel": draft.channel,
-        "bounds": ",".join(map(str, draft.bounds)),
+        "bounds": ",".join(map(str, draft.rule.bounds)) if draft.rule else "",
+        "basis": (draft.rule or AgingRule()).basis.value,
+        "disputed_current": bool(draft.rule and draft.rule.disputed_current),
         "total_minor": draft.total_minor,
         "accounts": draft.accounts,
     }
@@ -302,7 +315,9 @@ async def _load(conn: AsyncConnection, digest_id: int) -> Digest:
         as_of=row.as_of,
         currency=row.currency,
         channel=row.channel,
-        bounds=parse_bounds(row.bounds) if row.bounds else (),
+        rule=AgingRule(Basis(row.basis), parse_bounds(row.bounds), row.disputed_current)
+        if row.bounds
+        else None,
         total_minor=int(row.total_minor),
         accounts=row.accounts,
         state=row.state,
@@ -387,7 +402,8 @@ async def bucket_accounts(
     digest's location; the consolidated digest's buckets are for staff of every
     location (BI-20)."""
     digest = await _load(conn, digest_id)
-    if digest.kind != "atb":
+    rule = digest.rule
+    if digest.kind != "atb" or rule is None:
         raise NotFound(f"digest {digest_id} is not an ATB digest")
     require(actor, Permission.VIEW_REPORTS, digest.scope or None)
     if digest.scope == ALL and actor.locations is not None:
@@ -396,12 +412,10 @@ async def bucket_accounts(
             "the consolidated digest's accounts are for staff of every location: use your "
             "location's digest or /ar atb"
         )
-    labels = bucket_labels(digest.bounds)
+    labels = bucket_labels(rule.bounds)
     if not 0 <= position < len(labels):
         raise ValidationError(f"the digest has no bucket {position}")
-    query = AtbQuery(
-        digest.as_of, digest.currency, bounds=digest.bounds, location=digest.scope or None
-    )
+    query = rule.query(digest.as_of, digest.currency, location=digest.scope or None)
     atb = await aged_trial_balance(conn, query)
     inside = sorted(
         (row for row in atb.rows if row.amounts[position] != 0),

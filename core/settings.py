@@ -9,6 +9,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.ledger.aging import AgingRule
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///arbot.db"
 _PREFIXED = {
@@ -36,6 +40,9 @@ _PREFIXED = {
     "late_fee_min": "ARBOT_LATE_FEE_MIN",
     "late_fee_day": "ARBOT_LATE_FEE_DAY",
     "late_fee_locations": "ARBOT_LATE_FEE_LOCATIONS",
+    "aging_basis": "ARBOT_AGING_BASIS",
+    "aging_buckets": "ARBOT_AGING_BUCKETS",
+    "aging_disputed": "ARBOT_AGING_DISPUTED",
 }
 """Fields read from an ``ARBOT_``-prefixed variable rather than their upper-case name."""
 
@@ -75,6 +82,12 @@ class Settings:
     late_fee_min: str = "10.00"
     late_fee_day: int = 1
     late_fee_locations: str = ""
+    aging_basis: str = "service"
+    """The office's aging rule (AR-194): items age from their ``service``, ``bill`` or
+    ``due`` date, in buckets up to ``aging_buckets`` days, disputed ones ``aged`` or
+    ``current``."""
+    aging_buckets: str = "30,60,90,120,150,180"
+    aging_disputed: str = "aged"
     atb_digest: str = "daily"
     atb_digest_channel: str = ""
     atb_digest_channels: str = ""
@@ -114,3 +127,17 @@ class Settings:
             parts.append(f"{f.name}={'***' if hidden else repr(value)}")
         shown = ", ".join(parts)
         return f"Settings({shown})"
+
+
+def aging_rule(settings: Settings) -> AgingRule:
+    """The office's aging rule from ``ARBOT_AGING_*`` (AR-194); a value that makes no
+    sense is refused with the variable's name, so that the process stops at start."""
+    from core.errors import ValidationError
+    from core.ledger.aging import AgingRule
+
+    try:
+        return AgingRule.parse(
+            settings.aging_basis, settings.aging_buckets, settings.aging_disputed
+        )
+    except ValidationError as exc:
+        raise ValidationError(f"ARBOT_AGING_*: {exc}") from None

@@ -16,6 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Column,
     ForeignKey,
@@ -30,16 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.db import Database
 from core.db.metadata import Currency, DayNumber, Minor, UtcDateTime, metadata
-from core.ledger.aging import (
-    DEFAULT_BOUNDS,
-    AtbBucket,
-    AtbQuery,
-    Basis,
-    GroupBy,
-    aged_trial_balance,
-)
+from core.ledger.aging import AgingRule, AtbBucket, Basis, GroupBy, aged_trial_balance
 
 DIMENSIONS = ("total", "location", "financial_class")
+OFFICE_DEFAULT = AgingRule()
 
 atb_snapshot = Table(
     "atb_snapshot",
@@ -49,6 +44,7 @@ atb_snapshot = Table(
     Column("currency", Currency, nullable=False),
     Column("basis", String(10), nullable=False),
     Column("bounds", String(60), nullable=False),
+    Column("disputed_current", Boolean, nullable=False, server_default="0"),
     Column("total_minor", Minor, nullable=False),
     Column("accounts", Integer, nullable=False),
     Column("taken_at", UtcDateTime, nullable=False),
@@ -79,6 +75,7 @@ class Snapshot:
     currency: str
     basis: Basis
     bounds: tuple[int, ...]
+    disputed_current: bool
     total_minor: int
     accounts: int
     taken_at: datetime
@@ -110,20 +107,19 @@ async def take_atb_snapshot(
     as_of: date,
     currency: str,
     actor: str,
-    basis: Basis = Basis.SERVICE,
-    bounds: tuple[int, ...] = DEFAULT_BOUNDS,
+    rule: AgingRule = OFFICE_DEFAULT,
 ) -> Snapshot:
     """Compute the ATB as of ``as_of`` and keep it; a snapshot already taken for that
     date, currency and basis is returned as it was, never recomputed."""
     async with db.read() as conn:
-        found = await snapshot_of(conn, as_of, currency, basis)
+        found = await snapshot_of(conn, as_of, currency, rule.basis)
         if found is not None:
             return found
         by_location = await aged_trial_balance(
-            conn, AtbQuery(as_of, currency, basis, bounds, GroupBy.LOCATION)
+            conn, rule.query(as_of, currency, group_by=GroupBy.LOCATION)
         )
         by_class = await aged_trial_balance(
-            conn, AtbQuery(as_of, currency, basis, bounds, GroupBy.FINANCIAL_CLASS)
+            conn, rule.query(as_of, currency, group_by=GroupBy.FINANCIAL_CLASS)
         )
     accounts = len({row.account_id for row in by_location.rows})
     async with db.transaction() as tx:
@@ -133,8 +129,9 @@ async def take_atb_snapshot(
             .values(
                 as_of=as_of,
                 currency=currency,
-                basis=basis.value,
-                bounds=",".join(map(str, bounds)),
+                basis=rule.basis.value,
+                bounds=",".join(map(str, rule.bounds)),
+                disputed_current=rule.disputed_current,
                 total_minor=by_location.total_minor,
                 accounts=accounts,
                 taken_at=tx.db.clock.now(),
@@ -160,7 +157,7 @@ async def take_atb_snapshot(
                 accounts=accounts,
             )
     async with db.read() as conn:
-        kept = await snapshot_of(conn, as_of, currency, basis)
+        kept = await snapshot_of(conn, as_of, currency, rule.basis)
     assert kept is not None  # just written, by this call or a concurrent one
     return kept
 
@@ -237,6 +234,7 @@ async def _load(conn: AsyncConnection, head: object) -> Snapshot:
         currency=h["currency"],
         basis=Basis(h["basis"]),
         bounds=tuple(int(b) for b in h["bounds"].split(",")),
+        disputed_current=bool(h["disputed_current"]),
         total_minor=int(h["total_minor"]),
         accounts=h["accounts"],
         taken_at=h["taken_at"],

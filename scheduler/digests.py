@@ -45,7 +45,7 @@ from core.digests import (
     release_digest,
 )
 from core.errors import ArbotError, ValidationError
-from core.ledger.aging import Atb, AtbBucket, AtbQuery, AtbRow, GroupBy, aged_trial_balance
+from core.ledger.aging import Atb, AtbBucket, AtbRow, GroupBy, aged_trial_balance
 from core.money import Money
 from core.ports import StaffFile, StaffMessenger
 from core.reports.atb import top_accounts
@@ -159,7 +159,11 @@ def _scope(atb: Atb, scope: str) -> Atb:
 def _view(atb: Atb, scope: str, mode: str, previous: Digest | None, top: int) -> AtbView:
     cur = atb.query.currency
     before = previous.figures.get(ALL, ()) if previous else ()
-    comparable = [b.label for b in before] == [b.label for b in atb.buckets]
+    comparable = (
+        previous is not None
+        and previous.rule == atb.query.rule
+        and [b.label for b in before] == [b.label for b in atb.buckets]
+    )
     lines = tuple(
         BucketLine(
             i,
@@ -235,7 +239,8 @@ async def plan_atb_digests(
     targets = _atb_targets(settings)
     period = atb_period(settings.atb, as_of)
     async with db.read() as conn:
-        atb = await aged_trial_balance(conn, AtbQuery(as_of, currency, group_by=GroupBy.LOCATION))
+        query = ports.aging.query(as_of, currency, group_by=GroupBy.LOCATION)
+        atb = await aged_trial_balance(conn, query)
         previous = {
             scope: await previous_digest(conn, "atb", scope, currency, before=as_of)
             for scope in targets
@@ -254,7 +259,7 @@ async def plan_atb_digests(
             channel,
             part.total_minor,
             view.accounts,
-            atb.query.bounds,
+            ports.aging,
             figures,
         )
         png, title = _chart(view, previous[scope], settings.locale)

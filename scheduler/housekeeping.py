@@ -173,7 +173,7 @@ async def atb_snapshot_job(
     if dry_run:
         return JobReport(f"dry run: would keep the ATB as of {end.isoformat()}")
     kept = await take_atb_snapshot(
-        db, as_of=end, currency=ports.currency, actor=SNAPSHOT_JOB.label
+        db, as_of=end, currency=ports.currency, actor=SNAPSHOT_JOB.label, rule=ports.aging
     )
     return JobReport(
         f"ATB as of {end.isoformat()} kept: {Money(kept.total_minor, kept.currency)} "

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from core.baddebt import BadDebtRule
 from core.dunning import SendingHours
 from core.latefees import LateFeePolicy
+from core.ledger.aging import AgingRule
 from core.ports import Delivery, OutboundMessage, PaymentGateway, StaffMessenger, StaffPost
 from scheduler.pacing import DEFAULT_RATES, default_hours
 
@@ -108,5 +109,7 @@ class Ports:
     """When accounts go to bad debt by themselves (AR-060); None: never."""
     late_fee: LateFeePolicy | None = None
     """How late fees are charged (AR-107, ``ARBOT_LATE_FEE*``); None: never."""
+    aging: AgingRule = field(default_factory=AgingRule)
+    """How the ATB digests and month-end snapshots age items (AR-194, ``ARBOT_AGING_*``)."""
     staff_render: StaffRenderer | None = None
     digests: DigestSettings = field(default_factory=DigestSettings)

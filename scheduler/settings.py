@@ -1,9 +1,9 @@
 """The plan, statement, bad-debt and late-fee jobs' settings, read from the environment
 (``ARBOT_PLAN_REMINDER_DAYS``, ``ARBOT_PLAN_GRACE_DAYS``, ``ARBOT_PLAN_RETRY_DAYS``,
 ``ARBOT_BAD_DEBT_DAYS``, ``ARBOT_BAD_DEBT_MIN``, ``ARBOT_BAD_DEBT_AFTER_COLLECTIONS_DAYS``,
-``ARBOT_LATE_FEE*``) into :class:`scheduler.ports.Ports` fields. A value that makes no
-sense stops the process at start with a sentence saying which and why, rather than a job
-failing at night."""
+``ARBOT_LATE_FEE*``, ``ARBOT_AGING_*``) into :class:`scheduler.ports.Ports` fields. A
+value that makes no sense stops the process at start with a sentence saying which and
+why, rather than a job failing at night."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from core.baddebt import BadDebtRule
 from core.errors import ValidationError
 from core.latefees import LateFeePolicy, parse_fee
 from core.money import parse_money
-from core.settings import Settings
+from core.settings import Settings, aging_rule
 
 
 def retry_days(text: str) -> tuple[int, ...]:
@@ -92,4 +92,5 @@ def plan_job_settings(settings: Settings) -> dict[str, Any]:
         "plan_retry_days": days,
         "bad_debt": bad_debt_rule(settings),
         "late_fee": late_fee_policy(settings),
+        "aging": aging_rule(settings),
     }

@@ -9,8 +9,7 @@ arbot staff user gets a tab saying so, with no figures.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -61,7 +60,8 @@ async def home_view(services: Services, slack_user: str) -> dict[str, Any]:
         shown = [await pending_line(conn, r) for r in pending[:PENDING_SHOWN]]
         atb = None
         if Permission.VIEW_REPORTS in allowed:
-            atb = await atb_summary(conn, staff, on, services.settings.currency)
+            query = services.aging.query(on, services.settings.currency)
+            atb = await atb_summary(conn, staff, query)
     return message(
         "home", services.locale, staff=staff, on=on, totals=totals,
         pending=shown, pending_count=len(pending), atb=atb,
@@ -73,15 +73,15 @@ async def pending_line(conn: AsyncConnection, request: Request) -> PendingLine:
     return PendingLine(request, account.number, request.amount)
 
 
-async def atb_summary(conn: AsyncConnection, staff: Actor, on: date, currency: str) -> AtbSummary:
+async def atb_summary(conn: AsyncConnection, staff: Actor, query: AtbQuery) -> AtbSummary:
     """The ATB's buckets for the staff member's locations (all when unrestricted), added
-    up: an account belongs to one location, so accounts add up too."""
+    up: an account belongs to one location, so accounts add up too. ``query`` ages by
+    the office's rule (AR-194)."""
+    currency = query.currency
     places = [None] if staff.locations is None else sorted(staff.locations)
     sums: dict[str, list[int]] = {}
     for place in places:
-        report = await aged_trial_balance(
-            conn, AtbQuery(as_of=on, currency=currency, location=place)
-        )
+        report = await aged_trial_balance(conn, replace(query, location=place))
         for bucket in report.buckets:
             add(sums, bucket)
     buckets = tuple((label, Money(s[0], currency), s[1]) for label, s in sums.items())

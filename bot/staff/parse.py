@@ -55,7 +55,7 @@ from bot.staff.words import (
 )
 from core.billing.catalogue import service_code
 from core.errors import ValidationError
-from core.ledger.aging import Basis, GroupBy
+from core.ledger.aging import Basis, GroupBy, parse_bounds
 from core.money import Money
 
 MAX_TEXT = 1000
@@ -123,7 +123,9 @@ class Atb:
     as_of: date | None = None
     by: GroupBy | None = None
     over: int | None = None
-    basis: Basis = Basis.SERVICE
+    basis: Basis | None = None
+    """None: the office's aging rule's (AR-194), as for ``buckets``."""
+    buckets: tuple[int, ...] | None = None
     location: str | None = None
     csv: bool = False
 
@@ -384,7 +386,14 @@ def _refund(rest: str, currency: str) -> Command:
     )
 
 
-_ATB_OPTIONS = ("as-of", "by", "over", "basis", "location", "csv")
+_ATB_OPTIONS = ("as-of", "by", "over", "basis", "buckets", "location", "csv")
+
+
+def _buckets(text: str) -> tuple[int, ...]:
+    try:
+        return parse_bounds(text)
+    except ValidationError as exc:
+        raise ParseError(f"--buckets: {exc}") from None
 
 
 def _atb(rest: str, currency: str) -> Command:
@@ -393,7 +402,8 @@ def _atb(rest: str, currency: str) -> Command:
         as_of=day(options["as-of"], "--as-of date") if "as-of" in options else None,
         by=choice(GroupBy, options["by"], "--by") if "by" in options else None,
         over=whole(options["over"], "number of days", 0, MAX_DAYS) if "over" in options else None,
-        basis=choice(Basis, options.get("basis", "service"), "--basis"),
+        basis=choice(Basis, options["basis"], "--basis") if "basis" in options else None,
+        buckets=_buckets(options["buckets"]) if "buckets" in options else None,
         location=account_number(options["location"]) if "location" in options else None,
         csv="csv" in options,
     )

@@ -14,7 +14,7 @@ several need ``--location``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from bot.staff.parse import Atb, BadDebt, Dso
@@ -24,7 +24,7 @@ from core.auth import Actor, Permission, require
 from core.clock import today
 from core.errors import ValidationError
 from core.ledger.aging import Atb as AtbReport
-from core.ledger.aging import AtbQuery, aged_trial_balance
+from core.ledger.aging import aged_trial_balance
 from core.money import Money
 from core.reports.atb import atb_csv, top_accounts
 from core.reports.baddebt import bad_debt_history
@@ -64,10 +64,11 @@ def group_lines(report: AtbReport) -> list[GroupLine]:
 async def atb(turn: Turn, staff: Actor, cmd: Atb) -> None:
     location = location_for(staff, cmd.location)
     require(staff, Permission.VIEW_REPORTS, location)
-    query = AtbQuery(
-        as_of=cmd.as_of or today(turn.services.clock),
-        currency=turn.services.settings.currency,
-        basis=cmd.basis,
+    office = turn.services.aging
+    rule = replace(office, basis=cmd.basis or office.basis, bounds=cmd.buckets or office.bounds)
+    query = rule.query(
+        cmd.as_of or today(turn.services.clock),
+        turn.services.settings.currency,
         group_by=cmd.by,
         over_days=cmd.over,
         location=location,

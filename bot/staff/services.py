@@ -16,8 +16,9 @@ from slack_bolt.async_app import AsyncBoltContext
 
 from core.clock import Clock
 from core.db import Database
+from core.ledger.aging import AgingRule
 from core.ports import PaymentGateway
-from core.settings import Settings
+from core.settings import Settings, aging_rule
 
 SERVICES = "arbot"
 """The key under which listeners find the :class:`Services` in bolt's context."""
@@ -78,6 +79,12 @@ class Services:
     """Passes a staff reply (thread ts, message ts, text) back to the patient's chat."""
     gateway: PaymentGateway | None = None
     """The patients' payment gateway: an approved refund goes back to the card."""
+    aging: AgingRule = field(init=False)
+    """The office's aging rule (AR-194), read from the settings when made, so that a
+    wrong ``ARBOT_AGING_*`` stops the process at start."""
+
+    def __post_init__(self) -> None:
+        self.aging = aging_rule(self.settings)
 
     @property
     def clock(self) -> Clock:

@@ -97,6 +97,56 @@ def bucket_labels(bounds: tuple[int, ...]) -> list[str]:
 
 
 @dataclass(frozen=True, slots=True)
+class AgingRule:
+    """The office's own aging rule (AR-194): the date items age from, the buckets'
+    upper bounds and whether disputed items count as current. The ATB in Slack and from
+    the CLI, the digests, the home tab and the month-end snapshots all age by it unless
+    asked otherwise (``ARBOT_AGING_BASIS``, ``ARBOT_AGING_BUCKETS``,
+    ``ARBOT_AGING_DISPUTED``)."""
+
+    basis: Basis = Basis.SERVICE
+    bounds: tuple[int, ...] = DEFAULT_BOUNDS
+    disputed_current: bool = False
+
+    @classmethod
+    def parse(cls, basis: str, buckets: str, disputed: str) -> AgingRule:
+        """From the words an office writes: ``due``, ``30,60,90``, ``current`` or ``aged``."""
+        try:
+            chosen = Basis(basis.strip().lower())
+        except ValueError:
+            raise ValidationError(
+                f"items age from their service, bill or due date, not {basis!r}"
+            ) from None
+        how = disputed.strip().lower()
+        if how not in ("current", "aged"):
+            raise ValidationError(
+                f"disputed items are either 'current' or 'aged' like the rest, not {disputed!r}"
+            )
+        return cls(chosen, parse_bounds(buckets), how == "current")
+
+    def overridden(
+        self, basis: str | None = None, buckets: str | None = None, disputed: str | None = None
+    ) -> AgingRule:
+        """This rule with what a report asked for instead (its ``--basis`` ...)."""
+        return AgingRule.parse(
+            basis or self.basis.value,
+            buckets or ",".join(map(str, self.bounds)),
+            disputed or ("current" if self.disputed_current else "aged"),
+        )
+
+    def query(self, as_of: date, currency: str, **rest: Any) -> AtbQuery:
+        """An ATB query aging by this rule."""
+        return AtbQuery(
+            as_of,
+            currency,
+            basis=self.basis,
+            bounds=self.bounds,
+            disputed_current=self.disputed_current,
+            **rest,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class AtbQuery:
     as_of: date
     currency: str
@@ -107,6 +157,11 @@ class AtbQuery:
     disputed_current: bool = False
     sort: str = "balance"
     location: str | None = None
+
+    @property
+    def rule(self) -> AgingRule:
+        """The aging rule this query ages by."""
+        return AgingRule(self.basis, self.bounds, self.disputed_current)
 
 
 class AtbRow(tuple[Any, ...]):

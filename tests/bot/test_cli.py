@@ -166,6 +166,39 @@ def test_custom_buckets_give_three_columns_and_the_same_total(arbot: Callable[..
     assert three["buckets"][:2] == default["buckets"][:2]
 
 
+def test_the_offices_aging_rule_is_the_default_and_an_option_overrides_it(
+    arbot: Callable[..., Run], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AR-194: with ARBOT_AGING_BASIS=due and ARBOT_AGING_BUCKETS=30,60 the ATB ages
+    by due date in three buckets without being asked; ``--basis``/``--buckets`` win."""
+    by_due = atb_json(arbot, "--basis", "due", "--buckets", "30,60")
+    by_service = atb_json(arbot, "--buckets", "30,60")
+    assert by_due["buckets"] != by_service["buckets"]  # the demo has items not yet due
+
+    monkeypatch.setenv("ARBOT_AGING_BASIS", "due")
+    monkeypatch.setenv("ARBOT_AGING_BUCKETS", "30,60")
+    office = atb_json(arbot)
+    asked = atb_json(arbot, "--basis", "service")
+
+    assert (office["basis"], office["buckets"]) == ("due", by_due["buckets"])
+    assert (asked["basis"], asked["buckets"]) == ("service", by_service["buckets"])
+    assert office["total"] == asked["total"]
+
+
+def test_a_wrong_aging_rule_is_named_and_nothing_is_printed(
+    arbot: Callable[..., Run], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AR-194: an office rule that makes no sense says which variable and why."""
+    monkeypatch.setenv("ARBOT_AGING_DISPUTED", "sometimes")
+    result = arbot("report", "atb", "--format", "json")
+
+    assert (result.code, result.out) == (2, "")
+    assert result.err == (
+        "arbot: ARBOT_AGING_*: disputed items are either 'current' or 'aged' like the rest, "
+        "not 'sometimes'\n"
+    )
+
+
 def test_bad_buckets_exit_2_with_a_message_and_no_report(arbot: Callable[..., Run]) -> None:
     """AR-197: ``--buckets 60,30`` is refused with a sentence on stderr, nothing on stdout."""
     result = arbot("report", "atb", "--buckets", "60,30", "--format", "json")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import io
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -17,9 +18,10 @@ from sqlalchemy import func, select
 from bot.cli import _jobs_run
 from core.clock import FixedClock
 from core.db import Database
-from core.digests import digest_post
+from core.digests import bucket_accounts, digest_post
 from core.errors import ValidationError
 from core.ledger.accounts import Account
+from core.ledger.aging import AgingRule
 from core.services.payments import record_payment
 from core.settings import Settings
 from scheduler.chart import BEFORE, NOW
@@ -258,3 +260,34 @@ def test_the_configuration_is_checked() -> None:
     assert digest_settings(atb="", atb_channel="C1", atb_channels="", cash_channel="").atb == (
         "daily"
     )
+
+
+async def test_digests_age_by_the_offices_rule_and_compare_only_like_with_like(
+    db: Database, clock: FixedClock, fake_slack: FakeSlack, accounts: dict[str, Account]
+) -> None:
+    """AR-194: an office aging in 0-90 and over 90 gets its digest so, keeps the rule
+    with it (a bucket's accounts are read again by that rule), and a later digest by
+    another rule compares its total but not its buckets, which are not alike."""
+    office = AgingRule(bounds=(90,))
+    clock.moment = at(JUNE_29, 14)
+    await run_job(db, clock, replace(slack_ports(fake_slack), aging=office), "atb-digest",
+                  as_of=JUNE_29)  # fmt: skip
+    clock.moment = at(JUNE_30, 14)
+    await run_job(db, clock, slack_ports(fake_slack), "atb-digest", as_of=JUNE_30)
+
+    first, second = posted_to(fake_slack, MANAGERS)
+    shown = text_of(first)
+    assert "0-90               160.00   48.48        2\n" in shown
+    assert "over 90            170.00   51.52        2\n" in shown
+    assert list(drill_buttons(first)) == ["0-90 (2)", "over 90 (2)"]
+    async with db.read() as conn:
+        kept = (await conn.execute(select(digest_post.c.id).where(
+            digest_post.c.as_of == JUNE_29, digest_post.c.scope == ""))).scalar_one()  # fmt: skip
+        old = await bucket_accounts(conn, ADMIN, kept, 1)
+    assert old.digest.rule == office
+    assert [a.name for a in old.accounts] == ["Ana López", "Bea Brown"]
+    assert old.total == usd("170.00")
+    later = text_of(second)  # the total compares; buckets of another rule do not
+    assert "0-30               160.00   48.48        2\n" in later
+    assert "61-90                0.00    0.00        0\n" in later
+    assert "Total              330.00  100.00        3          0.00\n" in later

@@ -1,5 +1,5 @@
 """Small-balance write-offs within each payer's tolerance (AR-055) and the month-end ATB
-snapshot (AR-150), each run claimed once."""
+snapshot (AR-150) by the office's aging rule (AR-194), each run claimed once."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import select
 from core.approvals import Status, approve
 from core.clock import FixedClock
 from core.db import Database
-from core.ledger.aging import AtbQuery, aged_trial_balance
+from core.ledger.aging import AgingRule, AtbQuery, Basis, aged_trial_balance
 from core.ledger.tables import journal_entry
 from core.services.adjustments import dispute_item
 from core.services.payments import record_payment
@@ -131,6 +131,35 @@ async def test_the_month_end_atb_is_kept_once_as_it_was(
     async with db.read() as conn:
         live = await aged_trial_balance(conn, AtbQuery(AS_OF, "USD"))
     assert live.total_minor == 10_000 and kept.total_minor == 35_000
+
+
+async def test_the_month_end_atb_ages_by_the_offices_rule(
+    db: Database, messenger: FakeMessenger
+) -> None:
+    """AR-194: an office aging by due date in 0-30, 31-60, over 60, disputed items
+    current, keeps its month-end ATB that way and says so with it."""
+    north = await patient(db, "North", location="north")
+    await owes(db, north, "100.00", 10)  # due 10 days before month-end, served 40
+    main = await patient(db, "Main")
+    entry = await owes(db, main, "250.00", 70)
+    await dispute_item(db, ADMIN, item_id=item_of(entry), disputed=True, on=AS_OF,
+                       reason="says paid")  # fmt: skip
+    rule = AgingRule(Basis.DUE, (30, 60), disputed_current=True)
+    ports = ports_for(db, messenger, aging=rule)
+
+    await run_job(db, db.clock, ports, "atb-snapshot", as_of=date(2026, 7, 15))
+
+    async with db.read() as conn:
+        kept = await snapshot_of(conn, AS_OF, "USD", Basis.DUE)
+        by_service = await aged_trial_balance(conn, AtbQuery(AS_OF, "USD", bounds=(30, 60)))
+    assert kept is not None
+    assert (kept.basis, kept.bounds, kept.disputed_current) == (Basis.DUE, (30, 60), True)
+    assert [(b.label, b.amount_minor, b.accounts) for b in kept.buckets] == [
+        ("0-30", 35_000, 2),
+        ("31-60", 0, 0),
+        ("over 60", 0, 0),
+    ]
+    assert [b.amount_minor for b in by_service.buckets] == [0, 10_000, 25_000]
 
 
 async def test_requests_nobody_decided_expire_after_the_configured_days(

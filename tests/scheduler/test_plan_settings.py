@@ -1,5 +1,6 @@
-"""The plan, bad-debt and late-fee jobs' settings from the environment: sensible values become the
-scheduler's ports, nonsense stops the process with a sentence saying which and why."""
+"""The plan, bad-debt, late-fee and aging (AR-194) settings from the environment:
+sensible values become the scheduler's ports, nonsense stops the process with a
+sentence saying which and why."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 from core.baddebt import BadDebtRule
 from core.errors import ValidationError
 from core.latefees import LateFeePolicy
+from core.ledger.aging import AgingRule, Basis
 from core.settings import Settings
 from scheduler.settings import plan_job_settings, retry_days
 
@@ -19,6 +21,7 @@ def test_defaults_remind_three_days_ahead_retry_twice_and_leave_bad_debt_off() -
         "plan_retry_days": (3, 7),
         "bad_debt": None,
         "late_fee": None,  # AR-107: only where the office says the law allows
+        "aging": AgingRule(Basis.SERVICE, (30, 60, 90, 120, 150, 180), False),  # AR-194
     }
 
 
@@ -37,6 +40,9 @@ def test_the_environment_sets_them() -> None:
             "ARBOT_LATE_FEE_MIN": "50",
             "ARBOT_LATE_FEE_DAY": "5",
             "ARBOT_LATE_FEE_LOCATIONS": "north, south",
+            "ARBOT_AGING_BASIS": "Due",
+            "ARBOT_AGING_BUCKETS": "30, 60, 90",
+            "ARBOT_AGING_DISPUTED": "current",
         }
     )
     assert plan_job_settings(settings) == {
@@ -53,6 +59,7 @@ def test_the_environment_sets_them() -> None:
             day_of_month=5,
             locations=frozenset({"north", "south"}),
         ),
+        "aging": AgingRule(Basis.DUE, (30, 60, 90), disputed_current=True),
     }
     flat = Settings.from_env({"ARBOT_LATE_FEE": "10.00"})
     assert plan_job_settings(flat)["late_fee"] == LateFeePolicy(currency="USD", flat_minor=1000)
@@ -79,6 +86,10 @@ def test_the_environment_sets_them() -> None:
         ({"ARBOT_LATE_FEE": "1%", "ARBOT_LATE_FEE_DAY": "31"}, "day of the month from 1 to 28"),
         ({"ARBOT_LATE_FEE": "1%", "ARBOT_LATE_FEE_MAX": "0"}, "cap must be above zero"),
         ({"ARBOT_LATE_FEE": "1%", "ARBOT_LATE_FEE_MIN": "0"}, "least overdue amount"),
+        ({"ARBOT_AGING_BASIS": "posting"}, "ARBOT_AGING_.*service, bill or due date"),
+        ({"ARBOT_AGING_BUCKETS": "60,30"}, "ARBOT_AGING_.*must increase"),
+        ({"ARBOT_AGING_BUCKETS": "thirty"}, "ARBOT_AGING_.*whole days"),
+        ({"ARBOT_AGING_DISPUTED": "yes"}, "ARBOT_AGING_.*'current' or 'aged'"),
     ],
 )
 def test_nonsense_is_refused_with_a_reason(env: dict[str, str], says: str) -> None:

@@ -63,9 +63,10 @@ def usd(minor: int) -> Money:
         ("atb", Atb()),
         (
             "atb --as-of 2026-06-30 --by financial_class --over 90 --basis due --csv",
-            Atb(date(2026, 6, 30), GroupBy.FINANCIAL_CLASS, 90, Basis.DUE, None, True),
+            Atb(date(2026, 6, 30), GroupBy.FINANCIAL_CLASS, 90, Basis.DUE, csv=True),
         ),
         ("atb over:90 --location=north", Atb(over=90, location="north")),
+        ("atb --buckets 30,60,90", Atb(buckets=(30, 60, 90))),  # AR-194
         (
             "writeoff A1 10 small_balance a note",
             WriteOff("A1", usd(1000), "SMALL_BALANCE", "a note"),
@@ -120,6 +121,7 @@ def test_commands_are_read_into_typed_values(text: str, command: object) -> None
         ("atb --csv --csv", "--csv is given twice"),
         ("atb --as-of 30-06-2026", "is not a --as-of date"),
         ("atb sideways", "is not an ATB option"),
+        ("atb --buckets 90,30", "--buckets: bucket bounds must increase"),
         ("find \x00", "control characters"),
         ("x" * 5000, "5,000 characters long"),
     ],

@@ -1,5 +1,5 @@
 """``/ar atb``: the summary in Slack and the full CSV as a file (AR-156, AR-187, AR-191,
-AR-192)."""
+AR-192), aged by the office's rule (AR-194)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,16 @@ import io
 from datetime import date
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
+from bot.web import SLACK_KEY, make_app
 from core.billing.charges import ChargeLine, post_charges
 from core.db import Database
+from core.errors import ValidationError
 from core.ledger.accounts import Account
-from tests.bot.staff.conftest import Slack, patient, text_of
+from tests.bot.staff.conftest import Slack, patient, slack_settings, text_of
 from tests.core.helpers import ADMIN
+from tests.fakes.slack import FakeSlack
 
 pytestmark = pytest.mark.usefixtures("staff", "catalogue")
 
@@ -116,3 +120,33 @@ async def test_staff_of_one_location_see_its_atb_only(
     assert "may not work on accounts of location 'main'" in refused
     two = text_of(await slack.command("atb", "U0TESS"))
     assert "say which location with --location (main, north)" in two
+
+
+async def test_the_offices_aging_rule_shapes_the_atb_unless_asked_otherwise(
+    db: Database, fake_slack: FakeSlack, clinic: dict[str, Account]
+) -> None:
+    """AR-194: an office that ages by due date in 0-30, 31-60, over 60 (and counts
+    disputed items as current) gets that ATB from a bare ``/ar atb``."""
+    settings = slack_settings(
+        db, fake_slack, aging_basis="due", aging_buckets="30,60", aging_disputed="current"
+    )
+    app = make_app(settings, db)
+    async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as http:
+        slack = Slack(http, fake_slack, app[SLACK_KEY])
+        office = text_of(await slack.command("atb", "U0BILLER"))
+        asked = text_of(await slack.command("atb --basis service --buckets 90", "U0BILLER"))
+    assert "(USD, aged by due date)" in office
+    assert "over 60 " in office and "61-90" not in office
+    assert "Total                  280.00   100.00         2" in office
+    assert "(USD, aged by service date)" in asked
+    assert "0-90                   160.00    57.14         2" in asked
+    assert "over 90                120.00    42.86         1" in asked
+
+
+async def test_a_wrong_aging_rule_stops_the_app_at_start(
+    db: Database, fake_slack: FakeSlack
+) -> None:
+    """AR-194: ``ARBOT_AGING_BUCKETS=30,30`` is refused when the app is made, not at
+    the first ``/ar atb``."""
+    with pytest.raises(ValidationError, match=r"ARBOT_AGING_\*: bucket bounds must increase"):
+        make_app(slack_settings(db, fake_slack, aging_buckets="30,30"), db)
