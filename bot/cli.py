@@ -4,7 +4,7 @@ arbot db upgrade
 arbot report atb [--as-of DATE] [--basis service|bill|due] [--buckets 30,60,...]
                  [--by financial_class|location|guarantor|doctor|payer|patient_type]
                  [--over DAYS] [--sort balance|name] [--disputed aged|current]
-                 [--currency USD] [--format text|csv|json]
+                 [--currency USD] [--format text|csv|json] [--detail]
 arbot audit verify
 arbot staff add --name NAME --role ROLE [--slack-user U123] [--location CODE ...]
                 [--approval-limit AMOUNT]

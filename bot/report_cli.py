@@ -40,6 +40,12 @@ def add_parser(sub: Any) -> None:
     atb.add_argument("--location")
     atb.add_argument("--currency")
     atb.add_argument("--format", choices=["text", "csv", "json"], default="text")
+    atb.add_argument(
+        "--detail",
+        action="store_true",
+        help="each account's statements, last payment, this month's payments and "
+        "credits, last bill to an insurer",
+    )
 
     journal = report.add_parser("journal", help="what was posted in a period, with totals")
     journal.add_argument("--from", dest="start", type=date.fromisoformat, help="YYYY-MM-DD")
@@ -102,8 +108,9 @@ async def reading(settings: Settings, work: Callable[[AsyncConnection], Awaitabl
 
 
 async def report_atb(args: argparse.Namespace, settings: Settings) -> int:
-    from core.ledger.aging import GroupBy, aged_trial_balance
+    from core.ledger.aging import Atb, GroupBy, aged_trial_balance
     from core.reports.atb import atb_csv, atb_json, atb_text
+    from core.reports.atb_detail import AtbDetail, atb_detail
 
     rule = aging_rule(settings).overridden(args.basis, args.buckets, args.disputed)
     query = rule.query(
@@ -114,9 +121,14 @@ async def report_atb(args: argparse.Namespace, settings: Settings) -> int:
         sort=args.sort,
         location=args.location,
     )
-    atb = await reading(settings, lambda conn: aged_trial_balance(conn, query))
+
+    async def read(conn: AsyncConnection) -> tuple[Atb, AtbDetail | None]:
+        atb = await aged_trial_balance(conn, query)
+        return atb, await atb_detail(conn, atb) if args.detail else None
+
+    atb, detail = await reading(settings, read)
     render = {"text": atb_text, "csv": atb_csv, "json": atb_json}[args.format]
-    sys.stdout.write(render(atb))
+    sys.stdout.write(render(atb, detail))
     return 0
 
 

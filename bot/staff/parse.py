@@ -128,6 +128,8 @@ class Atb:
     buckets: tuple[int, ...] | None = None
     location: str | None = None
     csv: bool = False
+    detail: bool = False
+    """The CSV with each account's statements, last payment ... (AR-184)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,7 +388,7 @@ def _refund(rest: str, currency: str) -> Command:
     )
 
 
-_ATB_OPTIONS = ("as-of", "by", "over", "basis", "buckets", "location", "csv")
+_ATB_OPTIONS = ("as-of", "by", "over", "basis", "buckets", "location", "csv", "detail")
 
 
 def _buckets(text: str) -> tuple[int, ...]:
@@ -405,7 +407,8 @@ def _atb(rest: str, currency: str) -> Command:
         basis=choice(Basis, options["basis"], "--basis") if "basis" in options else None,
         buckets=_buckets(options["buckets"]) if "buckets" in options else None,
         location=account_number(options["location"]) if "location" in options else None,
-        csv="csv" in options,
+        csv="csv" in options or "detail" in options,
+        detail="detail" in options,
     )
 
 

@@ -27,6 +27,7 @@ from core.ledger.aging import Atb as AtbReport
 from core.ledger.aging import aged_trial_balance
 from core.money import Money
 from core.reports.atb import atb_csv, top_accounts
+from core.reports.atb_detail import AtbDetail, atb_detail
 from core.reports.baddebt import bad_debt_history
 from core.reports.dso import days_in_ar
 
@@ -75,8 +76,9 @@ async def atb(turn: Turn, staff: Actor, cmd: Atb) -> None:
     )
     async with turn.db.read() as conn:
         report = await aged_trial_balance(conn, query)
+        detail = await atb_detail(conn, report) if cmd.detail else None
     if cmd.csv:
-        await send_csv(turn, report)
+        await send_csv(turn, report, detail)
     groups = group_lines(report)
     await turn.reply(
         "atb",
@@ -91,11 +93,13 @@ async def atb(turn: Turn, staff: Actor, cmd: Atb) -> None:
     )
 
 
-async def send_csv(turn: Turn, report: AtbReport) -> None:
-    """The full ATB as a CSV file in the person's direct messages with arbot."""
+async def send_csv(turn: Turn, report: AtbReport, detail: AtbDetail | None = None) -> None:
+    """The full ATB as a CSV file in the person's direct messages with arbot (with
+    ``detail``, its AR-184 columns too)."""
     as_of = report.query.as_of.isoformat()
     comment = message("atb_file", turn.locale, q=report.query, rows=len(report.rows))
-    await upload_csv(turn, atb_csv(report), f"atb-{as_of}.csv", f"ATB {as_of}", comment["text"])
+    content = atb_csv(report, detail)
+    await upload_csv(turn, content, f"atb-{as_of}.csv", f"ATB {as_of}", comment["text"])
 
 
 async def upload_csv(turn: Turn, content: str, filename: str, title: str, comment: str) -> None:

@@ -139,15 +139,19 @@ def read_options(args: list[str], known: tuple[str, ...], what: str) -> dict[str
     return options
 
 
+FLAGS = ("csv", "detail")
+"""Options that are there or not, with no value."""
+
+
 def read_option(args: list[str], known: tuple[str, ...], what: str) -> tuple[str, str]:
     """Take one option off ``args``: ``--over 90``, ``--over=90``, ``over:90`` or ``--csv``."""
     word = args.pop(0)
     key, sep, value = word.removeprefix("--").partition("=" if word.startswith("--") else ":")
     if not (word.startswith("--") or sep) or key not in known:
         raise ParseError(f"{shown(word)} is not {what}; use " + ", ".join(f"--{o}" for o in known))
-    if key == "csv":
+    if key in FLAGS:
         if sep:
-            raise ParseError("--csv takes no value")
+            raise ParseError(f"--{key} takes no value")
         return key, ""
     if not sep:
         if not args:

@@ -9,7 +9,11 @@ JSON shape (a contract for integrations)::
                    "buckets": ["120.00", ...], "total": "120.00"}],
      "groups": {"self_pay": [{"label": ..., "amount": ..., "percent": ..., "accounts": ...}]}}
 
-``groups`` appears only when the ATB is grouped (``--by``).
+``groups`` appears only when the ATB is grouped (``--by``). With ``--detail`` (AR-184)
+each account also carries ``"statements": 2, "last_payment": {"date": "2026-06-02",
+"amount": "40.00"} | null, "period_payments": "40.00", "period_credits": "0.00",
+"billed_to_insurer": "2026-05-20" | null``, and the body ``"period": {"from":
+"2026-06-01", "to": "2026-06-30"}`` (:mod:`core.reports.atb_detail`).
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import date
 from typing import Any
 
 from core.ledger.aging import Atb, AtbBucket, AtbRow, bucket_labels, per_account
 from core.money import Money
 from core.reports import cell
+from core.reports.atb_detail import AccountDetail, AtbDetail
 from core.reports.render import render
 
 
@@ -34,7 +40,24 @@ def _bucket_json(bucket: AtbBucket, currency: str) -> dict[str, Any]:
     }
 
 
-def atb_json(atb: Atb) -> str:
+def _detail_json(d: AccountDetail) -> dict[str, Any]:
+    last = d.last_payment
+    return {
+        "statements": d.statements,
+        "last_payment": None
+        if last is None or d.last_payment_date is None
+        else {"date": d.last_payment_date.isoformat(), "amount": str(last)},
+        "period_payments": str(d.payments),
+        "period_credits": str(d.credits),
+        "billed_to_insurer": _day(d.billed_to_insurer),
+    }
+
+
+def _day(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+def atb_json(atb: Atb, detail: AtbDetail | None = None) -> str:
     q, cur = atb.query, atb.query.currency
     body: dict[str, Any] = {
         "as_of": q.as_of.isoformat(),
@@ -50,9 +73,12 @@ def atb_json(atb: Atb) -> str:
                 "buckets": [str(Money(a, cur)) for a in row.amounts],
                 "total": str(Money(row.total, cur)),
             }
+            | ({} if detail is None else _detail_json(detail.of(row.account_id, cur)))
             for row in atb.rows
         ],
     }
+    if detail is not None:
+        body["period"] = {"from": detail.start.isoformat(), "to": detail.end.isoformat()}
     if q.group_by is not None:
         body["group_by"] = q.group_by.value
         body["groups"] = {
@@ -61,14 +87,37 @@ def atb_json(atb: Atb) -> str:
     return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
 
 
-def atb_csv(atb: Atb) -> str:
-    """One row per account (and group): the full detail for a spreadsheet."""
+DETAIL_COLUMNS = (
+    "statements",
+    "last_payment_date",
+    "last_payment_amount",
+    "period_payments",
+    "period_credits",
+    "billed_to_insurer",
+)
+"""The columns ``--detail`` adds after ``total`` (AR-184)."""
+
+
+def _detail_cells(d: AccountDetail) -> list[str]:
+    return [
+        str(d.statements),
+        _day(d.last_payment_date) or "",
+        "" if d.last_payment is None else str(d.last_payment),
+        str(d.payments),
+        str(d.credits),
+        _day(d.billed_to_insurer) or "",
+    ]
+
+
+def atb_csv(atb: Atb, detail: AtbDetail | None = None) -> str:
+    """One row per account (and group): the full detail for a spreadsheet; with
+    ``detail``, the AR-184 columns after the total."""
     cur = atb.query.currency
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        ["account_number", "account_name", "group", *bucket_labels(atb.query.bounds), "total"]
-    )
+    extra = DETAIL_COLUMNS if detail is not None else ()
+    labels = bucket_labels(atb.query.bounds)
+    writer.writerow(["account_number", "account_name", "group", *labels, "total", *extra])
     for row in atb.rows:
         writer.writerow(
             [
@@ -78,6 +127,7 @@ def atb_csv(atb: Atb) -> str:
                 *(str(Money(a, cur)) for a in row.amounts),
                 str(Money(row.total, cur)),
             ]
+            + ([] if detail is None else _detail_cells(detail.of(row.account_id, cur)))
         )
     return out.getvalue()
 
@@ -92,7 +142,9 @@ def top_accounts(atb: Atb, count: int) -> list[tuple[AtbRow, Money]]:
     return [(first[acct], Money(totals[acct], atb.query.currency)) for acct in ranked]
 
 
-def atb_text(atb: Atb, *, top: int = 10, locale: str = "en_US") -> str:
+def atb_text(
+    atb: Atb, detail: AtbDetail | None = None, *, top: int = 10, locale: str = "en_US"
+) -> str:
     cur = atb.query.currency
     return render(
         "reports/atb.txt.j2",
@@ -107,4 +159,5 @@ def atb_text(atb: Atb, *, top: int = 10, locale: str = "en_US") -> str:
             for key, buckets in atb.groups.items()
         ],
         accounts=len({r.account_id for r in atb.rows}),
+        detail=detail,
     )

@@ -199,6 +199,32 @@ def test_a_wrong_aging_rule_is_named_and_nothing_is_printed(
     )
 
 
+def test_detail_adds_each_accounts_payments_statements_and_insurer_bill(
+    arbot: Callable[..., Run],
+) -> None:
+    """AR-184: ``--detail`` in every format; the CSV's first columns stay as they were."""
+    plain = arbot("report", "atb", "--as-of", AS_OF, "--format", "csv").out.splitlines()
+    rows = arbot("report", "atb", "--as-of", AS_OF, "--format", "csv", "--detail").out
+    table = list(csv.reader(io.StringIO(rows)))
+    assert [row[: len(table[0]) - 6] for row in table] == list(csv.reader(plain))
+    assert table[0][-6:] == [
+        "statements",
+        "last_payment_date",
+        "last_payment_amount",
+        "period_payments",
+        "period_credits",
+        "billed_to_insurer",
+    ]
+    paid = [row for row in table[1:] if row[-5]]
+    assert paid and all(row[-5] <= AS_OF for row in paid)  # the demo's patients pay
+    body = atb_json(arbot, "--detail")
+    assert body["period"] == {"from": AS_OF[:8] + "01", "to": AS_OF}
+    assert {"last_payment", "period_payments", "billed_to_insurer"} <= set(body["accounts"][0])
+    text = arbot("report", "atb", "--as-of", AS_OF, "--detail").out
+    assert "Top accounts by balance (this period: " in text
+    assert "; this period paid " in text
+
+
 def test_bad_buckets_exit_2_with_a_message_and_no_report(arbot: Callable[..., Run]) -> None:
     """AR-197: ``--buckets 60,30`` is refused with a sentence on stderr, nothing on stdout."""
     result = arbot("report", "atb", "--buckets", "60,30", "--format", "json")

@@ -67,6 +67,7 @@ def usd(minor: int) -> Money:
         ),
         ("atb over:90 --location=north", Atb(over=90, location="north")),
         ("atb --buckets 30,60,90", Atb(buckets=(30, 60, 90))),  # AR-194
+        ("atb --detail", Atb(csv=True, detail=True)),  # AR-184: the CSV, with more
         (
             "writeoff A1 10 small_balance a note",
             WriteOff("A1", usd(1000), "SMALL_BALANCE", "a note"),
@@ -122,6 +123,7 @@ def test_commands_are_read_into_typed_values(text: str, command: object) -> None
         ("atb --as-of 30-06-2026", "is not a --as-of date"),
         ("atb sideways", "is not an ATB option"),
         ("atb --buckets 90,30", "--buckets: bucket bounds must increase"),
+        ("atb --detail=all", "--detail takes no value"),
         ("find \x00", "control characters"),
         ("x" * 5000, "5,000 characters long"),
     ],

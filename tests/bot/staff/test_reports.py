@@ -16,7 +16,7 @@ from core.db import Database
 from core.errors import ValidationError
 from core.ledger.accounts import Account
 from tests.bot.staff.conftest import Slack, patient, slack_settings, text_of
-from tests.core.helpers import ADMIN
+from tests.core.helpers import ADMIN, usd
 from tests.fakes.slack import FakeSlack
 
 pytestmark = pytest.mark.usefixtures("staff", "catalogue")
@@ -94,6 +94,32 @@ async def test_csv_sends_the_full_atb_as_a_file_in_direct_messages(
         "upload",
         "files.completeUploadExternal",
     ]
+
+
+async def test_detail_sends_the_csv_with_each_accounts_payments_and_statements(
+    slack: Slack, db: Database, clinic: dict[str, Account]
+) -> None:
+    """AR-184: ``/ar atb --detail`` is the CSV with the last payment, the month's
+    payments and credits, statements sent and the last bill to an insurer."""
+    from core.services.payments import record_payment
+
+    await record_payment(db, ADMIN, account_id=clinic["ana"].id, amount=usd("30.00"),
+                         received_on=date(2026, 6, 12), key="ana-june", method="card")  # fmt: skip
+    reply = await slack.command("atb --detail", "U0BILLER")
+
+    assert "is in your direct messages with arbot" in text_of(reply)
+    done = slack.fake.called("files.completeUploadExternal")[0]
+    file_id = done.json("files")[0]["id"]
+    rows = list(csv.DictReader(io.StringIO(slack.fake.uploads[file_id].decode())))
+    ana = next(r for r in rows if r["account_number"] == clinic["ana"].number)
+    assert {k: ana[k] for k in list(ana)[-6:]} == {
+        "statements": "0",
+        "last_payment_date": "2026-06-12",
+        "last_payment_amount": "30.00",
+        "period_payments": "30.00",
+        "period_credits": "0.00",
+        "billed_to_insurer": "",
+    }
 
 
 async def test_the_atb_needs_the_view_reports_permission(
