@@ -1,6 +1,9 @@
 """``arbot import patients|services|charges|payments FILE.csv``: the billing interface
 on the command line, over the same core functions an integration calls with JSON
-(``FILE.json`` works too: see :func:`core.imports.read_json`).
+(``FILE.json`` works too: see :func:`core.imports.read_json`). ``arbot import
+remittance FILE.835 --payer ACCOUNT`` posts a payer's X12 835 remittance advice
+(AR-068; :mod:`core.imports.remittance`): its "rows" are the claims, a reject's row is
+the claim's segment in the file.
 
 Prints what was written, what was in already and what was rejected; rejected rows go
 to a reject report (CSV: ``row,key,reason``) beside the file, or where ``--rejects``
@@ -22,13 +25,20 @@ from core.errors import ValidationError
 from core.imports import BatchRefused, Control, Report, Row, read_csv, read_json
 from core.settings import Settings
 
-KINDS = ("patients", "services", "charges", "payments")
+KINDS = ("patients", "services", "charges", "payments", "remittance")
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("import", help="import a CSV file from the hospital's systems")
     parser.add_argument("kind", choices=KINDS)
-    parser.add_argument("file", type=Path, help="FILE.csv, or FILE.json (records)")
+    parser.add_argument(
+        "file", type=Path, help="FILE.csv, or FILE.json (records); for remittance an X12 835"
+    )
+    parser.add_argument(
+        "--payer",
+        metavar="ACCOUNT",
+        help="remittance: the insurer's account, when its shares are billed to it",
+    )
     parser.add_argument("--control-rows", type=int, metavar="N", help="rows the batch holds")
     parser.add_argument("--control-amount", metavar="AMOUNT", help="the batch's total amount")
     parser.add_argument("--rejects", type=Path, help="where to write the reject report")
@@ -37,6 +47,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 async def run_import(args: argparse.Namespace, settings: Settings) -> int:
     control = None
+    if args.kind == "remittance":
+        return await _remittance(args, settings)
+    if args.payer:
+        raise ValidationError("--payer is for arbot import remittance only")
     if args.file.suffix.lower() == ".json":
         header, rows, control = read_json(args.file)
     else:
@@ -53,6 +67,33 @@ async def run_import(args: argparse.Namespace, settings: Settings) -> int:
         report = exc.report
     finally:
         await db.dispose()
+    return _finish(report, args)
+
+
+async def _remittance(args: argparse.Namespace, settings: Settings) -> int:
+    from core.imports.remittance import import_remittance
+
+    if args.control_rows is not None or args.control_amount is not None:
+        raise ValidationError("an 835 carries its own total (BPR02): give no control totals")
+    try:
+        text = args.file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"cannot read {args.file}: {exc}") from None
+    actor = Actor.system("import-remittance")
+    db = Database(settings.database_url)
+    try:
+        report = await import_remittance(
+            db, actor, text, payer=args.payer, currency=settings.currency, label=args.file.name
+        )
+    except BatchRefused as exc:
+        report = exc.report
+    finally:
+        await db.dispose()
+    return _finish(report, args)
+
+
+def _finish(report: Report, args: argparse.Namespace) -> int:
+    """Write the reject report, print what was done; the exit status."""
     _write_rejects(report, args.rejects or args.file.with_suffix(".rejects.csv"))
     if args.format == "json":
         print(json.dumps(report.as_json(), indent=2))

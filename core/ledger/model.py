@@ -60,6 +60,11 @@ AR_CONTROL = "1100"
 """Code of the A/R control account, whose subledger is the customer accounts."""
 
 
+SELF_PAYERS = ("self", "self_pay")
+"""An item's payer when the patient pays it: an invoice names the payer account's
+financial class (``self_pay``), a charge posted by hand names none (``self`` in the ATB)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ItemTerms:
     """Dates and tags of the A/R item a control-account line creates."""

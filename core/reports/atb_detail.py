@@ -29,7 +29,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.ledger.aging import Atb
-from core.ledger.model import AR_CONTROL, Kind
+from core.ledger.model import AR_CONTROL, SELF_PAYERS, Kind
 from core.ledger.tables import ar_item, gl_account, journal_entry, journal_line
 from core.money import Money
 from core.patients.outbox import outbox
@@ -47,9 +47,6 @@ NOT_CREDITS = (
 """Entries whose lowering of what is owed is not a credit: receipts are counted apart,
 and a transfer moves the debt to another account rather than taking it off."""
 RECEIVED_KINDS = (Kind.PAYMENT.value, Kind.PREPAYMENT.value)
-SELF_PAYERS = ("self", "self_pay")
-"""An item's payer when the patient pays it (an invoice names the payer account's
-financial class; a charge posted by hand names none)."""
 
 
 @dataclass(frozen=True, slots=True)

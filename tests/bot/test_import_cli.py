@@ -105,3 +105,62 @@ def test_a_json_batch_carries_its_control_totals(
     path.write_text(json.dumps([record]))
     assert main(["import", "payments", str(path)]) == 2  # a payment batch needs its totals
     assert "needs its control totals" in capsys.readouterr().err
+
+
+def _billed_to_a_payer(clinic: Path) -> tuple[str, int]:
+    """A charge of the demo's billed to a payer (a patient's financial class): its
+    transaction number and what is open of it."""
+    import sqlite3
+
+    from core.ledger.model import entry_number
+
+    path = clinic.parent / "arbot.db"
+    with sqlite3.connect(path) as conn:
+        entry_id, open_minor = conn.execute(
+            "SELECT entry_id, open_minor FROM ar_item WHERE payer NOT IN ('self', 'self_pay')"
+            " AND open_minor > 1000 ORDER BY id LIMIT 1"
+        ).fetchone()
+    return entry_number(entry_id), open_minor
+
+
+def test_a_payers_835_is_posted_once_and_a_broken_one_refused(
+    clinic: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """AR-068: ``arbot import remittance FILE.835``: an ERA paying a claim, less a
+    contractual allowance; again, nothing more; a file that is no 835, exit 2."""
+    assert main(["import", "charges", str(clinic / "charges.csv")]) == 0
+    claim, open_minor = _billed_to_a_payer(clinic)
+    paid = f"{(open_minor - 1000) / 100:.2f}"
+    era = clinic / "medicare.835"
+    era.write_text(
+        "ISA*00*          *00*          *ZZ*PAYER          *ZZ*CLINIC         "
+        "*260310*1200*^*00501*000000101*0*P*:~\n"
+        f"ST*835*0001~BPR*I*{paid}*C*CHK************20260310~TRN*1*CHK7781*1~"
+        f"N1*PR*MEDICARE~CLP*{claim}*1*{open_minor / 100:.2f}*{paid}*0*MB~CAS*CO*45*10.00~"
+        "SE*8*0001~"
+    )
+    capsys.readouterr()
+
+    assert main(["import", "remittance", str(era)]) == 0
+    out = capsys.readouterr().out
+    assert "remittance: 1 rows read" in out and "written now:       1" in out
+    assert f"batch amount:      {paid} USD" in out
+    assert main(["import", "remittance", str(era), "--format", "json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert (again["written"], again["already_imported"]) == (0, 1)
+    assert main(["report", "journal", "--from", "2026-03-10", "--to", "2026-03-10",
+                 "--format", "csv"]) == 0  # fmt: skip
+    rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    posted = [r for r in rows if r["actor"] == "system:import-remittance"]
+    assert sorted((r["entry_type"], r["method"], r["reference"], r["reason"], r["amount"])
+                  for r in posted) == [
+        ("CONTRACTUAL", "", "", "ERA", "-10.00"),
+        ("PAYMENT", "check", "CHK7781", "", f"-{paid}"),
+    ]  # fmt: skip
+
+    broken = clinic / "broken.835"
+    broken.write_text("external_id,account_number\n")
+    assert main(["import", "remittance", str(broken)]) == 2
+    assert "this is not an X12 file" in capsys.readouterr().err
+    assert main(["import", "remittance", str(era), "--payer", "D7-99999"]) == 2
+    assert "there is no payer account D7-99999" in capsys.readouterr().err
