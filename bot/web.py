@@ -27,7 +27,7 @@ from bot.staff.messenger import SlackStaffMessenger
 from bot.staff.services import Services
 from core.clock import SystemClock
 from core.db import Database
-from core.settings import Settings
+from core.settings import Settings, aging_rule
 
 DB_KEY = web.AppKey("db", Database)
 SLACK_KEY = web.AppKey("slack", Services)
@@ -89,6 +89,7 @@ def in_process_scheduler(
 def make_app(
     settings: Settings, db: Database | None = None, *, with_scheduler: bool = False
 ) -> web.Application:
+    aging_rule(settings)  # AR-194: a wrong ARBOT_AGING_* stops the web process at start
     app = web.Application()
     database = db or Database(settings.database_url)
     app[DB_KEY] = database

@@ -133,11 +133,14 @@ def aging_rule(settings: Settings) -> AgingRule:
     """The office's aging rule from ``ARBOT_AGING_*`` (AR-194); a value that makes no
     sense is refused with the variable's name, so that the process stops at start."""
     from core.errors import ValidationError
-    from core.ledger.aging import AgingRule
+    from core.ledger.aging import AgingRule, parse_basis, parse_bounds, parse_disputed
 
+    name = "ARBOT_AGING_BASIS"
     try:
-        return AgingRule.parse(
-            settings.aging_basis, settings.aging_buckets, settings.aging_disputed
-        )
+        basis = parse_basis(settings.aging_basis)
+        name = "ARBOT_AGING_BUCKETS"
+        bounds = parse_bounds(settings.aging_buckets)
+        name = "ARBOT_AGING_DISPUTED"
+        return AgingRule(basis, bounds, parse_disputed(settings.aging_disputed))
     except ValidationError as exc:
-        raise ValidationError(f"ARBOT_AGING_*: {exc}") from None
+        raise ValidationError(f"{name}: {exc}") from None

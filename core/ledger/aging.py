@@ -87,6 +87,25 @@ def parse_bounds(text: str) -> tuple[int, ...]:
     return bounds
 
 
+def parse_basis(text: str) -> Basis:
+    try:
+        return Basis(text.strip().lower())
+    except ValueError:
+        raise ValidationError(
+            f"items age from their service, bill or due date, not {text!r}"
+        ) from None
+
+
+def parse_disputed(text: str) -> bool:
+    """``current`` (disputed items count as current) or ``aged`` (like the rest)."""
+    how = text.strip().lower()
+    if how not in ("current", "aged"):
+        raise ValidationError(
+            f"disputed items are either 'current' or 'aged' like the rest, not {text!r}"
+        )
+    return how == "current"
+
+
 def bucket_labels(bounds: tuple[int, ...]) -> list[str]:
     labels, low = [], 0
     for high in bounds:
@@ -111,18 +130,7 @@ class AgingRule:
     @classmethod
     def parse(cls, basis: str, buckets: str, disputed: str) -> AgingRule:
         """From the words an office writes: ``due``, ``30,60,90``, ``current`` or ``aged``."""
-        try:
-            chosen = Basis(basis.strip().lower())
-        except ValueError:
-            raise ValidationError(
-                f"items age from their service, bill or due date, not {basis!r}"
-            ) from None
-        how = disputed.strip().lower()
-        if how not in ("current", "aged"):
-            raise ValidationError(
-                f"disputed items are either 'current' or 'aged' like the rest, not {disputed!r}"
-            )
-        return cls(chosen, parse_bounds(buckets), how == "current")
+        return cls(parse_basis(basis), parse_bounds(buckets), parse_disputed(disputed))
 
     def overridden(
         self, basis: str | None = None, buckets: str | None = None, disputed: str | None = None

@@ -40,7 +40,39 @@ def _bucket_json(bucket: AtbBucket, currency: str) -> dict[str, Any]:
     }
 
 
-def _detail_json(d: AccountDetail) -> dict[str, Any]:
+DETAIL_KEYS = (
+    "statements",
+    "last_payment",
+    "period_payments",
+    "period_credits",
+    "billed_to_insurer",
+)
+"""The keys ``--detail`` adds to each JSON account (AR-184)."""
+
+
+def _firsts(atb: Atb) -> list[bool]:
+    """For each row, whether it is its account's first: grouped by doctor or payer an
+    account has a row per group, and its AR-184 figures (the account's, not the
+    group's) go on the first only, so that a column's sum counts each account once."""
+    seen: set[int] = set()
+    firsts = []
+    for row in atb.rows:
+        firsts.append(row.account_id not in seen)
+        seen.add(row.account_id)
+    return firsts
+
+
+def _detail_json(d: AccountDetail, first: bool = True) -> dict[str, Any]:
+    if not first:
+        return dict.fromkeys(
+            (
+                "statements",
+                "last_payment",
+                "period_payments",
+                "period_credits",
+                "billed_to_insurer",
+            )
+        )
     last = d.last_payment
     return {
         "statements": d.statements,
@@ -73,8 +105,8 @@ def atb_json(atb: Atb, detail: AtbDetail | None = None) -> str:
                 "buckets": [str(Money(a, cur)) for a in row.amounts],
                 "total": str(Money(row.total, cur)),
             }
-            | ({} if detail is None else _detail_json(detail.of(row.account_id, cur)))
-            for row in atb.rows
+            | ({} if detail is None else _detail_json(detail.of(row.account_id, cur), first))
+            for row, first in zip(atb.rows, _firsts(atb), strict=True)
         ],
     }
     if detail is not None:
@@ -118,7 +150,11 @@ def atb_csv(atb: Atb, detail: AtbDetail | None = None) -> str:
     extra = DETAIL_COLUMNS if detail is not None else ()
     labels = bucket_labels(atb.query.bounds)
     writer.writerow(["account_number", "account_name", "group", *labels, "total", *extra])
-    for row in atb.rows:
+    for row, first in zip(atb.rows, _firsts(atb), strict=True):
+        extra_cells: list[str] = []
+        if detail is not None:
+            found = detail.of(row.account_id, cur)
+            extra_cells = _detail_cells(found) if first else [""] * len(DETAIL_COLUMNS)
         writer.writerow(
             [
                 cell(row.number),
@@ -126,8 +162,8 @@ def atb_csv(atb: Atb, detail: AtbDetail | None = None) -> str:
                 cell(row.group or ""),
                 *(str(Money(a, cur)) for a in row.amounts),
                 str(Money(row.total, cur)),
+                *extra_cells,
             ]
-            + ([] if detail is None else _detail_cells(detail.of(row.account_id, cur)))
         )
     return out.getvalue()
 

@@ -194,8 +194,8 @@ def test_a_wrong_aging_rule_is_named_and_nothing_is_printed(
 
     assert (result.code, result.out) == (2, "")
     assert result.err == (
-        "arbot: ARBOT_AGING_*: disputed items are either 'current' or 'aged' like the rest, "
-        "not 'sometimes'\n"
+        "arbot: ARBOT_AGING_DISPUTED: disputed items are either 'current' or 'aged' like the "
+        "rest, not 'sometimes'\n"
     )
 
 

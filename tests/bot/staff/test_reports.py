@@ -15,6 +15,7 @@ from core.billing.charges import ChargeLine, post_charges
 from core.db import Database
 from core.errors import ValidationError
 from core.ledger.accounts import Account
+from core.settings import Settings
 from tests.bot.staff.conftest import Slack, patient, slack_settings, text_of
 from tests.core.helpers import ADMIN, usd
 from tests.fakes.slack import FakeSlack
@@ -173,6 +174,9 @@ async def test_a_wrong_aging_rule_stops_the_app_at_start(
     db: Database, fake_slack: FakeSlack
 ) -> None:
     """AR-194: ``ARBOT_AGING_BUCKETS=30,30`` is refused when the app is made, not at
-    the first ``/ar atb``."""
-    with pytest.raises(ValidationError, match=r"ARBOT_AGING_\*: bucket bounds must increase"):
+    the first ``/ar atb``; so is a wrong rule with no Slack app to serve."""
+    says = r"ARBOT_AGING_BUCKETS: bucket bounds must increase"
+    with pytest.raises(ValidationError, match=says):
         make_app(slack_settings(db, fake_slack, aging_buckets="30,30"), db)
+    with pytest.raises(ValidationError, match=r"ARBOT_AGING_BASIS: .* not 'posting'"):
+        make_app(Settings(database_url=db.url, aging_basis="posting"), db)

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 
 from core.clock import FixedClock
 from core.db import Database
-from core.ledger.aging import AtbQuery, aged_trial_balance
+from core.ledger.aging import AtbQuery, GroupBy, aged_trial_balance
 from core.ledger.items import load_items
 from core.patients.outbox import claim_send, record_outcome
 from core.ports import Delivery
@@ -31,6 +31,12 @@ async def charge(db: Database, account_id: int, amount: str, on: date, key: str,
     entry = await post_charge(db, ADMIN, account_id=account_id, amount=usd(amount),
                               service_date=on, key=key, payer=payer)  # fmt: skip
     return entry.id
+
+
+async def only_item(db: Database, entry_id: int) -> int:
+    async with db.read() as conn:
+        [item] = [i for i in await load_items(conn, only_open=True) if i.entry_id == entry_id]
+    return item.id
 
 
 async def pay(db: Database, account_id: int, amount: str, on: date, key: str) -> None:
@@ -141,3 +147,90 @@ async def test_without_detail_the_contract_is_as_it_was(db: Database, clock: Fix
     assert next(csv.reader(io.StringIO(atb_csv(atb))))[-1] == "total"
     body = json.loads(atb_json(atb))
     assert "period" not in body and "statements" not in body["accounts"][0]
+
+
+async def test_a_used_prepayment_a_reversed_write_off_and_a_reversed_transfer_are_not_counted(
+    db: Database,
+) -> None:
+    """Review findings: using a prepayment is no payment received (it came in when
+    prepaid); a write-off reversed in the month nets to no credit; a transfer reversed
+    is no credit on the account it had gone to."""
+    from core.services.memos import use_prepayment
+
+    cy = await open_account(db, name="Cy Prepaid")
+    dee = await open_account(db, name="Dee Patient")
+    gus = await open_account(db, name="Gus Guarantor", customer_type="guarantor")
+    await receive_prepayment(db, ADMIN, account_id=cy.id, amount=usd("50.00"),
+                             on=date(2026, 5, 20), key="cy-pre", method="cash")  # fmt: skip
+    bill = await charge(db, cy.id, "80.00", date(2026, 6, 10), "cy-bill")
+    await use_prepayment(db, ADMIN, item_id=await only_item(db, bill), amount=usd("50.00"),
+                         on=date(2026, 6, 10), key="cy-use")  # fmt: skip
+    await charge(db, dee.id, "100.00", date(2026, 6, 1), "dee-bill")
+    [wo] = await write_off(db, SUPERVISOR, account_id=dee.id, key="dee-wo",
+                           on=date(2026, 6, 5), reason="ADMIN", note="x",
+                           amount=usd("30.00"))  # fmt: skip
+    await reverse_entry(db, ADMIN, entry_id=wo.id, on=date(2026, 6, 6), key="dee-wo-back",
+                        reason="KEYING_ERROR")  # fmt: skip
+    moved = await charge(db, dee.id, "40.00", date(2026, 6, 2), "dee-move")
+    item = await only_item(db, moved)
+    move = await transfer_item(db, ADMIN, item_id=item, to_account_id=gus.id,
+                               on=date(2026, 6, 8), key="dee-gus")  # fmt: skip
+    await reverse_entry(db, ADMIN, entry_id=move.id, on=date(2026, 6, 9), key="gus-back",
+                        reason="KEYING_ERROR")  # fmt: skip
+
+    detail, _, _ = await detail_of(db)
+
+    cy_d = detail.of(cy.id, "USD")
+    assert (cy_d.last_payment_date, cy_d.last_payment) == (date(2026, 5, 20), usd("50.00"))
+    assert cy_d.payments == usd("0.00")  # received in May, used in June
+    assert detail.of(dee.id, "USD").credits == usd("0.00")
+    assert detail.of(gus.id, "USD").credits == usd("0.00")
+
+
+async def test_grouped_rows_carry_an_accounts_figures_once(
+    db: Database, clock: FixedClock
+) -> None:
+    """Review finding: with ``--by doctor`` an account with two doctors has two rows;
+    its figures are on the first only, so a column's sum counts them once."""
+    ann = await open_account(db, name="Ann Two Doctors")
+    for n, doctor in enumerate(("Dr Ito", "Dr Roy")):
+        await post_charge(db, ADMIN, account_id=ann.id, amount=usd("50.00"), doctor=doctor,
+                          service_date=date(2026, 6, 1), key=f"ann-{n}")  # fmt: skip
+    await pay(db, ann.id, "20.00", date(2026, 6, 12), "ann-pay")
+    async with db.read() as conn:
+        atb = await aged_trial_balance(conn, AtbQuery(AS_OF, "USD", group_by=GroupBy.DOCTOR))
+        detail = await atb_detail(conn, atb)
+
+    rows = list(csv.DictReader(io.StringIO(atb_csv(atb, detail))))
+    assert sorted(r["group"] for r in rows) == ["Dr Ito", "Dr Roy"]
+    assert [r["period_payments"] for r in rows] == ["20.00", ""]
+    body = json.loads(atb_json(atb, detail))
+    assert [a["period_payments"] for a in body["accounts"]] == ["20.00", None]
+
+
+async def test_a_visit_split_with_an_insurer_is_billed_to_the_insurer_for_both(
+    db: Database,
+) -> None:
+    """Review finding: the insurer's share of a split visit is billed to the insurer's
+    account; the patient's row and the insurer's both show that bill date, while a
+    self-pay patient's own visit shows none."""
+    from core.billing.catalogue import NewService, define_service
+    from core.billing.charges import ChargeLine, post_charges
+    from core.billing.invoice import Split
+
+    await define_service(db, ADMIN, NewService("CONS", "Consultation", "consultation",
+                                               usd("100.00")))  # fmt: skip
+    eli = await open_account(db, name="Eli Split")
+    acme = await open_account(db, name="Acme Health", customer_type="insurer")
+    solo = await open_account(db, name="Solo Self")
+    split = ChargeLine("CONS", splits=(Split(acme.id, percent_bp=8_000),))
+    await post_charges(db, ADMIN, account_id=eli.id, key="eli", bill_date=date(2026, 6, 4),
+                       lines=[split])  # fmt: skip
+    await post_charges(db, ADMIN, account_id=solo.id, key="solo", bill_date=date(2026, 6, 5),
+                       lines=[ChargeLine("CONS")])  # fmt: skip
+
+    detail, _, _ = await detail_of(db)
+
+    assert detail.of(eli.id, "USD").billed_to_insurer == date(2026, 6, 4)
+    assert detail.of(acme.id, "USD").billed_to_insurer == date(2026, 6, 4)
+    assert detail.of(solo.id, "USD").billed_to_insurer is None
