@@ -62,6 +62,9 @@ class Remittance:
     paid_on: date | None
     trace: str = ""
     payer: str = ""
+    payer_id: str = ""
+    """Who the payer is: the originating company of the trace (``TRN03``), else the
+    payer's identifier (``N1*PR`` ``N104``)."""
     claims: list[Claim] = field(default_factory=list)
     provider_minor: int = 0
     """What the PLB segments take off the payment (negative: they add to it)."""
@@ -131,8 +134,10 @@ def read_835(text: str, exponent: int = 2) -> list[Remittance]:
                     raise ValidationError(f"{tag} comes before the BPR segment")
             elif tag == "TRN":
                 current.trace = _element(seg, 2)
+                current.payer_id = _element(seg, 3) or current.payer_id
             elif tag == "N1" and _element(seg, 1) == "PR":
                 current.payer = _element(seg, 2)
+                current.payer_id = current.payer_id or _element(seg, 4)
             elif tag == "CLP":
                 claim = _claim(seg, number, exponent)
                 current.claims.append(claim)

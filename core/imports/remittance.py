@@ -5,18 +5,23 @@ billed and posted. A claim's number (``CLP01``) is the transaction number arbot 
 it under (``T00000012``: the number an invoice and the account view show, sent as the
 claim's patient control number). The claim's item is, when the operator names the
 payer's own customer account (an insurer billed its share of a split visit), the item
-that transaction made on that account; else the one item it made on a patient's
-account for a payer to pay (the account's financial class, not self-pay). Per claim,
-each under its own idempotency key (``era/<trace>/<claim>/paid|adjusted|patient``):
+that transaction made on that account; else the one item it made on a person's account
+for a payer to pay (the account's financial class, not self-pay). Per claim:
 
 * what the payer paid (``CLP04``) is a payment on the item's account, applied to that
-  item (method ``eft`` for an ACH payment, ``check`` for a cheque; reference: the
-  trace number);
+  item (method ``eft`` for ACH or an unknown method, ``check`` for a cheque, ``wire``;
+  reference: the trace number);
 * what the payer adjusted off (groups ``CO``, ``OA``, ``PI``, ``CR``) is a contractual
   allowance on that item, its note listing the reason codes (``CO-45 20.00``);
-* the patient's share (group ``PR``: deductible, coinsurance, co-pay) moves from the
-  payer's item to the patient's account, where the patient bot and statements show it;
-  on a patient's own item it simply stays open there.
+* the patient's share (group ``PR``: deductible, coinsurance, co-pay): on a payer's own
+  item, what is left of it once paid and adjusted, up to that share, moves to the
+  patient's account (an 835 adjudicates the whole visit, of which the patient's part of
+  a split is on their account already); on a patient's own item it stays open there.
+
+Each part is posted under its own idempotency key,
+``era/<payer>/<trace>/<claim>/<n>/paid|adjusted|patient``: the payer's account and the
+835's payer id (``TRN03``, else ``N1*PR``), the trace number, the claim, and which of
+that claim's CLPs under the trace it is (a payer may split a claim).
 
 Provider-level adjustments (``PLB``: interest, a recoupment of an earlier claim) count
 in the file's total but are not posted: they are the general ledger's, or a claim of
@@ -24,15 +29,19 @@ their own, for a person to post.
 
 Everything is checked before anything is written. The file is refused whole when a
 remittance's total paid (``BPR02``) is not its claims' payments less its provider-level
-adjustments (``PLB``). A claim is rejected, with its segment and a plain reason, when it
-does not balance (charged = paid + adjusted), is a reversal or not the payer's, names
-no transaction that billed the payer, or asks more than is open of it; the others go
-in. Running the same file again posts only what is missing, so a run cut short is
-completed by the next.
+adjustments (``PLB``). A claim is rejected, with its segment and a plain reason, for a
+person to handle, when it was denied (status 4), reverses a payment (22), is not the
+payer's (23) or prices a predetermination (25); when the payer calls it a duplicate
+(``OA-18``/``CO-18``); when it has a negative amount, does not balance (charged = paid
++ adjusted), posts nothing, names no transaction that billed the payer, or settles more
+than is open of it (with the file's claims before it). The others go in. Running the
+same file again posts only what is missing, so a run cut short is completed by the
+next.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -57,32 +66,39 @@ from core.services.payments import record_payment
 
 PAYER_ADJUSTS = ("CO", "OA", "PI", "CR")
 REFUSED = {
+    "4": "the payer denied it: correct and resubmit it, or bill the patient",
     "22": "it reverses an earlier payment: reverse that payment by hand",
     "23": "the payer says it is not its claim",
     "25": "it prices a predetermination only, nothing is paid",
 }
+DUPLICATE = "18"
+"""The adjustment reason of a claim the payer took for a duplicate: nothing to post."""
 PERSONS = ("patient", "guarantor", "employee")
-METHODS = {"ACH": "eft", "CHK": "check", "FWT": "wire", "BOP": "eft", "NON": "none"}
+METHODS = {"ACH": "eft", "BOP": "eft", "CHK": "check", "FWT": "wire", "NON": "none"}
 REASON = "ERA"
 """The reason code of what a remittance posts (migration 0023)."""
-PARTS = ("paid", "adjusted", "patient")
 
 
 @dataclass(frozen=True, slots=True)
 class _Posting:
+    """One claim, checked: what it posts and where, under which key."""
+
     remittance: Remittance
     claim: Claim
+    key_prefix: str
     item: Item
+    amounts: dict[str, int]
+    """``paid``, ``adjusted``, ``patient`` (moved to the patient): the parts to post."""
     patient_id: int | None
     posted: frozenset[str]
-    """Which of the claim's parts a run before posted."""
+    """Which of the parts a run before posted."""
 
     def key(self, part: str) -> str:
-        return era_key(self.remittance, self.claim, part)
+        return f"{self.key_prefix}/{part}"
 
-
-def era_key(remittance: Remittance, claim: Claim, part: str) -> str:
-    return f"era/{remittance.trace or '-'}/{claim.number}/{part}"
+    @property
+    def done(self) -> bool:
+        return self.posted >= set(self.amounts)
 
 
 async def import_remittance(
@@ -108,14 +124,15 @@ async def import_remittance(
                 raise BatchRefused(f"there is no payer account {payer}", report)
             if account.currency != currency:
                 raise BatchRefused(f"account {payer} is kept in {account.currency}", report)
+        planner = _Planner(conn, account, currency)
         postings = []
         for r, claim in claims:
             try:
-                postings.append(await _plan(conn, r, claim, account, currency))
+                postings.append(await planner.plan(r, claim))
             except ValidationError as exc:
                 report.rejects.append(Reject(claim.segment, claim.number, str(exc)))
     for p in postings:
-        if p.posted == frozenset(_parts(p.claim, account)):
+        if p.done:
             report.already += 1
             continue
         try:
@@ -124,6 +141,7 @@ async def import_remittance(
             report.rejects.append(Reject(p.claim.segment, p.claim.number, str(exc)))
             continue
         report.written += 1
+    report.rejects.sort(key=lambda r: r.row)
     async with db.transaction() as tx:
         report.audit(tx, actor, label)
     return report
@@ -141,75 +159,119 @@ def _check_total(r: Remittance, currency: str, report: Report) -> None:
         )
 
 
-def _parts(claim: Claim, payer: Account | None) -> list[str]:
-    """What the claim posts: the patient's share moves only off a payer's own account."""
-    share = claim.adjusted("PR") if payer is not None else 0
-    amounts = (claim.paid_minor, claim.adjusted(*PAYER_ADJUSTS), share)
-    return [part for part, amount in zip(PARTS, amounts, strict=True) if amount]
+class _Planner:
+    """Checks each claim against the ledger and against the file's claims before it:
+    one claim may come in several CLPs, each settling part of the same item."""
+
+    def __init__(self, conn: AsyncConnection, payer: Account | None, currency: str) -> None:
+        self.conn, self.payer, self.currency = conn, payer, currency
+        self.pending: dict[int, int] = {}
+        """Item -> what the file's claims before settle of it, not posted yet."""
+        self.seen: dict[tuple[int, str], int] = {}
+
+    def money(self, minor: int) -> Money:
+        return Money(minor, self.currency)
+
+    async def plan(self, r: Remittance, claim: Claim) -> _Posting:
+        _refuse(claim, self.money)
+        entry_id = entry_id_of(claim.number)
+        if entry_id is None:
+            raise ValidationError(f"{claim.number!r} is not a transaction number arbot billed")
+        item = await _claimed_item(self.conn, entry_id, claim.number, self.payer)
+        prefix = self._prefix(r, claim)
+        paid, adjusted = claim.paid_minor, claim.adjusted(*PAYER_ADJUSTS)
+        keys = [f"{prefix}/{part}" for part in ("paid", "adjusted", "patient")]
+        found = await existing_keys(self.conn, keys)
+        posted = frozenset(k.rsplit("/", 1)[1] for k in found)
+        unposted = (0 if "paid" in posted else paid) + (0 if "adjusted" in posted else adjusted)
+        left = item.open.minor - self.pending.get(item.id, 0) - unposted
+        if left < 0:
+            asked = self.money(unposted + self.pending.get(item.id, 0))
+            raise ValidationError(
+                f"it settles {asked} but {item.open} is open of transaction {claim.number}"
+            )
+        # The payer's item keeps what it was billed; the patient's share of it moves to
+        # the patient (the rest of their share is on their account already).
+        share = min(claim.adjusted("PR"), left) if self.payer is not None else 0
+        patient_id = None
+        if share and "patient" not in posted:
+            assert self.payer is not None
+            patient_id = await _patient(self.conn, entry_id, self.payer.id)
+            if patient_id is None:
+                raise ValidationError(
+                    f"transaction {claim.number} names no one patient to take their share"
+                )
+        amounts = {
+            k: v for k, v in (("paid", paid), ("adjusted", adjusted), ("patient", share)) if v
+        }
+        if not amounts:
+            raise ValidationError(
+                "nothing to post: the payer paid and adjusted nothing, the patient owes it all"
+            )
+        moved = 0 if "patient" in posted else share
+        self.pending[item.id] = self.pending.get(item.id, 0) + unposted + moved
+        return _Posting(r, claim, prefix, item, amounts, patient_id, posted)
+
+    def _prefix(self, r: Remittance, claim: Claim) -> str:
+        """``era/<payer>/<trace>/<claim>/<n>``: the payer (its account, and who the 835
+        says it is), its trace number, the claim and which of the claim's CLPs under
+        that trace it is, so that two CLPs of one claim are two postings."""
+        who = ":".join(x for x in (self.payer.number if self.payer else "", r.payer_id) if x)
+        trace = r.trace or "-"
+        n = self.seen.get((id(r), claim.number), 0) + 1
+        self.seen[(id(r), claim.number)] = n
+        return f"era/{who or r.payer or '-'}/{trace}/{claim.number}/{n}"[:190]
 
 
-async def _plan(
-    conn: AsyncConnection, r: Remittance, claim: Claim, payer: Account | None, currency: str
-) -> _Posting:
-    """The claim checked against the ledger: what it posts, and on which item."""
-
-    def cents(minor: int) -> Money:
-        return Money(minor, currency)
-
+def _refuse(claim: Claim, money: Callable[[int], Money]) -> None:
+    """What no claim posts: a status for a person, a duplicate, a negative amount, a
+    claim that does not balance."""
     if claim.status in REFUSED:
         raise ValidationError(f"claim status {claim.status}: {REFUSED[claim.status]}")
-    money = [claim.paid_minor, *(a.amount_minor for a in claim.adjustments)]
-    if any(m < 0 for m in money):
+    for a in claim.adjustments:
+        if a.reason == DUPLICATE and a.group in ("OA", "CO"):
+            raise ValidationError(
+                f"the payer says it is a duplicate claim ({a.group}-{a.reason}): nothing is posted"
+            )
+    amounts = [claim.paid_minor, *(a.amount_minor for a in claim.adjustments)]
+    if any(m < 0 for m in amounts):
         raise ValidationError("a negative payment or adjustment (a correction) is posted by hand")
     adjusted = sum(a.amount_minor for a in claim.adjustments)
     if claim.charged_minor != claim.paid_minor + adjusted:
         raise ValidationError(
-            f"the claim does not balance: charged {cents(claim.charged_minor)}, paid "
-            f"{cents(claim.paid_minor)}, adjusted {cents(adjusted)}"
+            f"the claim does not balance: charged {money(claim.charged_minor)}, paid "
+            f"{money(claim.paid_minor)}, adjusted {money(adjusted)}"
         )
-    entry_id = entry_id_of(claim.number)
-    if entry_id is None:
-        raise ValidationError(f"{claim.number!r} is not a transaction number arbot billed")
-    item = await _claimed_item(conn, entry_id, claim.number, payer)
-    keys = [era_key(r, claim, part) for part in _parts(claim, payer)]
-    posted = frozenset(k.rsplit("/", 1)[1] for k in await existing_keys(conn, keys))
-    patient_id = None
-    if payer is not None and claim.adjusted("PR"):
-        patient_id = await _patient(conn, entry_id, payer.id)
-        if patient_id is None:
-            raise ValidationError(
-                f"transaction {claim.number} names no one patient to take their share"
-            )
-    if not posted:
-        asked = claim.paid_minor + claim.adjusted(*PAYER_ADJUSTS)
-        if payer is not None:
-            asked += claim.adjusted("PR")
-        if asked > item.open.minor:
-            raise ValidationError(
-                f"it settles {cents(asked)} but {item.open} is open of transaction {claim.number}"
-            )
-    return _Posting(r, claim, item, patient_id, posted)
 
 
 async def _claimed_item(
     conn: AsyncConnection, entry_id: int, claim: str, payer: Account | None
 ) -> Item:
     """The item the claim is about: what the transaction billed the payer's account, or
-    (no payer account) the one item it billed a patient for a payer to pay."""
+    (no payer account) the one item it billed a person for a payer to pay."""
+    ca = customer_account
     rows = await conn.execute(
-        select(ar_item.c.id, ar_item.c.account_id, ar_item.c.payer).where(
-            ar_item.c.entry_id == entry_id, ar_item.c.amount_minor > 0
-        )
+        select(ar_item.c.id, ar_item.c.account_id, ar_item.c.payer, ca.c.customer_type)
+        .join(ca, ca.c.id == ar_item.c.account_id)
+        .where(ar_item.c.entry_id == entry_id, ar_item.c.amount_minor > 0)
     )
     if payer is not None:
         ids = [r.id for r in rows if r.account_id == payer.id]
-        whom = payer.number
+        if not ids:
+            raise ValidationError(f"transaction {claim} billed nothing to {payer.number}")
     else:
-        ids = [r.id for r in rows if (r.payer or "self") not in SELF_PAYERS]
-        whom = "a payer"
-    if len(ids) != 1:
-        raise ValidationError(f"transaction {claim} billed nothing to {whom}")
-    [item] = await load_items(conn, item_ids=ids)
+        ids = [
+            r.id
+            for r in rows
+            if r.customer_type in PERSONS and (r.payer or "self") not in SELF_PAYERS
+        ]
+        if len(ids) != 1:
+            how = "no patient" if not ids else "more than one patient"
+            raise ValidationError(
+                f"transaction {claim} billed {how} to a payer: name the payer's account "
+                "with --payer"
+            )
+    [item] = await load_items(conn, item_ids=ids[:1])
     return item
 
 
@@ -233,12 +295,13 @@ async def _patient(conn: AsyncConnection, entry_id: int, payer_id: int) -> int |
 async def _post(db: Database, actor: Actor, p: _Posting, currency: str) -> None:
     claim, r = p.claim, p.remittance
     on = r.paid_on or today(db.clock)
-    if claim.paid_minor and "paid" not in p.posted:
+    todo = {part: Money(v, currency) for part, v in p.amounts.items() if part not in p.posted}
+    if "paid" in todo:
         await record_payment(
             db,
             actor,
             account_id=p.item.account_id,
-            amount=Money(claim.paid_minor, currency),
+            amount=todo["paid"],
             received_on=on,
             key=p.key("paid"),
             method=METHODS.get(r.method, "eft"),
@@ -246,14 +309,13 @@ async def _post(db: Database, actor: Actor, p: _Posting, currency: str) -> None:
             rules=(Rule("selected", (p.item.id,)),),
             source="import",
         )
-    taken = claim.adjusted(*PAYER_ADJUSTS)
-    if taken and "adjusted" not in p.posted:
+    if "adjusted" in todo:
         await post_memo(
             db,
             actor,
             memo_type="CONTRACTUAL",
             account_id=p.item.account_id,
-            amount=Money(taken, currency),
+            amount=todo["adjusted"],
             on=on,
             key=p.key("adjusted"),
             reason=REASON,
@@ -261,8 +323,7 @@ async def _post(db: Database, actor: Actor, p: _Posting, currency: str) -> None:
             item_id=p.item.id,
             source="import",
         )
-    share = claim.adjusted("PR")
-    if share and p.patient_id is not None and "patient" not in p.posted:
+    if "patient" in todo and p.patient_id is not None:
         await transfer_item(
             db,
             actor,
@@ -270,7 +331,7 @@ async def _post(db: Database, actor: Actor, p: _Posting, currency: str) -> None:
             to_account_id=p.patient_id,
             on=on,
             key=p.key("patient"),
-            amount=Money(share, currency),
+            amount=todo["patient"],
             reason=REASON,
             source="import",
         )

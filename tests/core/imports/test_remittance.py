@@ -240,9 +240,110 @@ async def test_without_a_payer_account_the_claims_are_the_patients_items_billed_
 
     assert report.written == 1
     assert [r.reason for r in report.rejects] == [
-        f"transaction {entry_number(own.entry.id)} billed nothing to a payer"
+        f"transaction {entry_number(own.entry.id)} billed no patient to a payer: "
+        "name the payer's account with --payer"
     ]
     assert await balance_of(db, eva.id) == usd("30.00")
     [item] = [i for i in await items_of(db, eva.id) if i.is_debit]
     assert (item.amount, item.open) == (usd("200.00"), usd("30.00"))
     assert await balance_of(db, self_pay.id) == usd("200.00")
+
+
+async def test_a_claim_split_in_two_in_one_file_posts_both_parts(
+    db: Database, clinic: Clinic
+) -> None:
+    """Review finding: two CLPs of one claim (a payer splitting it) shared their keys,
+    so the second was taken for the first and 50.00 of the deposit never posted."""
+    text = era(
+        claim(clinic.ana_claim, "80", "50", "0", "CO*45*30"),
+        claim(clinic.ana_claim, "80", "50", "0", "CO*45*30"),
+        paid="100",
+    )
+    report = await run(db, clinic, text)
+
+    assert (report.written, report.rejects) == (2, [])
+    assert await balance_of(db, clinic.medicare.id) == usd("160.00")  # Ben's claim only
+    assert (await run(db, clinic, text)).already == 2
+
+
+async def test_the_same_trace_number_from_another_payer_is_another_remittance(
+    db: Database, clinic: Clinic
+) -> None:
+    """Review finding: keys named the trace number but not the payer, so a second
+    payer's cheque of the same number, on the same claim, was taken as imported."""
+    medigap = await open_account(db, "Medigap", customer_type="insurer")
+    cy = await open_account(db, "Cy Two Payers")
+    both = (Split(clinic.medicare.id, percent_bp=8_000), Split(medigap.id, percent_bp=2_000))
+    visit = await charge(db, cy.id, ChargeLine("CONS", splits=both), key="cy")
+    number = entry_number(visit.entry.id)
+    primary = era(claim(number, "160", "100", "0", "CO*45*60"), paid="100")
+    secondary = era(claim(number, "40", "40", "0"), paid="40").replace(
+        "TRN*1*EFT0042*1512345678", "TRN*1*EFT0042*1999999999"
+    )
+
+    await run(db, clinic, primary)
+    report = await import_remittance(
+        db, IMPORTER, secondary, payer=medigap.number, currency="USD", label="medigap.835"
+    )
+
+    assert (report.written, report.already, report.rejects) == (1, 0, [])
+    assert await balance_of(db, medigap.id) == usd("0.00")
+    assert await balance_of(db, clinic.medicare.id) == usd("320.00")  # Ana's and Ben's
+
+
+async def test_a_denial_or_a_duplicate_goes_to_a_person_not_to_an_allowance(
+    db: Database, clinic: Clinic
+) -> None:
+    """Review finding: a denied claim (CLP02 4) or a duplicate (OA-18) was written off
+    as a contractual allowance; a claim paying and adjusting nothing was 'already in'."""
+    text = era(
+        claim(clinic.ana_claim, "160", "0", "0", "CO*16*160").replace("*1*160*0", "*4*160*0"),
+        claim(clinic.ben_claim, "160", "0", "0", "OA*18*160"),
+        paid="0",
+    )
+    report = await run(db, clinic, text)
+
+    assert [r.reason for r in report.rejects] == [
+        "claim status 4: the payer denied it: correct and resubmit it, or bill the patient",
+        "the payer says it is a duplicate claim (OA-18): nothing is posted",
+    ]
+    assert (report.written, report.already) == (0, 0)
+    assert await balance_of(db, clinic.medicare.id) == usd("320.00")
+
+
+async def test_a_real_835_for_a_split_visit_adjudicates_the_whole_charge(
+    db: Database, clinic: Clinic
+) -> None:
+    """Review finding: an 835 charges the whole visit (200), not the insurer's 80%
+    arbot keeps on its account (160). Paid 100, CO-45 40, the patient owes 60: 40 is
+    already her share of the split, the other 20 moves to her."""
+    text = era(
+        claim(clinic.ana_claim, "200", "100", "60", "CO*45*40", "PR*1*20", "PR*2*40"),
+        paid="100",
+    )
+    report = await run(db, clinic, text)
+
+    assert (report.written, report.rejects) == (1, [])
+    assert await balance_of(db, clinic.medicare.id) == usd("160.00")  # Ben's claim only
+    assert await balance_of(db, clinic.ana.id) == usd("60.00")
+
+
+async def test_without_a_payer_account_an_insurers_own_item_is_not_the_patients(
+    db: Database,
+) -> None:
+    """Review finding: without --payer, an insurer account with a financial class of
+    its own was taken for the patient's item billed to a payer."""
+    await service(db, "CONS", "200.00", description="Consultation")
+    eva = await open_account(db, "Eva Stone")
+    medicare = await open_account(db, "Medicare", customer_type="insurer",
+                                  financial_class="medicare")  # fmt: skip
+    split = (Split(medicare.id, percent_bp=8_000),)
+    visit = await charge(db, eva.id, ChargeLine("CONS", splits=split), key="eva")
+    text = era(claim(entry_number(visit.entry.id), "200", "100", "0", "CO*45*100"), paid="100")
+
+    report = await import_remittance(db, IMPORTER, text, payer=None, currency="USD", label="x")
+
+    assert [r.reason for r in report.rejects] == [
+        f"transaction {entry_number(visit.entry.id)} billed no patient to a payer: "
+        "name the payer's account with --payer"
+    ]
