@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -76,6 +76,14 @@ def add_parser(sub: Any) -> None:
     gl.add_argument("--to", dest="end", type=date.fromisoformat, help="YYYY-MM-DD")
     gl.add_argument("--currency")
     gl.add_argument("--format", choices=["text", "json"], default="text")
+
+    gateway = report.add_parser(
+        "gateway", help="card receipts reconciled to the payment gateway (Stripe)"
+    )
+    gateway.add_argument("--from", dest="start", type=date.fromisoformat, help="YYYY-MM-DD")
+    gateway.add_argument("--to", dest="end", type=date.fromisoformat, help="YYYY-MM-DD")
+    gateway.add_argument("--currency")
+    gateway.add_argument("--format", choices=["text", "json"], default="text")
 
     services = report.add_parser("services", help="service use and revenue per service")
     services.add_argument("--from", dest="start", type=date.fromisoformat, help="YYYY-MM-DD")
@@ -197,6 +205,37 @@ async def report_gl(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if found.balanced else 1
 
 
+async def report_gateway(args: argparse.Namespace, settings: Settings) -> int:
+    """AR-180: the period's card receipts, refunds and disputes against Stripe's balance
+    transactions, days from midnight to midnight in the server's time zone; exit 1 when
+    anything differs."""
+    from bot.patient.stripe_gateway import StripeGateway
+    from core.errors import ValidationError
+    from core.reports.days import check_period, period
+    from core.reports.gateway import reconcile
+    from core.reports.gateway_format import reconciliation_json, reconciliation_text
+
+    if not settings.stripe_secret_key:
+        raise ValidationError(
+            "no payment gateway to reconcile with: STRIPE_SECRET_KEY is not set "
+            "(the local test checkout takes no money)"
+        )
+    first, last = period(args.start, args.end, today(SystemClock()))
+    check_period(first, last, "a reconciliation")
+    start = datetime.combine(first, time()).astimezone()
+    end = datetime.combine(last + timedelta(days=1), time()).astimezone()
+    currency = args.currency or settings.currency
+    gateway = StripeGateway(settings)
+    try:
+        movements = await gateway.movements(start, end)
+    finally:
+        await gateway.close()
+    found = await reading(settings, lambda conn: reconcile(conn, movements, start, end, currency))
+    render = reconciliation_json if args.format == "json" else reconciliation_text
+    sys.stdout.write(render(found))
+    return 0 if found.agrees else 1
+
+
 async def report_services(args: argparse.Namespace, settings: Settings) -> int:
     from core.reports.services import service_csv, service_json, service_text, service_use
 
@@ -238,4 +277,5 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("report", "collections"): report_collections,
     ("report", "gl"): report_gl,
     ("report", "services"): report_services,
+    ("report", "gateway"): report_gateway,
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from core.money import Money
@@ -101,6 +102,29 @@ class PaymentGateway(Protocol):
         """Charge the saved card now, off-session. A decline is a result, not an error;
         an error means the gateway could not be asked (nothing is known to be charged:
         ask again with the same key)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayMovement:
+    """One movement of money on the gateway's balance (AR-180): a card payment coming
+    in, a refund or a dispute taking money back, or anything else (a fee, a payout).
+    ``amount_minor`` is signed as it moves the balance (a refund is negative), before
+    ``fee_minor``; ``payment_ref`` is the payment it is about (Stripe's PaymentIntent),
+    ``ref`` its own id (the PaymentIntent, the refund's or the dispute's id)."""
+
+    kind: str
+    ref: str
+    payment_ref: str | None
+    amount_minor: int
+    fee_minor: int
+    currency: str
+    at: datetime
+
+
+class GatewayBooks(Protocol):
+    async def movements(self, start: datetime, end: datetime) -> list[GatewayMovement]:
+        """Every movement the gateway recorded from ``start`` up to ``end``."""
         ...
 
 

@@ -33,6 +33,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 import stripe
@@ -44,6 +45,7 @@ from core.ports import (
     ChargeResult,
     CheckoutRequest,
     CheckoutSession,
+    GatewayMovement,
     SetupRequest,
 )
 from core.settings import Settings
@@ -254,6 +256,19 @@ class StripeGateway:
             return ChargeResult(ok=True, payment_ref=intent.id)
         # requires_action and the like: the bank wants the cardholder; not charged.
         return ChargeResult(ok=False, payment_ref=intent.id, failure=str(intent.status))
+
+    async def movements(self, start: datetime, end: datetime) -> list[GatewayMovement]:
+        """Stripe's balance transactions of the period, for the reconciliation (AR-180)."""
+        from bot.patient.stripe_movements import stripe_movements
+
+        try:
+            return await stripe_movements(self._client, start, end)
+        except stripe.StripeError as exc:
+            log.warning("stripe balance transactions failed: %s", type(exc).__name__)
+            raise ArbotError(
+                f"Stripe did not give its balance transactions ({type(exc).__name__}); "
+                "try again later"
+            ) from exc
 
     async def saved_card(self, setup_intent: str) -> SavedCard:
         intent = await self._client.v1.setup_intents.retrieve_async(setup_intent)

@@ -9,6 +9,8 @@ an ``Idempotency-Key`` header):
   first session again, with other parameters a 400 ``idempotency_error``;
 - ``GET /v1/checkout/sessions/{id}``, ``GET /v1/setup_intents/{id}``,
   ``GET /v1/charges/{id}``, ``GET /v1/refunds?charge=|payment_intent=`` and ``POST /v1/refunds``;
+- ``GET /v1/balance_transactions`` (created range, paging, ``expand[]=data.source``):
+  each captured charge, succeeded refund and dispute as it moved the balance;
 - ``POST /v1/payment_intents`` confirmed off-session on a saved card (autopay): it
   succeeds, or -- for a card the test chose with :meth:`FakeStripe.decline` -- answers
   Stripe's 402 ``card_error`` with the decline code and the PaymentIntent it left. A
@@ -37,7 +39,7 @@ import itertools
 import json
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +85,9 @@ class FakeStripe(StripeObjects, WebhookSender):
     charges: dict[str, dict[str, Any]] = field(default_factory=dict)
     setup_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    disputes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    clock: Callable[[], float] = time.time
+    """When objects are created (seconds since the epoch): a test may set Stripe's time."""
     deliveries: list[Delivery] = field(default_factory=list)
     cards: dict[str, str] = field(default_factory=dict)
     """Saved payment methods: method id -> customer id."""
@@ -121,6 +126,7 @@ class FakeStripe(StripeObjects, WebhookSender):
         app.router.add_get("/v1/setup_intents/{id}", self._get("setup_intents"))
         app.router.add_get("/v1/charges/{id}", self._get("charges"))
         app.router.add_get("/v1/refunds", self._list_refunds)
+        app.router.add_get("/v1/balance_transactions", self._list_balance)
         app.router.add_post("/v1/refunds", self._create_refund)
         app.router.add_post("/v1/payment_intents", self._create_intent)
         app.router.add_get("/v1/payment_intents/{id}", self._get("payment_intents"))
@@ -177,8 +183,8 @@ class FakeStripe(StripeObjects, WebhookSender):
             id=session_id,
             mode=mode,
             url=f"{self.base}/c/pay/{session_id}",
-            created=int(time.time()),
-            expires_at=int(time.time()) + 24 * 3600,
+            created=int(self.clock()),
+            expires_at=int(self.clock()) + 24 * 3600,
             success_url=params["success_url"],
             cancel_url=params.get("cancel_url"),
             metadata=dict(params.get("metadata") or {}),
@@ -208,7 +214,7 @@ class FakeStripe(StripeObjects, WebhookSender):
                 "setup_intent",
                 id=self.new_id("seti"),
                 client_secret=None,
-                created=int(time.time()),
+                created=int(self.clock()),
                 metadata=dict((params.get("setup_intent_data") or {}).get("metadata") or {}),
                 customer=params.get("customer"),
                 last_setup_error=None,
@@ -235,6 +241,65 @@ class FakeStripe(StripeObjects, WebhookSender):
         ]
         return web.json_response(
             {"object": "list", "data": data, "has_more": False, "url": "/v1/refunds"}
+        )
+
+    def balance_transactions(self) -> list[dict[str, Any]]:
+        """What moved on the balance, newest first: each captured charge in (less
+        Stripe's 2.9% + 30 fee), each refund that succeeded out, each dispute out (with
+        its 15.00 fee)."""
+        made = [
+            self._txn("charge", c, c["amount"], round(c["amount"] * 0.029) + 30)
+            for c in self.charges.values()
+            if c.get("captured")
+        ]
+        made += [
+            self._txn("refund", r, -r["amount"], 0)
+            for r in self.refunds.values()
+            if r["status"] == "succeeded"
+        ]
+        made += [self._txn("adjustment", d, -d["amount"], 1500) for d in self.disputes.values()]
+        return sorted(made, key=lambda t: (t["created"], t["id"]), reverse=True)
+
+    def _txn(self, kind: str, source: dict[str, Any], amount: int, fee: int) -> dict[str, Any]:
+        category = {"adjustment": "dispute"}.get(kind, kind)
+        return fixture(
+            "balance_transaction",
+            id="txn_" + source["id"].split("_", 1)[1],
+            type=kind,
+            reporting_category=category,
+            amount=amount,
+            fee=fee,
+            net=amount - fee,
+            currency=source["currency"],
+            created=source["created"],
+            available_on=source["created"] + 2 * 86400,
+            source=source["id"],
+            description=None,
+        )
+
+    async def _list_balance(self, request: web.Request) -> web.Response:
+        """``GET /v1/balance_transactions``: ``created[gte|gt|lte|lt]``, ``limit``,
+        ``starting_after`` and ``expand[]=data.source``, as Stripe pages a list."""
+        params = request[PARAMS]
+        bounds = params.get("created") or {}
+        tests = {"gte": int.__ge__, "gt": int.__gt__, "lte": int.__le__, "lt": int.__lt__}
+        found = [
+            t
+            for t in self.balance_transactions()
+            if all(tests[op](t["created"], int(v)) for op, v in bounds.items())
+        ]
+        after = params.get("starting_after")
+        if after:
+            ids = [t["id"] for t in found]
+            found = found[ids.index(after) + 1 :] if after in ids else []
+        limit = int(params.get("limit", 10))
+        page, more = found[:limit], len(found) > limit
+        if "data.source" in (params.get("expand") or []):
+            stores = (self.charges, self.refunds, self.disputes)
+            for t in page:
+                t["source"] = next(s[t["source"]] for s in stores if t["source"] in s)
+        return web.json_response(
+            {"object": "list", "data": page, "has_more": more, "url": "/v1/balance_transactions"}
         )
 
     async def _create_refund(self, request: web.Request) -> web.Response:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +86,7 @@ class StripeObjects:
             description=None,
             source=None,
             transfer_data=None,
-            created=int(time.time()),
+            created=int(self.clock()),
         )
         charge["refunds"]["url"] = f"/v1/charges/{charge_id}/refunds"
         intent = fixture(
@@ -106,7 +105,7 @@ class StripeObjects:
             next_action=None,
             processing=None,
             transfer_data=None,
-            created=int(time.time()),
+            created=int(self.clock()),
         )
         self.payment_intents[intent_id] = intent
         self.charges[charge_id] = charge
@@ -147,7 +146,7 @@ class StripeObjects:
             next_action=None,
             processing=None,
             transfer_data=None,
-            created=int(time.time()),
+            created=int(self.clock()),
         )
         self.payment_intents[intent["id"]] = intent
         self.pending_events.append(self.event("payment_intent.payment_failed", intent))
@@ -205,7 +204,7 @@ class StripeObjects:
             payment_intent=charge["payment_intent"],
             metadata=dict(metadata),
             status=status,
-            created=int(time.time()),
+            created=int(self.clock()),
         )
         self.refunds[refund["id"]] = refund
         charge["amount_refunded"] += amount
@@ -229,6 +228,7 @@ class StripeObjects:
             reason=reason,
             status="needs_response",
             is_charge_refundable=False,
-            created=int(time.time()),
+            created=int(self.clock()),
         )
+        self.disputes[dispute["id"]] = dispute
         return [self.event("charge.dispute.created", dispute)]
