@@ -15,7 +15,7 @@ from datetime import date
 
 import jellyfish
 from babel import Locale, UnknownLocaleError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Actor, Permission, require
@@ -24,6 +24,7 @@ from core.db import Database, Tx
 from core.errors import InvalidState, ValidationError
 from core.ledger.accounts import Account, create_account, folded, load_account
 from core.ledger.tables import (
+    ar_item,
     contact_consent,
     customer_account,
     customer_contact,
@@ -254,6 +255,8 @@ async def set_status(
         account = await load_account(tx.conn, account_id=account_id)
         require(actor, Permission.MANAGE_ACCOUNTS, account.location)
         before = await status_of(tx.conn, account_id)
+        if status == "flagged_for_deletion":
+            await _refuse_unsettled(tx.conn, account)
         if before == status:
             raise InvalidState(f"account {account.number} is already {status.replace('_', ' ')}")
         await tx.conn.execute(
@@ -277,6 +280,21 @@ async def set_status(
             date=on.isoformat(),
         )
     return before
+
+
+async def _refuse_unsettled(conn: AsyncConnection, account: Account) -> None:
+    """An account that still owes or is owed something is not flagged for deletion
+    (AR-203, AR-204): its balance must be settled first."""
+    still_open = await conn.execute(
+        select(func.count())
+        .select_from(ar_item)
+        .where(ar_item.c.account_id == account.id, ar_item.c.open_minor != 0)
+    )
+    if still_open.scalar_one():
+        raise InvalidState(
+            f"account {account.number} has items still open: settle its balance before "
+            "flagging it for deletion"
+        )
 
 
 CHANNELS = ("sms", "telegram", "email")

@@ -43,6 +43,7 @@ _PREFIXED = {
     "aging_basis": "ARBOT_AGING_BASIS",
     "aging_buckets": "ARBOT_AGING_BUCKETS",
     "aging_disputed": "ARBOT_AGING_DISPUTED",
+    "retention_years": "ARBOT_RETENTION_YEARS",
 }
 """Fields read from an ``ARBOT_``-prefixed variable rather than their upper-case name."""
 
@@ -88,6 +89,9 @@ class Settings:
     ``current``."""
     aging_buckets: str = "30,60,90,120,150,180"
     aging_disputed: str = "aged"
+    retention_years: int = 0
+    """Years a settled, idle account is kept before the ``retention`` job flags it for
+    deletion (AR-204); 0: never."""
     atb_digest: str = "daily"
     atb_digest_channel: str = ""
     atb_digest_channels: str = ""

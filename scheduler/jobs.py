@@ -33,6 +33,7 @@ from scheduler.latefees import late_fee_job
 from scheduler.plans import plans_job
 from scheduler.ports import Ports
 from scheduler.report import JobReport
+from scheduler.retention import retention_job
 from scheduler.statements import statements_job
 
 JobFn = Callable[[Database, Clock, Ports, date, bool], Awaitable[JobReport]]
@@ -141,6 +142,12 @@ JOBS: dict[str, Job] = {
             "post yesterday's receipts, adjustments, failed deliveries, unapplied cash (AR-170)",
             cash_digest_job,
             {"trigger": "cron", "hour": "6-20", "minute": 45},
+        ),
+        Job(
+            "retention",
+            "flag accounts settled and idle past the retention period for deletion (AR-204)",
+            retention_job,
+            {"trigger": "cron", "hour": "4", "minute": 5},
         ),
         Job(
             "follow-ups",

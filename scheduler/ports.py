@@ -109,6 +109,9 @@ class Ports:
     """When accounts go to bad debt by themselves (AR-060); None: never."""
     late_fee: LateFeePolicy | None = None
     """How late fees are charged (AR-107, ``ARBOT_LATE_FEE*``); None: never."""
+    retention_years: int = 0
+    """Years a settled, idle account is kept before it is flagged for deletion (AR-204,
+    ``ARBOT_RETENTION_YEARS``); 0: never flagged."""
     aging: AgingRule = field(default_factory=AgingRule)
     """How the ATB digests and month-end snapshots age items (AR-194, ``ARBOT_AGING_*``)."""
     staff_render: StaffRenderer | None = None

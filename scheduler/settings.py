@@ -1,9 +1,9 @@
 """The plan, statement, bad-debt and late-fee jobs' settings, read from the environment
 (``ARBOT_PLAN_REMINDER_DAYS``, ``ARBOT_PLAN_GRACE_DAYS``, ``ARBOT_PLAN_RETRY_DAYS``,
 ``ARBOT_BAD_DEBT_DAYS``, ``ARBOT_BAD_DEBT_MIN``, ``ARBOT_BAD_DEBT_AFTER_COLLECTIONS_DAYS``,
-``ARBOT_LATE_FEE*``, ``ARBOT_AGING_*``) into :class:`scheduler.ports.Ports` fields. A
-value that makes no sense stops the process at start with a sentence saying which and
-why, rather than a job failing at night."""
+``ARBOT_LATE_FEE*``, ``ARBOT_AGING_*``, ``ARBOT_RETENTION_YEARS``) into
+:class:`scheduler.ports.Ports` fields. A value that makes no sense stops the process at
+start with a sentence saying which and why, rather than a job failing at night."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from core.baddebt import BadDebtRule
 from core.errors import ValidationError
 from core.latefees import LateFeePolicy, parse_fee
 from core.money import parse_money
+from core.retention import check_years
 from core.settings import Settings, aging_rule
 
 
@@ -93,4 +94,5 @@ def plan_job_settings(settings: Settings) -> dict[str, Any]:
         "bad_debt": bad_debt_rule(settings),
         "late_fee": late_fee_policy(settings),
         "aging": aging_rule(settings),
+        "retention_years": check_years(settings.retention_years),
     }

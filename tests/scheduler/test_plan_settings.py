@@ -22,6 +22,7 @@ def test_defaults_remind_three_days_ahead_retry_twice_and_leave_bad_debt_off() -
         "bad_debt": None,
         "late_fee": None,  # AR-107: only where the office says the law allows
         "aging": AgingRule(Basis.SERVICE, (30, 60, 90, 120, 150, 180), False),  # AR-194
+        "retention_years": 0,  # AR-204: keep every account unless the office says
     }
 
 
@@ -43,6 +44,7 @@ def test_the_environment_sets_them() -> None:
             "ARBOT_AGING_BASIS": "Due",
             "ARBOT_AGING_BUCKETS": "30, 60, 90",
             "ARBOT_AGING_DISPUTED": "current",
+            "ARBOT_RETENTION_YEARS": "7",
         }
     )
     assert plan_job_settings(settings) == {
@@ -60,6 +62,7 @@ def test_the_environment_sets_them() -> None:
             locations=frozenset({"north", "south"}),
         ),
         "aging": AgingRule(Basis.DUE, (30, 60, 90), disputed_current=True),
+        "retention_years": 7,
     }
     flat = Settings.from_env({"ARBOT_LATE_FEE": "10.00"})
     assert plan_job_settings(flat)["late_fee"] == LateFeePolicy(currency="USD", flat_minor=1000)
