@@ -62,12 +62,23 @@ async def run_import(args: argparse.Namespace, settings: Settings) -> int:
     actor = Actor.system(f"import-{args.kind}")
     db = Database(settings.database_url)
     try:
-        report = await _run(db, actor, args, header, rows, control, settings)
-    except BatchRefused as exc:
-        report = exc.report
+        try:
+            report = await _run(db, actor, args, header, rows, control, settings)
+        except BatchRefused as exc:
+            report = exc.report
+        await _queue(db, args, rows, report)
     finally:
         await db.dispose()
     return _finish(report, args)
+
+
+async def _queue(db: Database, args: argparse.Namespace, rows: list[Row], report: Report) -> None:
+    """Keep the rejected rows in the exceptions queue (``/ar rejects``, AR-067); a batch
+    refused whole wrote nothing and queues nothing: it is sent again whole."""
+    from core.imports.rejects import keep_rejects
+
+    if not report.refused:
+        await keep_rejects(db, args.kind, args.file.name, rows, report)
 
 
 async def _remittance(args: argparse.Namespace, settings: Settings) -> int:
@@ -82,11 +93,13 @@ async def _remittance(args: argparse.Namespace, settings: Settings) -> int:
     actor = Actor.system("import-remittance")
     db = Database(settings.database_url)
     try:
-        report = await import_remittance(
-            db, actor, text, payer=args.payer, currency=settings.currency, label=args.file.name
-        )
-    except BatchRefused as exc:
-        report = exc.report
+        try:
+            report = await import_remittance(
+                db, actor, text, payer=args.payer, currency=settings.currency, label=args.file.name
+            )
+        except BatchRefused as exc:
+            report = exc.report
+        await _queue(db, args, [], report)
     finally:
         await db.dispose()
     return _finish(report, args)

@@ -85,6 +85,18 @@ def add_parser(sub: Any) -> None:
     gateway.add_argument("--currency")
     gateway.add_argument("--format", choices=["text", "json"], default="text")
 
+    rejected = report.add_parser("rejects", help="rows the imports rejected (the queue)")
+    rejected.add_argument(
+        "--status", choices=["open", "fixed", "dismissed", "all"], default="open"
+    )
+    rejected.add_argument(
+        "--kind", choices=["patients", "services", "charges", "payments", "remittance"]
+    )
+    rejected.add_argument("--format", choices=["text", "csv"], default="text")
+    errors = report.add_parser("errors", help="failed runs and rejected rows of a period")
+    errors.add_argument("--from", dest="start", type=date.fromisoformat, help="YYYY-MM-DD")
+    errors.add_argument("--to", dest="end", type=date.fromisoformat, help="YYYY-MM-DD")
+
     services = report.add_parser("services", help="service use and revenue per service")
     services.add_argument("--from", dest="start", type=date.fromisoformat, help="YYYY-MM-DD")
     services.add_argument("--to", dest="end", type=date.fromisoformat, help="YYYY-MM-DD")
@@ -236,6 +248,32 @@ async def report_gateway(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if found.agrees else 1
 
 
+async def report_rejects(args: argparse.Namespace, settings: Settings) -> int:
+    """AR-174: the exceptions queue (``/ar rejects`` works it in Slack)."""
+    from core.imports.rejects import rejects
+    from core.reports.errors import rejects_csv, rejects_text
+
+    status = None if args.status == "all" else args.status
+    found = await reading(settings, lambda conn: rejects(conn, status=status, kind=args.kind))
+    sys.stdout.write(rejects_csv(found) if args.format == "csv" else rejects_text(found, status))
+    return 0
+
+
+async def report_errors(args: argparse.Namespace, settings: Settings) -> int:
+    """AR-178: the period's failed scheduled runs and rejected import rows (no dates:
+    yesterday); exits 1 when there are any."""
+    from core.reports.days import check_period, period
+    from core.reports.errors import errors, errors_text
+
+    first, last = period(args.start, args.end, today(SystemClock()))
+    check_period(first, last, "an error report")
+    start = datetime.combine(first, time()).astimezone()
+    end = datetime.combine(last + timedelta(days=1), time()).astimezone()
+    found = await reading(settings, lambda conn: errors(conn, start, end))
+    sys.stdout.write(errors_text(found))
+    return 1 if found.failed or found.rejected else 0
+
+
 async def report_services(args: argparse.Namespace, settings: Settings) -> int:
     from core.reports.services import service_csv, service_json, service_text, service_use
 
@@ -278,4 +316,6 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("report", "gl"): report_gl,
     ("report", "services"): report_services,
     ("report", "gateway"): report_gateway,
+    ("report", "rejects"): report_rejects,
+    ("report", "errors"): report_errors,
 }

@@ -13,6 +13,7 @@ from core.billing import tables as _billing  # noqa: F401
 from core.db import audit as _audit  # noqa: F401
 from core.db.metadata import metadata
 from core.dunning import tables as _dunning  # noqa: F401
+from core.imports import rejects as _rejects  # noqa: F401
 from core.ledger import tables as _ledger  # noqa: F401
 from core.patients import agents as _agents  # noqa: F401
 from core.patients import chatstate as _chatstate  # noqa: F401

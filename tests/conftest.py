@@ -25,6 +25,7 @@ from core.ledger.invariants import check_invariants
 PG_URL = os.environ.get("ARBOT_TEST_POSTGRES_URL", "")
 DATA_TABLES = (
     "audit_log",
+    "import_reject",
     *("dunning_notice", "dunning_pause", "dunning_level", "dunning_rule", "location_hours"),
     *("digest_figure", "digest_post"),
     *("atb_snapshot_line", "atb_snapshot", "job_run", "control_total"),

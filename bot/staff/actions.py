@@ -25,6 +25,7 @@ from bot.staff import (
     modals,
     money,
     refunds,
+    rejects,
     split,
     workspace,
 )
@@ -60,6 +61,8 @@ BUTTONS: dict[str | re.Pattern[str], Pressed] = {
     ids.APPLY_UNAPPLIED: lambda t, s, a: cash.apply(t, s, value(a)),
     ids.FOLLOW_UP_DONE: lambda t, s, a: collect.done_pressed(t, s, value(a)),
     ids.FOLLOW_UP_SNOOZE: lambda t, s, a: collect.snooze_pressed(t, s, value(a)),
+    ids.IMPORT_FIX: lambda t, s, a: rejects.fix_pressed(t, s, value(a)),
+    ids.IMPORT_DISMISS: lambda t, s, a: rejects.dismiss_pressed(t, s, value(a)),
     re.compile(f"^({ids.ACCOUNT_NEWER}|{ids.ACCOUNT_OLDER}|{ids.ACCOUNT_KIND}[a-z]+)$"): (
         lambda t, s, a: lookup.move(t, s, lookup.Where.read(value(a)))
     ),

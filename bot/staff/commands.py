@@ -20,6 +20,7 @@ from bot.staff import (
     modals,
     money,
     refunds,
+    rejects,
     reports,
     split,
 )
@@ -48,7 +49,7 @@ from bot.staff.parse import (
     WriteOff,
     parse,
 )
-from bot.staff.parse_collect import Assign, FollowUp, ShowWorklist
+from bot.staff.parse_collect import Assign, FollowUp, ShowRejects, ShowWorklist
 from bot.staff.parse_reports import (
     ShowCollections,
     ShowGl,
@@ -104,6 +105,7 @@ SUBCOMMANDS: dict[type[Command], Callable[[Turn, Actor, Any], Awaitable[None]]] 
     Assign: collect.assign,
     FollowUp: collect.follow_up,
     ShowWorklist: collect.show_worklist,
+    ShowRejects: rejects.show_rejects,
     ShowJournal: books.show_journal,
     ShowStatus: books.show_status,
     ShowCollections: books.show_collections,

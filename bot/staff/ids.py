@@ -156,3 +156,19 @@ WRITEOFF_AMOUNT = "ar_writeoff_amount"
 WRITEOFF_REASON = "ar_writeoff_reason"
 WRITEOFF_NOTE = "ar_writeoff_note"
 """The blocks of :data:`WRITEOFF_MODAL`: the amount (or "all"), the reason code, the note."""
+
+IMPORT_FIX = "ar_import_fix"
+IMPORT_DISMISS = "ar_import_dismiss"
+"""A rejected import row's Fix and Dismiss buttons (``/ar rejects``, AR-067); the value
+is the reject's id."""
+
+IMPORT_FIX_MODAL = "ar_import_fix_modal"
+IMPORT_DISMISS_MODAL = "ar_import_dismiss_modal"
+"""The modals editing a rejected row to send it again, and asking why it is dismissed;
+their private_metadata is ``<channel id or ->/<reject id>``."""
+
+IMPORT_COLUMN = "ar_import_col_"
+"""Prefix of :data:`IMPORT_FIX_MODAL`'s blocks, one per column of the row."""
+
+IMPORT_NOTE = "ar_import_note"
+"""The block holding why a row is dismissed in :data:`IMPORT_DISMISS_MODAL`."""

@@ -20,7 +20,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from sqlalchemy import select
 
-from bot.staff import details, ids, split, workspace
+from bot.staff import details, ids, rejects, split, workspace
 from bot.staff.forms import (
     Form,
     Refused,
@@ -55,6 +55,7 @@ def register(app: AsyncApp) -> None:
     app.view(ids.NOTE_MODAL)(on_note_submitted)
     split.register(app)
     details.register(app)
+    rejects.register(app)
     workspace.register(app)
 
 

@@ -19,9 +19,11 @@ from datetime import date
 from bot.staff.parse_collect import (
     Assign,
     FollowUp,
+    ShowRejects,
     ShowWorklist,
     read_assign,
     read_followup,
+    read_rejects,
     read_worklist,
 )
 from bot.staff.parse_reports import (
@@ -220,6 +222,7 @@ Command = (
     | Assign
     | FollowUp
     | ShowWorklist
+    | ShowRejects
     | ShowJournal
     | ShowStatus
     | ShowCollections
@@ -446,6 +449,7 @@ _READERS: dict[str, Callable[[str, str], Command]] = {
     "assign": read_assign,
     "followup": read_followup,
     "worklist": read_worklist,
+    "rejects": read_rejects,
     "payment": _payment,
     "atb": _atb,
     "journal": read_journal,

@@ -1,5 +1,6 @@
-"""Reading the collectors' commands: ``/ar assign``, ``/ar followup`` and
-``/ar worklist`` (AR-045, AR-101, AR-005), for :func:`bot.staff.parse.parse`."""
+"""Reading the work queues' commands: ``/ar assign``, ``/ar followup`` and
+``/ar worklist`` (AR-045, AR-101, AR-005), and ``/ar rejects [kind]`` (the rows the
+billing interface rejected, AR-067), for :func:`bot.staff.parse.parse`."""
 
 from __future__ import annotations
 
@@ -25,6 +26,25 @@ class FollowUp:
 @dataclass(frozen=True, slots=True)
 class ShowWorklist:
     collector: str  # "me", a Slack user id or a staff name
+
+
+@dataclass(frozen=True, slots=True)
+class ShowRejects:
+    kind: str | None = None  # patients, services, charges, payments, remittance; None: all
+
+
+REJECT_KINDS = ("patients", "services", "charges", "payments", "remittance")
+
+
+def read_rejects(rest: str, currency: str) -> ShowRejects:
+    args = tokens(rest)
+    expect(args, 0, 1, "/ar rejects [patients|services|charges|payments|remittance]")
+    if not args:
+        return ShowRejects()
+    kind = args[0].casefold()
+    if kind not in REJECT_KINDS:
+        raise ParseError(f"rejects are of {', '.join(REJECT_KINDS)}, not {args[0]!r}")
+    return ShowRejects(kind)
 
 
 _ASSIGN = '/ar assign <account> <me | none | Slack user id | "staff name">'

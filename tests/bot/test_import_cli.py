@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,33 @@ def test_a_payers_835_is_posted_once_and_a_broken_one_refused(
     assert "this is not an X12 file" in capsys.readouterr().err
     assert main(["import", "remittance", str(era), "--payer", "D7-99999"]) == 2
     assert "there is no payer account D7-99999" in capsys.readouterr().err
+
+
+def test_rejected_rows_wait_in_the_queue_and_the_error_report(
+    clinic: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """AR-067, AR-174, AR-178: ``arbot import`` queues its rejects (``/ar rejects``
+    works them); ``arbot report rejects`` lists them, ``arbot report errors`` too."""
+    path = write(clinic / "pay.csv", [
+        HEADER,
+        ["p1", "D7-00001", "10.00", "USD", "cash", "2026-01-05"],
+        ["p2", "D7-99999", "10.00", "USD", "cash", "2026-01-05"],
+    ])  # fmt: skip
+    assert main(["import", "payments", str(path), "--control-rows", "2",
+                 "--control-amount", "20.00"]) == 1  # fmt: skip
+    capsys.readouterr()
+
+    assert main(["report", "rejects"]) == 0
+    listed = capsys.readouterr().out
+    assert "Rejected import rows: 1 open" in listed
+    assert "payments   pay.csv row 3 (p2)" in listed
+    assert "there is no account D7-99999 (AR-094)" in listed
+    assert main(["report", "rejects", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    assert [(r["kind"], r["batch"], r["row"], r["key"], r["status"]) for r in rows] == [
+        ("payments", "pay.csv", "3", "p2", "open")
+    ]
+    today = date.today().isoformat()
+    assert main(["report", "errors", "--from", today, "--to", today]) == 1
+    errors = capsys.readouterr().out
+    assert "Failed runs: 0" in errors and "Import rows rejected: 1" in errors

@@ -27,6 +27,7 @@ from bot.staff.parse import (
     WriteOff,
     parse,
 )
+from bot.staff.parse_collect import ShowRejects
 from bot.staff.words import ParseError
 from core.ledger.aging import Basis, GroupBy
 from core.money import Money
@@ -68,6 +69,8 @@ def usd(minor: int) -> Money:
         ("atb over:90 --location=north", Atb(over=90, location="north")),
         ("atb --buckets 30,60,90", Atb(buckets=(30, 60, 90))),  # AR-194
         ("atb --detail", Atb(csv=True, detail=True)),  # AR-184: the CSV, with more
+        ("rejects", ShowRejects()),  # AR-067
+        ("rejects Payments", ShowRejects("payments")),
         (
             "writeoff A1 10 small_balance a note",
             WriteOff("A1", usd(1000), "SMALL_BALANCE", "a note"),
@@ -124,6 +127,8 @@ def test_commands_are_read_into_typed_values(text: str, command: object) -> None
         ("atb sideways", "is not an ATB option"),
         ("atb --buckets 90,30", "--buckets: bucket bounds must increase"),
         ("atb --detail=all", "--detail takes no value"),
+        ("rejects refunds", "rejects are of patients, services, charges, payments, remittance"),
+        ("rejects charges payments", "usage: /ar rejects"),
         ("find \x00", "control characters"),
         ("x" * 5000, "5,000 characters long"),
     ],

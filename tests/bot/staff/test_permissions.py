@@ -284,6 +284,9 @@ NEEDS: dict[str, Case] = {
         (P.VIEW_REPORTS,), command(f"collections --location {HOME}"), shows("Collections")
     ),
     "gl": Case((P.VIEW_REPORTS,), command("gl"), shows("General ledger")),
+    "rejects": Case(
+        (P.VIEW_REPORTS,), command("rejects"), shows("Rejected import rows"), filters=True
+    ),
     "services": Case(
         (P.VIEW_REPORTS,), command(f"services --location {HOME}"), shows("Services billed")
     ),
