@@ -13,8 +13,16 @@ from core.db import Database
 from core.errors import InvalidState, PermissionDenied, ValidationError
 from core.imports import Control, Row
 from core.imports.payments import import_payments
-from core.imports.rejects import close_reject, keep_rejects, load_reject, rejects, resubmit
+from core.imports.rejects import (
+    KeptReject,
+    close_reject,
+    keep_rejects,
+    load_reject,
+    rejects,
+    resubmit,
+)
 from core.jobs import claim_run, fail_run
+from core.ledger.accounts import Account
 from core.reports.errors import errors, rejects_csv
 from tests.core.helpers import ADMIN, balance_of, open_account, usd
 
@@ -39,6 +47,16 @@ async def batch(db: Database, number: str, amount: str = "40.00") -> tuple[list[
     return found, report
 
 
+async def queued(db: Database) -> tuple[Account, KeptReject, KeptReject]:
+    """The lockbox file imported and its two rejects queued: Ana, and the rejects."""
+    ana = await open_account(db)
+    found, report = await batch(db, ana.number, "20.00")
+    await keep_rejects(db, "payments", "lockbox.csv", found, report)
+    async with db.read() as conn:
+        [unknown, unreadable] = await rejects(conn)
+    return ana, unknown, unreadable
+
+
 async def test_a_batchs_rejects_are_kept_once_per_row_with_the_latest_reason(
     db: Database,
 ) -> None:
@@ -61,11 +79,7 @@ async def test_a_batchs_rejects_are_kept_once_per_row_with_the_latest_reason(
 async def test_a_fixed_row_goes_through_the_import_and_closes_its_reject(
     db: Database,
 ) -> None:
-    ana = await open_account(db)
-    found, report = await batch(db, ana.number, "20.00")
-    await keep_rejects(db, "payments", "lockbox.csv", found, report)
-    async with db.read() as conn:
-        [unknown, unreadable] = await rejects(conn)
+    ana, unknown, unreadable = await queued(db)
 
     fixed = await resubmit(db, ADMIN, unreadable.id, {**unreadable.values, "amount": "10.00"},
                            currency="USD", number_format="A{id:07d}")  # fmt: skip
@@ -89,11 +103,7 @@ async def test_a_fixed_row_goes_through_the_import_and_closes_its_reject(
 async def test_the_fixer_needs_the_permission_the_row_needs_and_a_dismissal_a_note(
     db: Database,
 ) -> None:
-    ana = await open_account(db)
-    found, report = await batch(db, ana.number, "20.00")
-    await keep_rejects(db, "payments", "lockbox.csv", found, report)
-    async with db.read() as conn:
-        [unknown, unreadable] = await rejects(conn)
+    ana, unknown, unreadable = await queued(db)
 
     with pytest.raises(PermissionDenied):
         await resubmit(db, VIEWER, unreadable.id, {**unreadable.values, "amount": "10.00"},
