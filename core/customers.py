@@ -15,7 +15,7 @@ from datetime import date
 
 import jellyfish
 from babel import Locale, UnknownLocaleError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Actor, Permission, require
@@ -24,7 +24,6 @@ from core.db import Database, Tx
 from core.errors import InvalidState, ValidationError
 from core.ledger.accounts import Account, create_account, folded, load_account
 from core.ledger.tables import (
-    ar_item,
     contact_consent,
     customer_account,
     customer_contact,
@@ -283,18 +282,13 @@ async def set_status(
 
 
 async def _refuse_unsettled(conn: AsyncConnection, account: Account) -> None:
-    """An account that still owes or is owed something is not flagged for deletion
-    (AR-203, AR-204): its balance must be settled first."""
-    still_open = await conn.execute(
-        select(func.count())
-        .select_from(ar_item)
-        .where(ar_item.c.account_id == account.id, ar_item.c.open_minor != 0)
-    )
-    if still_open.scalar_one():
-        raise InvalidState(
-            f"account {account.number} has items still open: settle its balance before "
-            "flagging it for deletion"
-        )
+    """An account that still owes or is owed something, or is still needed, is not
+    flagged for deletion (AR-203, AR-204): the same test as the retention job's."""
+    from core.retention import unsettled
+
+    why = await unsettled(conn, account.id)
+    if why is not None:
+        raise InvalidState(f"account {account.number} {why} before flagging it for deletion")
 
 
 CHANNELS = ("sms", "telegram", "email")

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from typing import Any
 
-from sqlalchemy import and_, exists, func, literal_column, or_, select
+from sqlalchemy import and_, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Actor
@@ -66,53 +67,124 @@ def check_years(years: int) -> int:
     return years
 
 
+def _held(account_id: int | None = None) -> Any:
+    """The accounts holding money paid ahead (patient prepayments not used), one
+    grouped read of the prepayment account's lines (of ``account_id`` only, if given)."""
+    jl, named = journal_line, journal_line.c.customer_account_id
+    query = (
+        select(named)
+        .join(gl_account, gl_account.c.id == jl.c.gl_account_id)
+        .where(gl_account.c.role == "patient_prepayments", named.is_not(None))
+        .group_by(named)
+        .having(func.sum(jl.c.amount_minor) != 0)
+    )
+    return query if account_id is None else query.where(named == account_id)
+
+
+def _latest_status() -> Any:
+    """Each account's current status: (account_id, status) of its latest change."""
+    last = (
+        select(func.max(customer_status.c.id).label("id"))
+        .group_by(customer_status.c.account_id)
+        .subquery()
+    )
+    return (
+        select(customer_status.c.account_id, customer_status.c.status)
+        .join(last, last.c.id == customer_status.c.id)
+        .subquery()
+    )
+
+
+def _kept_by_dependants(guarantor: int | None = None) -> Any:
+    """Guarantors of an account not flagged for deletion (``guarantor`` only, if given):
+    the dependant's bills and reminders go to them, so they are kept as long as it is."""
+    dependant, current = customer_account.alias("dependant"), _latest_status()
+    query = (
+        select(dependant.c.guarantor_id)
+        .outerjoin(current, current.c.account_id == dependant.c.id)
+        .where(
+            dependant.c.guarantor_id.is_not(None),
+            or_(current.c.status.is_(None), current.c.status != FLAGGED),
+        )
+    )
+    return query if guarantor is None else query.where(dependant.c.guarantor_id == guarantor)
+
+
+async def unsettled(conn: AsyncConnection, account_id: int) -> str | None:
+    """Why the account may not be flagged for deletion, or None: it still has items
+    open, holds a prepayment, is on an active plan, or guarantees an account kept."""
+    checks = (
+        (
+            select(ar_item.c.id).where(
+                ar_item.c.account_id == account_id, ar_item.c.open_minor != literal_column("0")
+            ),
+            "has items still open: settle its balance",
+        ),
+        (_held(account_id), "holds a prepayment: refund or use it"),
+        (
+            select(payment_plan.c.id).where(
+                payment_plan.c.account_id == account_id, payment_plan.c.status == "active"
+            ),
+            "is on an active payment plan",
+        ),
+        (_kept_by_dependants(account_id), "guarantees an account that is kept"),
+    )
+    for query, why in checks:
+        if (await conn.execute(query.limit(1))).first() is not None:
+            return why
+    return None
+
+
 async def retention_expired(conn: AsyncConnection, as_of: date, years: int) -> list[Expired]:
     """The accounts to flag on ``as_of``: settled, idle for ``years`` years or more, not
-    flagged already; oldest activity first."""
+    flagged already; oldest activity first. Activity is an entry naming the account (by
+    its effective date and by when it was posted: a late posting of an old visit is
+    recent), a change of its status (a reactivation), or its registration."""
     ca, je, jl = customer_account, journal_entry, journal_line
     cutoff = years_before(as_of, years)
+    before = datetime.combine(cutoff, time(), UTC)
     named = jl.c.customer_account_id
-    activity = (
-        select(named.label("account_id"), func.max(je.c.effective_day).label("last"))
+    entries = (
+        select(
+            named.label("account_id"),
+            func.max(je.c.effective_day).label("last"),
+            func.max(je.c.posted_at).label("posted"),
+        )
         .join(je, je.c.id == jl.c.entry_id)
         .where(named.is_not(None))
         .group_by(named)
         .subquery()
     )
-    status = customer_status.alias("latest_status")
-    latest = (
-        select(func.max(status.c.id))
-        .where(status.c.account_id == ca.c.id)
-        .correlate(ca)
-        .scalar_subquery()
+    changes = (
+        select(
+            customer_status.c.account_id,
+            func.max(customer_status.c.id).label("latest"),
+            func.max(customer_status.c.at).label("changed"),
+        )
+        .group_by(customer_status.c.account_id)
+        .subquery()
     )
-    flagged = (
-        exists()
-        .where(customer_status.c.id == latest, customer_status.c.status == FLAGGED)
-        .correlate(ca)
-    )
-    still_open = exists().where(
-        ar_item.c.account_id == ca.c.id, ar_item.c.open_minor != literal_column("0")
-    )
-    held = (
-        select(named)
-        .join(gl_account, gl_account.c.id == jl.c.gl_account_id)
-        .where(gl_account.c.role == "patient_prepayments", named == ca.c.id)
-        .group_by(named)
-        .having(func.sum(jl.c.amount_minor) != 0)
-        .exists()
-    )
-    plan = payment_plan.c
-    on_plan = exists().where(plan.account_id == ca.c.id, plan.status == "active")
-    registered_before = datetime.combine(cutoff, time(), UTC)
-    idle = or_(
-        activity.c.last <= cutoff,
-        and_(activity.c.last.is_(None), ca.c.created_at < registered_before),
+    latest = customer_status.alias("latest_status")
+    still_open = select(ar_item.c.account_id).where(ar_item.c.open_minor != literal_column("0"))
+    on_plan = select(payment_plan.c.account_id).where(payment_plan.c.status == "active")
+    idle = and_(
+        or_(entries.c.last.is_(None), and_(entries.c.last <= cutoff, entries.c.posted < before)),
+        or_(changes.c.changed.is_(None), changes.c.changed < before),
+        ca.c.created_at < before,
     )
     rows = await conn.execute(
-        select(ca.c.id, ca.c.number, activity.c.last, ca.c.created_at)
-        .outerjoin(activity, activity.c.account_id == ca.c.id)
-        .where(idle, ~flagged, ~still_open, ~held, ~on_plan)
+        select(ca.c.id, ca.c.number, entries.c.last, ca.c.created_at)
+        .outerjoin(entries, entries.c.account_id == ca.c.id)
+        .outerjoin(changes, changes.c.account_id == ca.c.id)
+        .outerjoin(latest, latest.c.id == changes.c.latest)
+        .where(
+            idle,
+            or_(latest.c.status.is_(None), latest.c.status != FLAGGED),
+            ca.c.id.not_in(still_open),
+            ca.c.id.not_in(_held()),
+            ca.c.id.not_in(on_plan),
+            ca.c.id.not_in(_kept_by_dependants()),
+        )
         .order_by(ca.c.id)
     )
     found = [
@@ -140,8 +212,8 @@ async def flag_expired(
                         .limit(1)
                     )
                 ).scalar()
-                if last == FLAGGED:
-                    continue
+                if last == FLAGGED or await unsettled(tx.conn, e.account_id) is not None:
+                    continue  # flagged meanwhile, or owes or holds something since
                 reason = (
                     f"settled, no activity since {e.last_activity.isoformat()}: the "
                     f"{years}-year retention period is over (AR-204)"

@@ -39,21 +39,23 @@ async def paid(db: Database, account: Account, amount: str, on: date, key: str) 
 
 @pytest.fixture
 async def accounts(db: Database, clock: FixedClock) -> dict[str, Account]:
-    """Seven years before 30 June 2026 is 30 June 2019."""
+    """Seven years before 30 June 2026 is 30 June 2019; each posting is made on its own
+    day (the clock is set back), as it would have been."""
     clock.moment = datetime(2018, 2, 1, 9, tzinfo=UTC)
     made = {
         name: await open_account(db, name=name)
         for name in ("settled", "owing", "lately", "prepaid", "never charged")
     }
-    clock.moment = datetime(2026, 6, 30, 9, tzinfo=UTC)
-    made["new"] = await open_account(db, name="new")
     for name in ("settled", "owing", "lately", "prepaid"):
         await charged(db, made[name], "100.00", date(2018, 3, 1), f"{name}-c")
     await paid(db, made["settled"], "100.00", date(2018, 4, 1), "settled-p")
-    await paid(db, made["lately"], "100.00", date(2020, 1, 15), "lately-p")
     await paid(db, made["prepaid"], "100.00", date(2018, 4, 1), "prepaid-p")
     await receive_prepayment(db, ADMIN, account_id=made["prepaid"].id, amount=usd("50.00"),
                              on=date(2018, 5, 1), key="prepaid-h", method="cash")  # fmt: skip
+    clock.moment = datetime(2020, 1, 15, 9, tzinfo=UTC)
+    await paid(db, made["lately"], "100.00", date(2020, 1, 15), "lately-p")
+    clock.moment = datetime(2026, 6, 30, 9, tzinfo=UTC)
+    made["new"] = await open_account(db, name="new")
     return made
 
 
@@ -128,3 +130,59 @@ async def test_an_account_still_owing_cannot_be_flagged_by_hand(
 def test_a_period_out_of_range_stops_the_scheduler(years: str) -> None:
     with pytest.raises(ValidationError, match="ARBOT_RETENTION_YEARS must be 0"):
         plan_job_settings(Settings.from_env({"ARBOT_RETENTION_YEARS": years}))
+
+
+async def flagged(db: Database, account: Account) -> bool:
+    async with db.read() as conn:
+        return await status_of(conn, account.id) == "flagged_for_deletion"
+
+
+async def test_an_account_reactivated_is_not_flagged_again_the_next_night(
+    db: Database, clock: FixedClock
+) -> None:
+    """Review finding: a status changed by hand is activity; before, the next run
+    flagged the account again at once."""
+    clock.moment = datetime(2018, 2, 1, 9, tzinfo=UTC)
+    back = await open_account(db, name="back")
+    clock.moment = datetime(2026, 6, 30, 9, tzinfo=UTC)
+    await run_job(db, clock, Ports(retention_years=7), "retention", as_of=AS_OF)
+    assert await flagged(db, back)
+    await set_status(db, ADMIN, account_id=back.id, status="active", reason="patient is back",
+                     on=AS_OF)  # fmt: skip
+
+    clock.moment = datetime(2026, 7, 1, 4, 5, tzinfo=UTC)
+    await run_job(db, clock, Ports(retention_years=7), "retention", as_of=date(2026, 7, 1))
+
+    assert not await flagged(db, back)
+
+
+async def test_a_guarantor_of_an_account_still_kept_and_a_late_posting_are_kept(
+    db: Database, clock: FixedClock
+) -> None:
+    """Review findings: a guarantor whose dependant owes was flagged (and is who the
+    dependant's reminders go to); an entry posted yesterday with a 2018 date counted as
+    2018 activity."""
+    clock.moment = datetime(2018, 2, 1, 9, tzinfo=UTC)
+    parent = await open_account(db, name="parent")
+    late = await open_account(db, name="late posting")
+    clock.moment = datetime(2026, 6, 1, 9, tzinfo=UTC)
+    child = await open_account(db, name="child", guarantor_id=parent.id)
+    await charged(db, child, "500.00", date(2026, 6, 1), "child-c")
+    clock.moment = datetime(2026, 6, 29, 9, tzinfo=UTC)
+    await charged(db, late, "80.00", date(2018, 3, 1), "late-c")
+    await paid(db, late, "80.00", date(2018, 3, 1), "late-p")
+    clock.moment = datetime(2026, 6, 30, 9, tzinfo=UTC)
+
+    report = await run_job(db, clock, Ports(retention_years=7), "retention", as_of=AS_OF)
+
+    assert report is not None and report.summary.startswith("0 accounts")
+    assert not await flagged(db, parent) and not await flagged(db, late)
+
+
+async def test_an_account_holding_a_prepayment_or_on_a_plan_is_not_flagged_by_hand(
+    db: Database, accounts: dict[str, Account]
+) -> None:
+    """Review finding: the guard looked at open items only."""
+    with pytest.raises(InvalidState, match="holds a prepayment"):
+        await set_status(db, ADMIN, account_id=accounts["prepaid"].id,
+                         status="flagged_for_deletion", reason="duplicate", on=AS_OF)  # fmt: skip
