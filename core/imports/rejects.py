@@ -131,16 +131,20 @@ async def keep_rejects(
                     where=import_reject.c.status == "open",
                 )
             )
-        taken = [n for n in by_number if n not in rejected]
-        if taken and not report.refused:
+        # The batch's open rejects (few) whose rows went in this time: closed. Never
+        # the batch's row numbers as parameters: a batch may hold 100,000 rows.
+        kept = await tx.conn.execute(
+            select(import_reject.c.id, import_reject.c.row).where(
+                import_reject.c.kind == kind,
+                import_reject.c.batch == batch,
+                import_reject.c.status == "open",
+            )
+        )
+        taken = [r.id for r in kept if r.row in by_number and r.row not in rejected]
+        for start in range(0, len(taken) if not report.refused else 0, 1000):
             await tx.conn.execute(
                 update(import_reject)
-                .where(
-                    import_reject.c.kind == kind,
-                    import_reject.c.batch == batch,
-                    import_reject.c.status == "open",
-                    import_reject.c.row.in_(taken),
-                )
+                .where(import_reject.c.id.in_(taken[start : start + 1000]))
                 .values(status="fixed", resolved_by="the batch run again", updated_at=now)
             )
         count = await tx.conn.execute(
