@@ -239,7 +239,8 @@ async def report_gateway(args: argparse.Namespace, settings: Settings) -> int:
     currency = args.currency or settings.currency
     gateway = StripeGateway(settings)
     try:
-        movements = await gateway.movements(start, end)
+        # A day either side, to tell a timing difference from a missing movement.
+        movements = await gateway.movements(start - timedelta(days=1), end + timedelta(days=1))
     finally:
         await gateway.close()
     found = await reading(settings, lambda conn: reconcile(conn, movements, start, end, currency))

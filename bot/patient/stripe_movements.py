@@ -4,8 +4,10 @@
 page by page, through the same ``stripe.StripeClient`` as the rest of the gateway. A
 ``charge`` (or ``payment``) is a card payment, known by its PaymentIntent; a ``refund``
 (or ``payment_refund``) by the refund's id; a dispute (``adjustment`` in the
-``dispute`` reporting category) by the dispute's id. Anything else (payouts, Stripe's
-own fees and adjustments) is ``other``.
+``dispute`` reporting category) by the dispute's id, ``dispute_won`` when it gives the
+money back; a ``refund_failure`` by its refund, a failed bank payment
+(``payment_failure_refund``, ``payment_reversal``) as ``payment_failure``. Anything else
+(payouts, Stripe's own fees and adjustments) is ``other``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from core.ports import GatewayMovement
 
 PAYMENTS = ("charge", "payment")
 REFUNDS = ("refund", "payment_refund")
+REFUND_FAILURES = ("refund_failure",)
+"""A refund the bank could not make: the money comes back to the balance."""
+PAYMENT_FAILURES = ("payment_failure_refund", "payment_reversal")
+"""A payment (a bank debit) that failed after it was counted: the money goes back."""
 PAGE = 100
 
 
@@ -54,8 +60,15 @@ def movement(txn: Mapping[str, Any]) -> GatewayMovement:
         kind, ref = "payment", payment
     elif txn_type in REFUNDS:
         kind, ref, payment = "refund", source_id, _id(body.get("payment_intent"))
+    elif txn_type in REFUND_FAILURES:
+        kind, ref, payment = "refund_failure", source_id, _id(body.get("payment_intent"))
+    elif txn_type in PAYMENT_FAILURES:
+        kind, ref, payment = "payment_failure", source_id, _id(body.get("payment_intent"))
     elif txn.get("reporting_category") == "dispute" or source_id.startswith("dp_"):
-        kind, ref, payment = "dispute", source_id, _id(body.get("payment_intent"))
+        # The money taken when the dispute opens; given back when the clinic wins it.
+        won = int(txn.get("amount") or 0) > 0
+        kind = "dispute_won" if won else "dispute"
+        ref, payment = source_id, _id(body.get("payment_intent"))
     return GatewayMovement(
         kind,
         ref,

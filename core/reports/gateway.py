@@ -9,15 +9,17 @@ Each difference is listed with what it most likely is:
 
 * ``missing``: the gateway has it and arbot never recorded it (a webhook that never
   arrived): the patient paid and the ledger does not know;
-* ``other day``: arbot recorded it, but on a day outside the period (an event received
-  after midnight): a timing difference that clears itself;
-* ``not at the gateway``: arbot recorded it in the period and the gateway's movements of
-  the period do not have it (recorded from an event the gateway dates otherwise, or a
-  payment the gateway reversed): to look into;
+* ``other day``: one side dated it outside the period (an event received after
+  midnight; the gateway's movements are read a day either side of the period to tell):
+  a timing difference that clears itself;
+* ``not at the gateway``: arbot recorded it in the period and the gateway has no such
+  movement near it: to look into;
 * ``amount``: both have it, for different amounts.
 
 Fees and payouts are the gateway's and appear only in its totals: the ledger records a
 card payment at its full amount, the fee being a bank charge for the general ledger.
+The gateway's movements are compared in the currency they settle in: a payment taken in
+another currency than the account's settlement currency shows as a difference.
 """
 
 from __future__ import annotations
@@ -34,7 +36,11 @@ from core.money import Money
 from core.patients.gateway_tables import gateway_payment, gateway_reversal
 from core.ports import GatewayMovement
 
-KINDS = ("payment", "refund", "dispute")
+KINDS = ("payment", "refund", "dispute", "refund_failure", "dispute_won", "payment_failure")
+"""What arbot records of the gateway (the first three) and what it does not record
+yet, so each one is a difference to look into: a refund the bank could not make (the
+money is back at the gateway), a dispute won (the card payment's money came back), a
+bank payment that failed after it was counted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +148,9 @@ async def reconcile(
     currency: str,
 ) -> Reconciliation:
     """The period's card receipts in arbot against the gateway's ``movements`` of it."""
-    theirs = [m for m in movements if m.currency.upper() == currency and start <= m.at < end]
+    mine_currency = [m for m in movements if m.currency.upper() == currency]
+    theirs = [m for m in mine_currency if start <= m.at < end]
+    around = {(_kind_of(m), m.ref): m for m in mine_currency if not start <= m.at < end}
     ours = {(r.kind, r.ref): r for r in await recorded(conn, currency, start, end)}
     unmatched = {m.ref for m in theirs if (_kind_of(m), m.ref) not in ours}
     elsewhere = await recorded(conn, currency, None, None, unmatched) if unmatched else []
@@ -173,10 +181,11 @@ async def reconcile(
     for key, mine in sorted(ours.items(), key=lambda kv: kv[1].at):
         if key not in seen:
             amount = money(mine.amount_minor)
+            other = around.get(key)  # the gateway dated it the day before or after
+            what = "not at the gateway" if other is None else "other day"
+            gateway = None if other is None else money(other.amount_minor)
             differences.append(
-                Difference(
-                    "not at the gateway", mine.kind, mine.ref, None, amount, mine.at, mine.entry
-                )
+                Difference(what, mine.kind, mine.ref, gateway, amount, mine.at, mine.entry)
             )
     totals = tuple(
         KindTotal(

@@ -86,6 +86,10 @@ class FakeStripe(StripeObjects, WebhookSender):
     setup_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
     disputes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refund_failures: dict[str, int] = field(default_factory=dict)
+    """Refund id -> when the bank could not make it (the money came back)."""
+    dispute_wins: dict[str, int] = field(default_factory=dict)
+    """Dispute id -> when the clinic won it (the money came back, and the fee)."""
     clock: Callable[[], float] = time.time
     """When objects are created (seconds since the epoch): a test may set Stripe's time."""
     deliveries: list[Delivery] = field(default_factory=list)
@@ -255,24 +259,36 @@ class FakeStripe(StripeObjects, WebhookSender):
         made += [
             self._txn("refund", r, -r["amount"], 0)
             for r in self.refunds.values()
-            if r["status"] == "succeeded"
+            if r["status"] in ("pending", "succeeded", "failed")
+        ]
+        made += [
+            self._txn("refund_failure", self.refunds[ref], self.refunds[ref]["amount"], 0, at)
+            for ref, at in self.refund_failures.items()
         ]
         made += [self._txn("adjustment", d, -d["amount"], 1500) for d in self.disputes.values()]
+        made += [
+            self._txn("adjustment", self.disputes[ref], self.disputes[ref]["amount"], -1500, at)
+            for ref, at in self.dispute_wins.items()
+        ]
         return sorted(made, key=lambda t: (t["created"], t["id"]), reverse=True)
 
-    def _txn(self, kind: str, source: dict[str, Any], amount: int, fee: int) -> dict[str, Any]:
+    def _txn(
+        self, kind: str, source: dict[str, Any], amount: int, fee: int, at: int | None = None
+    ) -> dict[str, Any]:
         category = {"adjustment": "dispute"}.get(kind, kind)
+        created = source["created"] if at is None else at
+        suffix = "" if at is None else f"_{kind}_back"
         return fixture(
             "balance_transaction",
-            id="txn_" + source["id"].split("_", 1)[1],
+            id="txn_" + source["id"].split("_", 1)[1] + suffix,
             type=kind,
             reporting_category=category,
             amount=amount,
             fee=fee,
             net=amount - fee,
             currency=source["currency"],
-            created=source["created"],
-            available_on=source["created"] + 2 * 86400,
+            created=created,
+            available_on=created + 2 * 86400,
             source=source["id"],
             description=None,
         )

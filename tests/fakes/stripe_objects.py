@@ -175,9 +175,12 @@ class StripeObjects:
         return [self.event("charge.refunded", charge)]
 
     def settle_refund(self, refund_id: str, status: str = "succeeded") -> list[dict[str, Any]]:
-        """A pending refund succeeds (or fails): ``charge.refund.updated``."""
+        """A pending refund succeeds (or fails: the money comes back to the balance):
+        ``charge.refund.updated``."""
         refund = self.refunds[refund_id]
         refund["status"] = status
+        if status == "failed":
+            self.refund_failures[refund_id] = int(self.clock())
         charge = self.charges[refund["charge"]]
         for listed in charge["refunds"]["data"]:
             if listed["id"] == refund_id:
@@ -232,3 +235,10 @@ class StripeObjects:
         )
         self.disputes[dispute["id"]] = dispute
         return [self.event("charge.dispute.created", dispute)]
+
+    def win_dispute(self, dispute_id: str) -> list[dict[str, Any]]:
+        """The bank sides with the clinic: the money comes back, ``charge.dispute.closed``."""
+        dispute = self.disputes[dispute_id]
+        dispute["status"] = "won"
+        self.dispute_wins[dispute_id] = int(self.clock())
+        return [self.event("charge.dispute.closed", dispute)]
