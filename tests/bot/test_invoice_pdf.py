@@ -18,17 +18,14 @@ from core.db import Database
 from core.services.charges import post_charge
 from core.settings import Settings, invoice_setup
 from tests.bot.invoice_helpers import (
-    DAY,
-    Visit,
     filled_rectangles,
     images_of,
     lines_of,
     page_size,
-    person,
-    split_visit,
     stroke_colours,
     text_of,
 )
+from tests.core.billing.invoice_helpers import DAY, Visit, person, split_visit
 from tests.core.helpers import ADMIN, usd
 
 STRIPE = (242, 244, 247)

@@ -14,7 +14,7 @@ from core.db import Database
 from core.errors import NotFound, ValidationError
 from core.services.adjustments import reverse_entry
 from core.services.payments import record_payment
-from tests.bot.invoice_helpers import DAY, person, split_visit
+from tests.core.billing.invoice_helpers import DAY, person, split_visit
 from tests.core.helpers import ADMIN, usd
 
 AS_OF = date(2026, 6, 30)
