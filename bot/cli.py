@@ -11,6 +11,7 @@ arbot staff add --name NAME --role ROLE [--slack-user U123] [--location CODE ...
 arbot staff list
 arbot import patients|services|charges|payments FILE.csv
              [--control-rows N] [--control-amount AMOUNT] [--rejects PATH] [--format text|json]
+arbot invoice pdf T00000012 [--account NUMBER] [--language en|es] [--out FILE.pdf]
 arbot demo load [--patients N] [--seed N]
 arbot demo files [--out DIR] [--patients N] [--seed N]
 arbot serve
@@ -32,7 +33,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot import importer, report_cli, statements_cli
+from bot import importer, invoice_cli, report_cli, statements_cli
 from core.auth import Actor, StaffRole
 from core.clock import SystemClock, today
 from core.db import Database
@@ -81,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     staff.add_parser("list", help="list staff users")
 
     importer.add_parser(sub)
+    invoice_cli.add_parser(sub)
     statements_cli.add_parser(sub)
 
     demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="action", required=True)
@@ -363,6 +365,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("jobs", "run"): _jobs_run,
     ("chat", None): _chat,
     **statements_cli.HANDLERS,
+    **invoice_cli.HANDLERS,
 }
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from core.billing.invoice_config import InvoiceSetup
     from core.ledger.aging import AgingRule
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///arbot.db"
@@ -44,6 +45,13 @@ _PREFIXED = {
     "aging_buckets": "ARBOT_AGING_BUCKETS",
     "aging_disputed": "ARBOT_AGING_DISPUTED",
     "retention_years": "ARBOT_RETENTION_YEARS",
+    "practice_name": "ARBOT_PRACTICE_NAME",
+    "practice_address": "ARBOT_PRACTICE_ADDRESS",
+    "practice_phone": "ARBOT_PRACTICE_PHONE",
+    "practice_tax_id": "ARBOT_PRACTICE_TAX_ID",
+    "invoice_logo": "ARBOT_INVOICE_LOGO",
+    "invoice_colour": "ARBOT_INVOICE_COLOUR",
+    "invoice_fields": "ARBOT_INVOICE_FIELDS",
 }
 """Fields read from an ``ARBOT_``-prefixed variable rather than their upper-case name."""
 
@@ -92,6 +100,17 @@ class Settings:
     retention_years: int = 0
     """Years a settled, idle account is kept before the ``retention`` job flags it for
     deletion (AR-204); 0: never."""
+    practice_name: str = ""
+    practice_address: str = ""
+    """The practice's address on its invoices (BI-05): lines separated by ``|``."""
+    practice_phone: str = ""
+    practice_tax_id: str = ""
+    invoice_logo: str = ""
+    """A PNG or JPEG file printed at the top of each invoice (BI-05); empty: none."""
+    invoice_colour: str = "#1F3A5F"
+    invoice_fields: str = ""
+    """The extra fields invoices carry, for everyone and per financial class (BI-14):
+    ``terms,patient_id;medicare=terms,patient_id,service_codes``."""
     atb_digest: str = "daily"
     atb_digest_channel: str = ""
     atb_digest_channels: str = ""
@@ -148,3 +167,34 @@ def aging_rule(settings: Settings) -> AgingRule:
         return AgingRule(basis, bounds, parse_disputed(settings.aging_disputed))
     except ValidationError as exc:
         raise ValidationError(f"{name}: {exc}") from None
+
+
+def invoice_setup(settings: Settings) -> InvoiceSetup:
+    """The office's invoices from ``ARBOT_PRACTICE_*`` and ``ARBOT_INVOICE_*`` (BI-05,
+    BI-14); a colour, a logo or a field list that makes no sense is refused with the
+    variable's name, so that a command stops at start and writes nothing."""
+    from core.billing.invoice_config import (
+        InvoiceSetup,
+        check_logo,
+        parse_colour,
+        parse_fields,
+        practice_of,
+    )
+    from core.errors import ValidationError
+
+    name = "ARBOT_INVOICE_COLOUR"
+    try:
+        colour = parse_colour(settings.invoice_colour)
+        name = "ARBOT_INVOICE_LOGO"
+        logo = check_logo(settings.invoice_logo) if settings.invoice_logo.strip() else None
+        name = "ARBOT_INVOICE_FIELDS"
+        fields = parse_fields(settings.invoice_fields)
+    except ValidationError as exc:
+        raise ValidationError(f"{name}: {exc}") from None
+    practice = practice_of(
+        settings.practice_name,
+        settings.practice_address,
+        settings.practice_phone,
+        settings.practice_tax_id,
+    )
+    return InvoiceSetup(practice, logo, colour, fields)

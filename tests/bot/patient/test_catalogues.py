@@ -1,4 +1,5 @@
-"""Every word a patient reads is translated (issue 5: complete in English and Spanish).
+"""Every word a patient reads is translated (issue 5: complete in English and Spanish),
+and every word of an invoice as a PDF (BI-05).
 
 The messages are extracted from the sources the way ``make catalogues`` does; each must
 have a Spanish translation with the same placeholders, and the compiled ``.mo`` that
@@ -16,12 +17,17 @@ from babel.messages.pofile import read_po
 ROOT = Path(__file__).resolve().parents[3]
 SPANISH = ROOT / "templates" / "locales" / "es" / "LC_MESSAGES"
 PLACEHOLDER = re.compile(r"%\(\w+\)s|\{\w+\}")
-METHODS = [("bot/patient/labels.py", "python"), ("templates/patient/**.j2", "jinja2")]
+INVOICE = "templates/reports/invoice_pdf.txt.j2"
+METHODS = [
+    ("bot/patient/labels.py", "python"),
+    ("templates/patient/**.j2", "jinja2"),
+    (INVOICE, "jinja2"),
+]
 
 
 def extracted() -> set[str | tuple[str, str]]:
     found: set[str | tuple[str, str]] = set()
-    options = {"templates/patient/**.j2": {"lstrip_blocks": "true"}}
+    options = {p: {"lstrip_blocks": "true"} for p in ("templates/patient/**.j2", INVOICE)}
     for _file, _line, message, _comments, _context in extract_from_dir(
         str(ROOT), METHODS, options_map=options
     ):
