@@ -27,7 +27,7 @@ from bot.staff.messenger import SlackStaffMessenger
 from bot.staff.services import Services
 from core.clock import SystemClock
 from core.db import Database
-from core.settings import Settings, aging_rule
+from core.settings import Settings, aging_rule, invoice_setup
 
 DB_KEY = web.AppKey("db", Database)
 SLACK_KEY = web.AppKey("slack", Services)
@@ -90,6 +90,7 @@ def make_app(
     settings: Settings, db: Database | None = None, *, with_scheduler: bool = False
 ) -> web.Application:
     aging_rule(settings)  # AR-194: a wrong ARBOT_AGING_* stops the web process at start
+    invoice_setup(settings)  # BI-05, BI-14: so does a wrong ARBOT_INVOICE_*
     app = web.Application()
     database = db or Database(settings.database_url)
     app[DB_KEY] = database

@@ -180,3 +180,5 @@ async def test_a_wrong_aging_rule_stops_the_app_at_start(
         make_app(slack_settings(db, fake_slack, aging_buckets="30,30"), db)
     with pytest.raises(ValidationError, match=r"ARBOT_AGING_BASIS: .* not 'posting'"):
         make_app(Settings(database_url=db.url, aging_basis="posting"), db)
+    with pytest.raises(ValidationError, match=r"ARBOT_INVOICE_COLOUR: "):  # BI-05
+        make_app(Settings(database_url=db.url, invoice_colour="blue-ish"), db)
