@@ -2,7 +2,8 @@
 
 Every core service takes an :class:`Actor` and calls :func:`require` before it writes,
 so no channel (Slack, the patient bot, a script) can go around the rules. Staff are
-scoped to locations; a refusal names the missing permission.
+scoped to locations, so that several locations share one database each run by its own
+staff (BI-18); a refusal names the missing permission.
 """
 
 from __future__ import annotations

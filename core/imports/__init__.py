@@ -1,5 +1,5 @@
 """Imports: the billing interface that brings patients, services, charges and payments
-into arbot from the hospital's systems (AR-002, AR-040, AR-065).
+into arbot from the hospital's systems (AR-002, AR-040, AR-065, AR-206).
 
 A batch is a table of rows (a CSV file, or the same rows as JSON from an integration).
 Every row is checked before anything is written; a row that fails goes to the reject

@@ -1,5 +1,6 @@
-"""``arbot import`` as an operator runs it: the summary, the reject report beside the
-file, JSON output, exit status 0 / 1 / 2 (AR-098, AR-112, AR-172, AR-173)."""
+"""``arbot import`` (the billing interface, AR-206) as an operator runs it: the summary,
+the reject report beside the file, JSON output, exit status 0 / 1 / 2 (AR-098, AR-112,
+AR-172, AR-173)."""
 
 from __future__ import annotations
 

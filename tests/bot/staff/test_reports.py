@@ -134,6 +134,7 @@ async def test_the_atb_needs_the_view_reports_permission(
 async def test_staff_of_one_location_see_its_atb_only(
     slack: Slack, db: Database, clinic: dict[str, Account]
 ) -> None:
+    """BI-18: locations share one database, each worked on its own by its staff."""
     from core.auth import add_staff
 
     async with db.transaction() as tx:
