@@ -77,6 +77,14 @@ def add_parser(sub: Any) -> None:
     gl.add_argument("--currency")
     gl.add_argument("--format", choices=["text", "json"], default="text")
 
+    export = report.add_parser(
+        "gl-export", help="the general ledger's interface file (CSV): a voucher a day"
+    )
+    export.add_argument("--from", dest="start", type=date.fromisoformat, help="YYYY-MM-DD")
+    export.add_argument("--to", dest="end", type=date.fromisoformat, help="YYYY-MM-DD")
+    export.add_argument("--currency")
+    export.add_argument("--detail", action="store_true", help="every posted line")
+
     gateway = report.add_parser(
         "gateway", help="card receipts reconciled to the payment gateway (Stripe)"
     )
@@ -217,6 +225,24 @@ async def report_gl(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if found.balanced else 1
 
 
+async def report_gl_export(args: argparse.Namespace, settings: Settings) -> int:
+    """AR-207: the period's postings for the hospital's general ledger (no dates:
+    yesterday), as CSV; exits 1 if a day does not balance."""
+    from core.reports.days import period
+    from core.reports.gl_export import export_csv, gl_export, unbalanced_days
+
+    start, end = period(args.start, args.end, today(SystemClock()))
+    currency = args.currency or settings.currency
+    rows = await reading(
+        settings, lambda conn: gl_export(conn, start, end, currency, detail=args.detail)
+    )
+    sys.stdout.write(export_csv(rows, detail=args.detail))
+    wrong = unbalanced_days(rows, currency)
+    if wrong:
+        print(f"arbot: the ledger does not balance on {', '.join(wrong)}", file=sys.stderr)
+    return 1 if wrong else 0
+
+
 async def report_gateway(args: argparse.Namespace, settings: Settings) -> int:
     """AR-180: the period's card receipts, refunds and disputes against Stripe's balance
     transactions, days from midnight to midnight in the server's time zone; exit 1 when
@@ -317,6 +343,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("report", "gl"): report_gl,
     ("report", "services"): report_services,
     ("report", "gateway"): report_gateway,
+    ("report", "gl-export"): report_gl_export,
     ("report", "rejects"): report_rejects,
     ("report", "errors"): report_errors,
 }

@@ -416,3 +416,19 @@ def test_services_billed_add_up_to_the_charges_billed(arbot: Callable[..., Run])
     assert Decimal(body["billed"]) == charged > 0
     header = as_csv.out.splitlines()[0]
     assert header == "key,description,lines,units,listed,billed,off_list,currency"
+
+
+def test_the_gl_export_of_the_demo_balances_and_matches_the_gl(arbot: Callable[..., Run]) -> None:
+    """AR-207: the demo's year as the GL's interface file; its debits are the GL's."""
+    start = (date.fromisoformat(AS_OF) - timedelta(days=365)).isoformat()
+    result = arbot("report", "gl-export", "--from", start, "--to", AS_OF)
+    gl = arbot("report", "gl", "--from", start, "--to", AS_OF, "--format", "json")
+
+    assert (result.code, result.err) == (0, "")
+    rows = list(csv.DictReader(io.StringIO(result.out)))
+    debits = sum(Decimal(r["debit"]) for r in rows)
+    credits = sum(Decimal(r["credit"]) for r in rows)
+    body = json.loads(gl.out, parse_float=no_floats)
+    assert debits == credits == sum(Decimal(a["debits"]) for a in body["accounts"]) > 0
+    detail = arbot("report", "gl-export", "--from", start, "--to", AS_OF, "--detail")
+    assert detail.code == 0 and detail.out.startswith("entry,date,entry_type,line,gl_account")
