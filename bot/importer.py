@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from core.auth import Actor
 from core.db import Database
@@ -78,7 +80,24 @@ async def _queue(db: Database, args: argparse.Namespace, rows: list[Row], report
     from core.imports.rejects import keep_rejects
 
     if not report.refused:
-        await keep_rejects(db, args.kind, args.file.name, rows, report)
+        await keep_rejects(db, args.kind, batch_of(args.file), rows, report)
+
+
+def _claims(text: str, settings: Settings) -> list[Any]:
+    """The 835's remittances, to tell which claims went in (none if it is unreadable)."""
+    from core.imports.era import read_835
+    from core.money import currency_exponent
+
+    try:
+        return list(read_835(text, currency_exponent(settings.currency)))
+    except ValidationError:
+        return []
+
+
+def batch_of(path: Path) -> str:
+    """``lockbox.csv#1a2b3c4d``: the file's name and what it holds, so that running the
+    same file again is the same batch, and tomorrow's file of the same name another."""
+    return f"{path.name}#{hashlib.sha256(path.read_bytes()).hexdigest()[:8]}"
 
 
 async def _remittance(args: argparse.Namespace, settings: Settings) -> int:
@@ -99,7 +118,8 @@ async def _remittance(args: argparse.Namespace, settings: Settings) -> int:
             )
         except BatchRefused as exc:
             report = exc.report
-        await _queue(db, args, [], report)
+        claims = [Row(c.segment, {}) for r in _claims(text, settings) for c in r.claims]
+        await _queue(db, args, claims, report)
     finally:
         await db.dispose()
     return _finish(report, args)

@@ -2,7 +2,8 @@
 worked in Slack (AR-067, AR-174).
 
 The list shows each open reject's kind, batch, row, key and reason (never the row's
-values: they may name a patient) to anyone who may view reports. *Fix* opens the row in
+values: they may name a patient) to anyone who may view reports at every location (a
+file is not one location's). *Fix* opens the row in
 a modal, one field per column, to whoever may do what the row does (manage accounts for
 patients, the catalogue for services, post charges, record payments); what they send
 goes through the same import again, with their permissions, and closes the reject when
@@ -27,13 +28,17 @@ from core.imports.rejects import (
     FIXABLE,
     KeptReject,
     close_reject,
+    columns_of,
     load_reject,
     rejects,
     resubmit,
 )
+from core.reports.gl import every_location
 
 SHOWN = 15
 """Rejects listed in one answer, oldest first."""
+MAX_VALUE = 3000
+"""Slack's longest text input value."""
 
 
 def register(app: AsyncApp) -> None:
@@ -41,8 +46,17 @@ def register(app: AsyncApp) -> None:
     app.view(ids.IMPORT_DISMISS_MODAL)(on_dismiss_submitted)
 
 
+async def everywhere(turn: Turn, staff: Actor, permission: Permission) -> None:
+    """The queue holds every location's rows (a file is not one location's): it is for
+    staff who hold ``permission`` at every location (BI-18)."""
+    async with turn.db.read() as conn:
+        for location in await every_location(conn):
+            require(staff, permission, location)
+    require(staff, permission)
+
+
 async def show_rejects(turn: Turn, staff: Actor, cmd: ShowRejects) -> None:
-    require(staff, Permission.VIEW_REPORTS)
+    await everywhere(turn, staff, Permission.VIEW_REPORTS)
     async with turn.db.read() as conn:
         found = await rejects(conn, kind=cmd.kind)
     await turn.reply(
@@ -59,7 +73,7 @@ async def _open(turn: Turn, staff: Actor, value: str, *, fixing: bool) -> KeptRe
     reject_id = ids.id_in(value, "a rejected row")
     async with turn.db.read() as conn:
         found = await load_reject(conn, reject_id)
-    require(staff, DOING[found.kind])
+    await everywhere(turn, staff, DOING[found.kind])
     if found.status != "open":
         raise InvalidState(f"this row is {found.status} already")
     if fixing and found.kind not in FIXABLE:
@@ -76,7 +90,7 @@ async def fix_pressed(turn: Turn, staff: Actor, value: str) -> None:
         await form.show(
             "import_fix_modal",
             reject=found,
-            columns=list(found.values.items()),
+            columns=[(c, found.values.get(c, "")[:MAX_VALUE]) for c in columns_of(found)],
             metadata=form.about(found.id),
         )
 
@@ -97,7 +111,7 @@ async def on_fix_submitted(
         turn, staff = done.turn, await done.turn.staff()
         with on_field(first):
             found = await _open(turn, staff, metadata_of(view)[1], fixing=True)
-        values = {column: done.field(ids.IMPORT_COLUMN + column) for column in found.values}
+        values = {column: done.field(ids.IMPORT_COLUMN + column) for column in columns_of(found)}
         await done.accept()
         settings = turn.services.settings
         try:

@@ -38,7 +38,7 @@ from core.auth import Actor, Permission, require
 from core.db import Database
 from core.db.metadata import UtcDateTime, metadata
 from core.errors import InvalidState, NotFound, ValidationError
-from core.imports import BatchRefused, Control, Report, Row
+from core.imports import BatchRefused, Control, Reject, Report, Row
 
 KINDS = ("patients", "services", "charges", "payments", "remittance")
 STATUSES = ("open", "fixed", "dismissed")
@@ -100,6 +100,17 @@ def _kept(r: object) -> KeptReject:
         json.loads(m["row_values"]), m["status"], m["created_at"], m["updated_at"],
         m["resolved_by"], m["note"],
     )  # fmt: skip
+
+
+def columns_of(found: KeptReject) -> list[str]:
+    """The columns a fix shows: the row's own (named), then those its kind's import
+    takes that the row lacked (a short CSV line, a JSON record without a key)."""
+    from core.imports import charges, patients, payments, services
+
+    known = {"patients": patients, "services": services, "charges": charges}
+    module = known.get(found.kind, payments)
+    own = [c for c in found.values if c.strip()]
+    return own + [c for c in (*module.REQUIRED, *module.OPTIONAL) if c not in own]
 
 
 async def keep_rejects(
@@ -232,12 +243,12 @@ async def resubmit(
             f"a {found.kind} row is not sent again: fix what it names in the ledger, then "
             "run its file again"
         )
-    clean = {k.strip().lower(): v.strip() for k, v in values.items()}
+    clean = {k.strip().lower(): v.strip() for k, v in values.items() if k.strip()}
     row = Row(found.row, clean)
     try:
         report = await _run(db, actor, found.kind, list(clean), row, currency, number_format)
-    except BatchRefused as exc:
-        raise ValidationError(str(exc)) from None
+    except BatchRefused as exc:  # the one-row batch refused whole: the edit is kept too
+        report = Report(found.kind, 1, rejects=[Reject(found.row, found.key, str(exc))])
     if report.rejects:
         reason = report.rejects[0].reason
         async with db.transaction() as tx:

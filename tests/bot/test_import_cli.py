@@ -185,14 +185,41 @@ def test_rejected_rows_wait_in_the_queue_and_the_error_report(
     assert main(["report", "rejects"]) == 0
     listed = capsys.readouterr().out
     assert "Rejected import rows: 1 open" in listed
-    assert "payments   pay.csv row 3 (p2)" in listed
+    assert "payments   pay.csv#" in listed and " row 3 (p2)" in listed
     assert "there is no account D7-99999 (AR-094)" in listed
     assert main(["report", "rejects", "--format", "csv"]) == 0
     rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
-    assert [(r["kind"], r["batch"], r["row"], r["key"], r["status"]) for r in rows] == [
-        ("payments", "pay.csv", "3", "p2", "open")
+    assert [(r["kind"], r["batch"][:8], r["row"], r["key"], r["status"]) for r in rows] == [
+        ("payments", "pay.csv#", "3", "p2", "open")
     ]
     today = date.today().isoformat()
     assert main(["report", "errors", "--from", today, "--to", today]) == 1
     errors = capsys.readouterr().out
     assert "Failed runs: 0" in errors and "Import rows rejected: 1" in errors
+
+
+def test_another_file_of_the_same_name_is_another_batch(
+    clinic: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Review findings: a daily export of a fixed name closed the last file's rejects as
+    if its rows had gone in, and lost a reject whose row number was closed before."""
+    path = write(clinic / "pay.csv", [
+        HEADER,
+        ["p1", "D7-00001", "10.00", "USD", "cash", "2026-01-05"],
+        ["p2", "D7-99999", "10.00", "USD", "cash", "2026-01-05"],
+    ])  # fmt: skip
+    assert main(["import", "payments", str(path), "--control-rows", "2",
+                 "--control-amount", "20.00"]) == 1  # fmt: skip
+    write(path, [
+        HEADER,
+        ["q1", "D7-00001", "10.00", "USD", "cash", "2026-01-06"],
+        ["q2", "D7-00002", "10.00", "USD", "cash", "2026-01-06"],
+    ])  # fmt: skip
+    assert main(["import", "payments", str(path), "--control-rows", "2",
+                 "--control-amount", "20.00"]) == 0  # fmt: skip
+    capsys.readouterr()
+
+    assert main(["report", "rejects", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    assert [(r["key"], r["status"]) for r in rows] == [("p2", "open")]
+    assert rows[0]["batch"].startswith("pay.csv#")

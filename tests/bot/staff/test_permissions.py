@@ -284,9 +284,7 @@ NEEDS: dict[str, Case] = {
         (P.VIEW_REPORTS,), command(f"collections --location {HOME}"), shows("Collections")
     ),
     "gl": Case((P.VIEW_REPORTS,), command("gl"), shows("General ledger")),
-    "rejects": Case(
-        (P.VIEW_REPORTS,), command("rejects"), shows("Rejected import rows"), filters=True
-    ),
+    "rejects": Case((P.VIEW_REPORTS,), command("rejects"), shows("Rejected import rows")),
     "services": Case(
         (P.VIEW_REPORTS,), command(f"services --location {HOME}"), shows("Services billed")
     ),

@@ -16,6 +16,7 @@ from core.imports.payments import import_payments
 from core.imports.rejects import (
     KeptReject,
     close_reject,
+    columns_of,
     keep_rejects,
     load_reject,
     rejects,
@@ -158,3 +159,30 @@ async def test_the_error_report_lists_failed_runs_and_the_periods_rejects(
     ]
     assert [r.key for r in found_errors.rejected] == ["p2", "p3"]
     assert (earlier.failed, earlier.rejected) == ((), ())
+
+
+async def test_a_missing_column_can_be_filled_in_and_a_bad_amount_keeps_the_edit(
+    db: Database,
+) -> None:
+    """Review findings: a row without a column could never be fixed (no field for it);
+    a payment's unreadable amount refused the one-row batch and lost the edit."""
+    ana = await open_account(db)
+    short = [Row(2, {"external_id": "p9", "account_number": ana.number, "currency": "USD",
+                     "method": "cash", "received_date": "2026-06-29"})]  # fmt: skip
+    report = await import_payments(db, ADMIN, [*HEADER], short, control=Control(1, "0"),
+                                   label="short.json")  # fmt: skip
+    await keep_rejects(db, "payments", "short.json", short, report)
+    async with db.read() as conn:
+        [kept] = await rejects(conn)
+    assert kept.reason == "amount is empty"
+    own = ["external_id", "account_number", "currency", "method", "received_date"]
+    assert columns_of(kept) == [*own, "amount", "reference"]
+
+    with pytest.raises(ValidationError, match="amount"):
+        await resubmit(db, ADMIN, kept.id, {**kept.values, "amount": "ten"}, currency="USD",
+                       number_format="A{id:07d}")  # fmt: skip
+    async with db.read() as conn:
+        assert (await load_reject(conn, kept.id)).values["amount"] == "ten"
+    await resubmit(db, ADMIN, kept.id, {**kept.values, "amount": "15.00"}, currency="USD",
+                   number_format="A{id:07d}")  # fmt: skip
+    assert await balance_of(db, ana.id) == usd("-15.00")
