@@ -249,7 +249,6 @@ async def report_gateway(args: argparse.Namespace, settings: Settings) -> int:
     anything differs."""
     from bot.patient.stripe_gateway import StripeGateway
     from core.errors import ValidationError
-    from core.reports.days import check_period, period
     from core.reports.gateway import reconcile
     from core.reports.gateway_format import reconciliation_json, reconciliation_text
 
@@ -258,10 +257,7 @@ async def report_gateway(args: argparse.Namespace, settings: Settings) -> int:
             "no payment gateway to reconcile with: STRIPE_SECRET_KEY is not set "
             "(the local test checkout takes no money)"
         )
-    first, last = period(args.start, args.end, today(SystemClock()))
-    check_period(first, last, "a reconciliation")
-    start = datetime.combine(first, time()).astimezone()
-    end = datetime.combine(last + timedelta(days=1), time()).astimezone()
+    start, end = _moments(args, "a reconciliation")
     currency = args.currency or settings.currency
     gateway = StripeGateway(settings)
     try:
@@ -289,13 +285,9 @@ async def report_rejects(args: argparse.Namespace, settings: Settings) -> int:
 async def report_errors(args: argparse.Namespace, settings: Settings) -> int:
     """AR-178: the period's failed scheduled runs and rejected import rows (no dates:
     yesterday); exits 1 when there are any."""
-    from core.reports.days import check_period, period
     from core.reports.errors import errors, errors_text
 
-    first, last = period(args.start, args.end, today(SystemClock()))
-    check_period(first, last, "an error report")
-    start = datetime.combine(first, time()).astimezone()
-    end = datetime.combine(last + timedelta(days=1), time()).astimezone()
+    start, end = _moments(args, "an error report")
     found = await reading(settings, lambda conn: errors(conn, start, end))
     sys.stdout.write(errors_text(found))
     return 1 if found.failed or found.rejected else 0
@@ -327,6 +319,17 @@ def _month_or_days(args: argparse.Namespace) -> tuple[date, date]:
 
     on = today(SystemClock())
     return period(args.start, args.end, on, otherwise=last_month(on))
+
+
+def _moments(args: argparse.Namespace, what: str) -> tuple[datetime, datetime]:
+    """The days asked for (no dates: yesterday) as moments, from the first day's
+    midnight to the last day's end, in the server's time zone."""
+    from core.reports.days import check_period, period
+
+    first, last = period(args.start, args.end, today(SystemClock()))
+    check_period(first, last, what)
+    start = datetime.combine(first, time()).astimezone()
+    return start, datetime.combine(last + timedelta(days=1), time()).astimezone()
 
 
 def _where(args: argparse.Namespace) -> list[str] | None:

@@ -23,7 +23,7 @@ from core.auth import Actor, Permission, require
 from core.clock import today
 from core.reports.collections import WITHIN, collection_analysis
 from core.reports.days import last_month, period
-from core.reports.gl import every_location, gl_summary
+from core.reports.gl import gl_summary, require_everywhere
 from core.reports.journal import journal
 from core.reports.journal_format import journal_csv, title
 from core.reports.services import service_use
@@ -81,11 +81,9 @@ async def show_collections(turn: Turn, staff: Actor, cmd: ShowCollections) -> No
 async def show_gl(turn: Turn, staff: Actor, cmd: ShowGl) -> None:
     """Each GL account over a period (AR-122): the general ledger covers every location,
     so only staff who may read reports at each of them may read it."""
-    require(staff, Permission.VIEW_REPORTS)
     start, end = period(cmd.start, cmd.end, today(turn.services.clock))
     async with turn.db.read() as conn:
-        for location in await every_location(conn):
-            require(staff, Permission.VIEW_REPORTS, location)
+        await require_everywhere(conn, staff, Permission.VIEW_REPORTS)
         found = await gl_summary(conn, start, end, turn.services.settings.currency)
     await turn.reply("gl", s=found)
 

@@ -21,7 +21,7 @@ from bot.staff import ids
 from bot.staff.forms import metadata_of, on_field, opening, submitting
 from bot.staff.parse_collect import ShowRejects
 from bot.staff.turn import Turn
-from core.auth import Actor, Permission, require
+from core.auth import Actor, Permission
 from core.errors import InvalidState, ValidationError
 from core.imports.rejects import (
     DOING,
@@ -33,7 +33,7 @@ from core.imports.rejects import (
     rejects,
     resubmit,
 )
-from core.reports.gl import every_location
+from core.reports.gl import require_everywhere
 
 SHOWN = 15
 """Rejects listed in one answer, oldest first."""
@@ -50,9 +50,7 @@ async def everywhere(turn: Turn, staff: Actor, permission: Permission) -> None:
     """The queue holds every location's rows (a file is not one location's): it is for
     staff who hold ``permission`` at every location (BI-18)."""
     async with turn.db.read() as conn:
-        for location in await every_location(conn):
-            require(staff, permission, location)
-    require(staff, permission)
+        await require_everywhere(conn, staff, permission)
 
 
 async def show_rejects(turn: Turn, staff: Actor, cmd: ShowRejects) -> None:

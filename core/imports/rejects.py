@@ -169,10 +169,18 @@ async def keep_rejects(
 
 
 async def rejects(
-    conn: AsyncConnection, *, status: str | None = "open", kind: str | None = None
+    conn: AsyncConnection,
+    *,
+    status: str | None = "open",
+    kind: str | None = None,
+    between: tuple[datetime, datetime] | None = None,
 ) -> list[KeptReject]:
-    """The queue, oldest first (``status`` None: every reject)."""
+    """The queue, oldest first (``status`` None: every reject; ``between``: those first
+    rejected from one moment up to the other)."""
     query = select(import_reject).order_by(import_reject.c.id)
+    if between is not None:
+        query = query.where(import_reject.c.created_at >= between[0])
+        query = query.where(import_reject.c.created_at < between[1])
     if status is not None:
         query = query.where(import_reject.c.status == status)
     if kind is not None:

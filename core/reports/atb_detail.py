@@ -29,15 +29,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.ledger.aging import Atb
-from core.ledger.model import AR_CONTROL, SELF_PAYERS, Kind
+from core.ledger.model import SELF_PAYERS, Kind
 from core.ledger.tables import ar_item, customer_account, gl_account, journal_entry, journal_line
 from core.money import Money
 from core.patients.outbox import outbox
 from core.reports.cash import RECEIPT_KINDS
+from core.reports.journal import effects
 
 STATEMENT_KINDS = ("statement_cycle", "statement_unverified")
 """What the statements job sends (its templates), verified or not."""
@@ -85,7 +86,6 @@ def _per_entry(where: list[Any], location: str | None) -> Any:
     paid ahead (``prepaid``), as the journal reads them."""
     je, jl, ca = journal_entry, journal_line, customer_account
     reversed_ = journal_entry.alias("reversed")
-    ar = gl_account.c.code == AR_CONTROL
     account = jl.c.customer_account_id
     kind = func.coalesce(reversed_.c.kind, je.c.kind)
     query = (
@@ -95,8 +95,7 @@ def _per_entry(where: list[Any], location: str | None) -> Any:
             kind.label("kind"),
             (je.c.kind == REVERSAL).label("reversal"),
             je.c.effective_day,
-            func.sum(case((ar, jl.c.amount_minor), else_=0)).label("amount"),
-            func.sum(case((ar, 0), else_=-jl.c.amount_minor)).label("prepaid"),
+            *effects(),
         )
         .select_from(jl)
         .join(gl_account, gl_account.c.id == jl.c.gl_account_id)

@@ -58,9 +58,8 @@ async def errors(conn: AsyncConnection, start: datetime, end: datetime) -> Error
         FailedRun(r.job, r.period, r.attempts, r.started_at, r.finished_at, r.detail or "")
         for r in runs
     )
-    found = await rejects(conn, status=None)
-    window = [r for r in found if start <= r.created_at < end]
-    return Errors(start, end, failed, tuple(window))
+    found = await rejects(conn, status=None, between=(start, end))
+    return Errors(start, end, failed, tuple(found))
 
 
 def rejects_csv(found: Sequence[KeptReject]) -> str:

@@ -17,6 +17,7 @@ from datetime import date
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.auth import Actor, Permission, require
 from core.ledger.tables import customer_account, gl_account, journal_entry, journal_line
 from core.money import Money
 from core.reports.days import check_period
@@ -58,6 +59,14 @@ async def every_location(conn: AsyncConnection) -> list[str]:
     """The locations of every account: whom the general ledger's figures are about."""
     found = await conn.execute(select(customer_account.c.location).distinct())
     return sorted(found.scalars())
+
+
+async def require_everywhere(conn: AsyncConnection, actor: Actor, permission: Permission) -> None:
+    """Refuse unless ``actor`` holds ``permission`` at every location: for what covers
+    them all (the general ledger, the imports' queue)."""
+    require(actor, permission)
+    for location in await every_location(conn):
+        require(actor, permission, location)
 
 
 async def gl_summary(conn: AsyncConnection, start: date, end: date, currency: str) -> GlSummary:

@@ -104,6 +104,16 @@ class Journal:
         return Money(sum(t.amount.minor for t in self.by_type), self.currency)
 
 
+def effects() -> tuple[Any, Any]:
+    """Summed over a customer's journal lines: the effect on A/R (``amount``: the lines
+    on A/R control) and on what was paid ahead (``prepaid``: the rest, negated)."""
+    jl, ar = journal_line, gl_account.c.code == AR_CONTROL
+    return (
+        func.sum(case((ar, jl.c.amount_minor), else_=0)).label("amount"),
+        func.sum(case((ar, 0), else_=-jl.c.amount_minor)).label("prepaid"),
+    )
+
+
 def _group() -> Any:
     je = journal_entry
     return case(
@@ -131,8 +141,6 @@ async def journal(
         raise ValidationError(f"{only!r} is not one of {', '.join(KINDS)}")
     je, jl, ca = journal_entry, journal_line, customer_account
     group = _group()
-    # A line naming a customer is on A/R control, or on what they paid ahead (2100).
-    ar = gl_account.c.code == AR_CONTROL
     payer = case((ca.c.customer_type.in_(PERSONS), literal(SELF_PAY)), else_=ca.c.name)
     where = [je.c.effective_day.between(start, end), jl.c.currency == currency]
     if only is not None:
@@ -162,8 +170,7 @@ async def journal(
             ca.c.number,
             ca.c.name,
             payer.label("payer"),
-            func.sum(case((ar, jl.c.amount_minor), else_=0)).label("amount"),
-            func.sum(case((ar, 0), else_=-jl.c.amount_minor)).label("prepaid"),
+            *effects(),
         )
         .select_from(jl)
         .join(gl_account, gl_account.c.id == jl.c.gl_account_id)
